@@ -1,0 +1,33 @@
+# The two commands of the quick start:
+#   make up    -- everything needed, then the MLflow API on http://127.0.0.1:$(SLUICE_PORT)
+#   make test  -- everything the tests need, then the whole suite (what .ci/run calls)
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+export SLUICE_VENV := $(VENV)
+
+.PHONY: up test lint bootstrap services-stop clean
+
+bootstrap:
+	@scripts/bootstrap.sh >/dev/null
+
+up: bootstrap
+	@scripts/kafka.sh fetch
+	exec $(VENV)/bin/sluice up
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# Lint first (seconds), then the suite; the test session starts and stops its own PostgreSQL,
+# Kafka, S3 and Sluice processes under .state/test.
+test: lint
+	@scripts/kafka.sh fetch
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+services-stop:
+	-scripts/kafka.sh stop
+	-scripts/pg.sh stop
+
+clean: services-stop
+	rm -rf .state

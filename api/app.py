@@ -1,0 +1,63 @@
+"""Api app factory: routes from the shared table, resources owned by cleanup contexts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from api import experiments, history, info, runs
+from api.deps import Deps, deps_key
+from api.fence import ReadFence
+from schemas.routes import routes_of
+from sluice import health, kafka, metrics, pg
+from sluice.config import Settings
+from sluice.http import error_middleware
+
+_HANDLER_MODULES = (experiments, history, info, runs)
+
+
+def _handler(name: str) -> Callable[[web.Request], Any]:
+    for module in _HANDLER_MODULES:
+        if hasattr(module, name):
+            return getattr(module, name)  # type: ignore[no-any-return]
+    raise LookupError(f"no api handler named {name}")
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.api.max_body_bytes,
+        middlewares=[error_middleware(metrics.api_request_seconds)],
+    )
+    app.cleanup_ctx.append(lambda a: _resources(a, settings))
+    for route in routes_of("api"):
+        for url in route.urls():
+            app.router.add_route(route.method, url, _handler(route.handler))
+    app.router.add_get("/version", _version)
+    health.add_health_routes(app, lambda: _ready(app))
+    return app
+
+
+async def _version(_: web.Request) -> web.Response:
+    # Clients >= 3.4 parse this to pick the tracing path; report the pinned MLflow API level.
+    return web.Response(text="3.17.2")
+
+
+async def _ready(app: web.Application) -> bool:
+    deps = app.get(deps_key)
+    return deps is not None and await pg.ping(deps.pool)
+
+
+async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[None]:
+    pool = await pg.create_pool(settings.pg)
+    partitions = await kafka.partition_count(settings.kafka, settings.kafka.topic)
+    consumer = kafka.create_consumer(settings.kafka, group_id=None)
+    await consumer.start()
+    fence = ReadFence(
+        consumer, pool, settings.kafka.topic, partitions, settings.api.read_fence_deadline_s
+    )
+    app[deps_key] = Deps(pool=pool, fence=fence, max_body_bytes=settings.api.max_body_bytes)
+    yield
+    await consumer.stop()
+    await pool.close()

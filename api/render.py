@@ -1,0 +1,70 @@
+"""Pure conversion of database rows to MLflow's JSON entities.
+
+MLflow omits unset fields and empty lists, emits int64 as numbers and NaN as "NaN".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Row = Mapping[str, Any]
+
+
+def experiment(row: Row, tags: Iterable[Row]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "experiment_id": str(row["experiment_id"]),
+        "name": row["name"],
+        "artifact_location": row["artifact_location"],
+        "lifecycle_stage": row["lifecycle_stage"],
+        "last_update_time": row["last_update_time"],
+        "creation_time": row["creation_time"],
+    }
+    tag_list = key_values(tags)
+    if tag_list:
+        doc["tags"] = tag_list
+    return doc
+
+
+def run_info(row: Row) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "run_id": row["run_uuid"],
+        "run_uuid": row["run_uuid"],
+        "run_name": row["name"],
+        "experiment_id": str(row["experiment_id"]),
+        "user_id": row["user_id"],
+        "status": row["status"],
+        "start_time": row["start_time"] if row["start_time"] is not None else 0,
+        "artifact_uri": row["artifact_uri"],
+        "lifecycle_stage": row["lifecycle_stage"],
+    }
+    if row["end_time"] is not None:
+        doc["end_time"] = row["end_time"]
+    return doc
+
+
+def metric(row: Row) -> dict[str, Any]:
+    return {
+        "key": row["key"],
+        "value": "NaN" if row["is_nan"] else row["value"],
+        "timestamp": row["timestamp"],
+        "step": row["step"],
+    }
+
+
+def key_values(rows: Iterable[Row]) -> list[dict[str, str]]:
+    return [{"key": r["key"], "value": r["value"]} for r in rows]
+
+
+def run(
+    info: Row, metrics: Iterable[Row], params: Iterable[Row], tags: Iterable[Row]
+) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, items in (
+        ("metrics", [metric(m) for m in metrics]),
+        ("params", key_values(params)),
+        ("tags", key_values(tags)),
+    ):
+        if items:
+            data[name] = items
+    return {"info": run_info(info), "data": data, "inputs": {}, "outputs": {}}

@@ -1,0 +1,58 @@
+"""Ingest app factory: routes from the shared table, resources owned by cleanup contexts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ingest import handlers
+from ingest.deps import Deps, deps_key
+from ingest.produce import Producer
+from ingest.runs import RunStates, listen
+from schemas.routes import routes_of
+from sluice import health, kafka, metrics, pg
+from sluice.config import Settings
+from sluice.http import error_middleware
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.ingest.max_body_bytes,
+        middlewares=[error_middleware(metrics.ingest_request_seconds)],
+    )
+    app.cleanup_ctx.append(lambda a: _resources(a, settings))
+    for route in routes_of("ingest"):
+        for url in route.urls():
+            app.router.add_route(route.method, url, getattr(handlers, route.handler))
+    health.add_health_routes(app, lambda: _ready(app))
+    return app
+
+
+async def _ready(app: web.Application) -> bool:
+    deps = app.get(deps_key)
+    return deps is not None and await pg.ping(deps.pool) and await deps.producer.ready()
+
+
+async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[None]:
+    pool = await pg.create_pool(settings.pg)
+    partitions = await kafka.partition_count(settings.kafka, settings.kafka.topic)
+    producer = kafka.create_producer(settings.kafka)
+    await producer.start()
+    runs = RunStates(pool, settings.ingest.run_cache_ttl_s, settings.ingest.run_cache_size)
+    stop = asyncio.Event()
+    listener = asyncio.create_task(listen(runs, settings.pg.dsn, stop))
+    app[deps_key] = Deps(
+        pool=pool,
+        runs=runs,
+        producer=Producer(
+            producer, settings.kafka.topic, partitions, settings.kafka.produce_deadline_s
+        ),
+        max_body_bytes=settings.ingest.max_body_bytes,
+    )
+    yield
+    stop.set()
+    await listener
+    await producer.stop()  # flushes records still in the accumulator
+    await pool.close()

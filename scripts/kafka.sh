@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Local Apache Kafka in KRaft mode, run from Maven Central jars (no Docker, no tarball).
+#
+# usage: scripts/kafka.sh COMMAND [--brokers N] [--port P]
+#   fetch                 copy the jars listed in scripts/kafka/pom.xml to .state/kafka/libs (once)
+#   start                 format storage if new, start every node that is down, wait until all
+#                         answer and every replica is in sync
+#   stop [--all]          SIGTERM every node; SIGKILL for nodes left without a controller quorum or
+#                         past the deadline; --all: every cluster in .state
+#   status                one line per node; exit 0 when all nodes answer, 3 otherwise
+#   reset                 stop, then delete the cluster's data
+#   bootstrap             print the bootstrap servers (host:port,...)
+#   start-node N | stop-node N | kill-node N   fault injection on node N (1-based); kill = SIGKILL;
+#                         start-node returns once node N is back in the ISR of all its partitions
+#
+# A cluster is identified by (brokers, port) and keeps its files in .state/kafka-<brokers>-<port>,
+# so a single node on 9092 and a 3-node cluster on another port can run side by side.
+# Every node is broker+controller; node i listens on PORT+i-1 (PLAINTEXT) and on
+# CONTROLLER_PORT+i-1 (controller), 127.0.0.1 only.
+#
+# Environment (flags win over these):
+#   SLUICE_KAFKA_BROKERS=1  SLUICE_KAFKA_PORT=9092  SLUICE_KAFKA_CONTROLLER_PORT=PORT+BROKERS
+#   SLUICE_KAFKA_HEAP="-Xmx512m -Xms256m"  SLUICE_KAFKA_START_TIMEOUT=60  SLUICE_KAFKA_STOP_TIMEOUT=30
+#   SLUICE_STATE_DIR (see lib.sh)
+set -euo pipefail
+SLUICE_SCRIPT=kafka
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly HOST=127.0.0.1
+readonly KAFKA_CONF_DIR="$SLUICE_ROOT/scripts/kafka"
+readonly LIBS="$SLUICE_STATE/kafka/libs"
+BROKERS="${SLUICE_KAFKA_BROKERS:-1}"
+PORT="${SLUICE_KAFKA_PORT:-9092}"
+HEAP="${SLUICE_KAFKA_HEAP:--Xmx512m -Xms256m}"
+START_TIMEOUT="${SLUICE_KAFKA_START_TIMEOUT:-60}"
+# Generous: a node in controlled shutdown waits for the controller to move its leaders away.
+STOP_TIMEOUT="${SLUICE_KAFKA_STOP_TIMEOUT:-30}"
+
+# ---------------------------------------------------------------- jars
+
+cmd_fetch() {
+  local stamp="$LIBS/.pom.sha256" want
+  want="$(file_hash "$KAFKA_CONF_DIR/pom.xml")"
+  [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found: Maven is needed once to fetch the Kafka jars"
+  log "fetching Kafka jars with Maven into $LIBS"
+  ensure_state_dir
+  mkdir -p "$SLUICE_STATE/kafka"
+  # Copy into a fresh dir and swap it in, so an interrupted fetch never leaves a
+  # half-filled classpath behind a valid stamp.
+  local tmp="$LIBS.tmp.$$" mvn_log="$SLUICE_STATE/kafka/fetch.log"
+  rm -rf "$tmp"
+  if ! mvn -B -f "$KAFKA_CONF_DIR/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
+    rm -rf "$tmp"
+    tail -n 30 "$mvn_log" >&2
+    die "mvn dependency:copy-dependencies failed (full output: $mvn_log)"
+  fi
+  echo "$want" >"$tmp/.pom.sha256"
+  rm -rf "$LIBS"
+  mv "$tmp" "$LIBS"
+}
+
+# ---------------------------------------------------------------- layout
+
+cluster_dir() { echo "$SLUICE_STATE/kafka-$BROKERS-$PORT"; }
+node_dir() { echo "$(cluster_dir)/node-$1"; }
+broker_port() { echo $((PORT + $1 - 1)); }
+controller_port() { echo $((CONTROLLER_PORT + $1 - 1)); }
+node_ids() { seq 1 "$BROKERS"; }
+# The config path is unique per node, so it tells our JVMs apart from any other java.
+node_marker() { echo "$(node_dir "$1")/server.properties"; }
+node_pidfile() { echo "$(node_dir "$1")/kafka.pid"; }
+node_log() { echo "$(node_dir "$1")/kafka.log"; }
+
+cmd_bootstrap() {
+  local id servers=()
+  for id in $(node_ids); do servers+=("$HOST:$(broker_port "$id")"); done
+  (IFS=,; echo "${servers[*]}")
+}
+
+quorum_voters() {
+  local id voters=()
+  for id in $(node_ids); do voters+=("$id@$HOST:$(controller_port "$id")"); done
+  (IFS=,; echo "${voters[*]}")
+}
+
+# ---------------------------------------------------------------- config
+
+# With one node every replication setting must be 1; with several we want the
+# settings the fault tests rely on: RF 3 and min ISR 2, no unclean elections.
+replication_props() {
+  local rf=$((BROKERS < 3 ? BROKERS : 3))
+  local min_isr=$((rf > 1 ? rf - 1 : 1))
+  cat <<EOF
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+unclean.leader.election.enable=false
+EOF
+}
+
+# Rewritten on every start so the file always matches this script.
+write_node_config() {
+  local id="$1" dir
+  dir="$(node_dir "$id")"
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<EOF
+# Generated by scripts/kafka.sh on every start; edit the script, not this file.
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$(quorum_voters)
+listeners=PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
+advertised.listeners=PLAINTEXT://$HOST:$(broker_port "$id")
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=8
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+# 50 partitions (the default) per internal topic makes the first consumer group
+# and transaction slow to set up on a 2-core box; 8 keeps them spread enough.
+offsets.topic.num.partitions=8
+transaction.state.log.num.partitions=8
+$(replication_props)
+EOF
+}
+
+ensure_cluster_id() {
+  local file
+  file="$(cluster_dir)/cluster.id"
+  [[ -s "$file" ]] && return 0
+  mkdir -p "$(cluster_dir)"
+  # Same shape as Kafka's Uuid.randomUuid(): 16 random bytes, base64url, unpadded,
+  # never starting with '-' (it would read as a command-line flag).
+  python3 - >"$file" <<'EOF'
+import base64, uuid
+while True:
+    text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not text.startswith("-"):
+        print(text)
+        break
+EOF
+}
+
+format_node() {
+  local id="$1" dir
+  dir="$(node_dir "$id")"
+  [[ -f "$dir/data/meta.properties" ]] && return 0
+  log "formatting storage of node $id"
+  java -Xmx256m -cp "$LIBS/*" kafka.tools.StorageTool format --ignore-formatted \
+    -t "$(<"$(cluster_dir)/cluster.id")" -c "$dir/server.properties" >>"$(node_log "$id")" 2>&1 \
+    || die "formatting node $id failed; see $(node_log "$id")"
+}
+
+# Formatting costs a JVM start (~2 s) per node, so new nodes are formatted in parallel.
+format_nodes() {
+  local id pids=()
+  for id in "$@"; do
+    format_node "$id" &
+    pids+=("$!")
+  done
+  local pid
+  for pid in "${pids[@]}"; do wait "$pid" || exit 1; done
+}
+
+# ---------------------------------------------------------------- processes
+
+node_pid() { pid_of "$(node_pidfile "$1")" "$(node_marker "$1")"; }
+
+launch_node() {
+  local id="$1"
+  require_free_port "$HOST" "$(broker_port "$id")"
+  require_free_port "$HOST" "$(controller_port "$id")"
+  log "starting node $id on $HOST:$(broker_port "$id") (controller $(controller_port "$id"))"
+  LAUNCHED+=("$id")
+  # shellcheck disable=SC2086  # HEAP holds several JVM flags
+  start_bg "$(node_pidfile "$id")" "$(node_log "$id")" \
+    java $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$(node_marker "$id")"
+}
+
+# After a failed start only the nodes this run launched go; SIGKILL because a node
+# that never became ready has nothing to shut down cleanly and may not honour SIGTERM.
+LAUNCHED=()
+kill_launched() {
+  local id
+  for id in "${LAUNCHED[@]}"; do cmd_kill_node "$id"; done
+}
+
+# node_answers ID EXPECTED_IDS...: node ID serves requests, lists EXPECTED_IDS as live
+# brokers, and sees each of them in the ISR of every partition it replicates: a node
+# restarted by a fault test counts as back only once it has caught up, so the test
+# can take the next node down without dropping below min.insync.replicas.
+node_answers() {
+  local id="$1"
+  shift
+  require_alive "$(node_pidfile "$id")" "$(node_marker "$id")" "$(node_log "$id")"
+  python3 "$SLUICE_ROOT/scripts/kafka_probe.py" "$HOST" "$(broker_port "$id")" --in-sync "$@" >/dev/null 2>&1
+}
+
+all_nodes_answer() {
+  local id ids
+  mapfile -t ids < <(node_ids)
+  for id in "${ids[@]}"; do node_answers "$id" "${ids[@]}" || return 1; done
+}
+
+prepare_nodes() {
+  cmd_fetch
+  ensure_cluster_id
+  local id fresh=()
+  for id in "$@"; do
+    node_pid "$id" >/dev/null && continue
+    write_node_config "$id"
+    [[ -f "$(node_dir "$id")/data/meta.properties" ]] || fresh+=("$id")
+  done
+  ((${#fresh[@]} == 0)) || format_nodes "${fresh[@]}"
+}
+
+cmd_start() {
+  local id ids
+  mapfile -t ids < <(node_ids)
+  prepare_nodes "${ids[@]}"
+  on_failure kill_launched
+  for id in "${ids[@]}"; do node_pid "$id" >/dev/null || launch_node "$id"; done
+  wait_until "$START_TIMEOUT" "all $BROKERS Kafka node(s) to answer" all_nodes_answer
+  log "ready: $(cmd_bootstrap)"
+}
+
+cmd_start_node() {
+  local id="$1"
+  prepare_nodes "$id"
+  on_failure kill_launched
+  node_pid "$id" >/dev/null || launch_node "$id"
+  wait_until "$START_TIMEOUT" "node $id to answer" node_answers "$id" "$id"
+  log "node $id ready on $HOST:$(broker_port "$id")"
+}
+
+cmd_stop_node() { stop_pid "$(node_pidfile "$1")" "$(node_marker "$1")" "$STOP_TIMEOUT"; }
+
+cmd_kill_node() { kill_pid "$(node_pidfile "$1")" "$(node_marker "$1")"; }
+
+# A KRaft node that is asked to stop first asks the controller quorum for a controlled
+# shutdown and waits up to 5 minutes (hard-coded in Kafka 4.1) for the answer. So all
+# nodes get SIGTERM together, while the quorum still stands, and once fewer than a
+# majority of the processes are left no quorum can answer any more: the stragglers
+# get SIGKILL at once instead of sitting out the deadline. Their data is in the page
+# cache and the next start recovers their logs.
+cmd_stop() {
+  local id pid
+  for id in $(node_ids); do
+    pid="$(node_pid "$id")" && signal_group TERM "$pid"
+  done
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  until stop_settled; do
+    if ((SECONDS >= deadline)); then
+      log "nodes still running after ${STOP_TIMEOUT}s of SIGTERM; sending SIGKILL"
+      kill_remaining
+      break
+    fi
+    sleep 0.2
+  done
+}
+
+running_nodes() {
+  local id pid
+  for id in $(node_ids); do
+    if pid="$(node_pid "$id")" && ! proc_gone "$pid"; then echo "$id"; fi
+  done
+}
+
+stop_settled() {
+  local alive
+  mapfile -t alive < <(running_nodes)
+  ((${#alive[@]} == 0)) && { kill_remaining; return 0; }
+  ((${#alive[@]} < BROKERS / 2 + 1)) || return 1
+  log "quorum gone; SIGKILL to node(s) ${alive[*]} still waiting for it"
+  kill_remaining
+}
+
+# Also clears the pid files of nodes that already exited.
+kill_remaining() {
+  local id
+  for id in $(node_ids); do cmd_kill_node "$id"; done
+}
+
+# Every cluster this state dir knows about, whatever its size and port.
+cmd_stop_all() {
+  local dir name
+  for dir in "$SLUICE_STATE"/kafka-*-*/; do
+    [[ -d "$dir" ]] || continue
+    name="$(basename "$dir")"
+    BROKERS="$(cut -d- -f2 <<<"$name")" PORT="$(cut -d- -f3 <<<"$name")" cmd_stop
+  done
+}
+
+cmd_status() {
+  local id pid seen up=0
+  for id in $(node_ids); do
+    if pid="$(node_pid "$id")"; then
+      seen="$(python3 "$SLUICE_ROOT/scripts/kafka_probe.py" "$HOST" "$(broker_port "$id")" 2>/dev/null)" \
+        && up=$((up + 1)) || seen="not answering"
+      echo "node $id: running pid $pid, $HOST:$(broker_port "$id"), live brokers: $seen"
+    else
+      echo "node $id: stopped"
+    fi
+  done
+  ((up == BROKERS)) || return "$EXIT_NOT_RUNNING"
+}
+
+cmd_reset() {
+  cmd_stop
+  rm -rf "$(cluster_dir)"
+  log "deleted $(cluster_dir)"
+}
+
+# ---------------------------------------------------------------- CLI
+
+valid_node() {
+  if ! is_uint "${1:-}" || (($1 < 1 || $1 > BROKERS)); then
+    usage_error "node must be 1..$BROKERS (pass --brokers N for a multi-node cluster)"
+  fi
+}
+
+main() {
+  local command="${1:-}" node="" all=0
+  (($# > 0)) && shift
+  while (($# > 0)); do
+    case "$1" in
+      --brokers) BROKERS="${2:-}"; shift 2 || usage_error "--brokers needs a value" ;;
+      --port) PORT="${2:-}"; shift 2 || usage_error "--port needs a value" ;;
+      --all) all=1; shift ;;
+      [0-9]*) node="$1"; shift ;;
+      *) usage_error "unknown argument: $1" ;;
+    esac
+  done
+  if ! is_uint "$BROKERS" || ((BROKERS < 1)); then usage_error "--brokers must be a positive integer"; fi
+  is_uint "$PORT" || usage_error "--port must be a number"
+  CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-$((PORT + BROKERS))}"
+  case "$command" in
+    fetch) cmd_fetch ;;
+    start) cmd_start ;;
+    stop) if ((all)); then cmd_stop_all; else cmd_stop; fi ;;
+    status) cmd_status ;;
+    reset) cmd_reset ;;
+    bootstrap) cmd_bootstrap ;;
+    start-node) valid_node "$node"; cmd_start_node "$node" ;;
+    stop-node) valid_node "$node"; cmd_stop_node "$node" ;;
+    kill-node) valid_node "$node"; cmd_kill_node "$node" ;;
+    *) usage_error "command must be one of: fetch start stop status reset bootstrap start-node stop-node kill-node" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,61 @@
+"""The ``sluice`` command. Configuration is parsed here, once; subcommands import lazily so
+that `sluice migrate` does not load aiohttp apps and nothing runs at import time."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from sluice import config, lifecycle, logs
+
+COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "config")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="sluice", description=__doc__)
+    parser.add_argument("command", choices=COMMANDS)
+    args = parser.parse_args(argv)
+    try:
+        settings = config.load(os.environ)
+    except config.ConfigError as exc:
+        sys.exit(f"sluice: configuration error: {exc}")
+    logs.configure(args.command, settings.log_level)
+    if args.command == "config":
+        print("\n".join(config.env_names()))
+        return
+    if args.command == "migrate":
+        from sluice.migrate import migrate_all
+
+        asyncio.run(migrate_all(settings.pg, settings.kafka))
+        return
+    lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+
+
+async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -> None:
+    if command == "ingest":
+        from ingest.app import build_app as build_ingest
+
+        app = build_ingest(settings)
+        await lifecycle.serve_app(app, settings.ingest.host, settings.ingest.port, stop)
+    elif command == "api":
+        from api.app import build_app as build_api
+
+        await lifecycle.serve_app(build_api(settings), settings.api.host, settings.api.port, stop)
+    elif command == "writer":
+        from writer.main import run
+
+        await run(settings, stop)
+    elif command == "front":
+        from sluice.front import run as run_front
+
+        await run_front(settings, stop)
+    elif command == "up":
+        from sluice.supervisor import up
+
+        await up(settings, stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""One frozen configuration, parsed once from ``SLUICE_*`` environment variables.
+
+Each field's environment name is its path in upper case: ``Settings.kafka.bootstrap`` is
+``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation.
+An unknown ``SLUICE_*`` variable is an error (a typo must not silently fall back to a default),
+except the few read only by the shell scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``).
+Only the CLI calls :func:`load`; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+PREFIX = "SLUICE_"
+
+# Read by scripts/*.sh (service provisioning), never by the Python services.
+SCRIPT_VARIABLES = frozenset(
+    {
+        "SLUICE_STATE_DIR",
+        "SLUICE_VENV",
+        "SLUICE_PG_PORT",
+        "SLUICE_PG_DB",
+        "SLUICE_KAFKA_PORT",
+        "SLUICE_KAFKA_CONTROLLER_PORT",
+        "SLUICE_KAFKA_VERSION",
+        "SLUICE_S3_PORT",
+    }
+)
+
+
+class ConfigError(Exception):
+    """A variable is unknown, or its value cannot be cast to the field's type."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    bootstrap: str = "127.0.0.1:9092"  # broker list, host:port[,host:port]
+    topic: str = "sluice.metrics.v1"  # metric records, key = run id
+    partitions: int = 8  # topic partitions; the writer group scales up to this many processes
+    replication_factor: int = 1  # 3 in production (with min.insync.replicas=2)
+    min_insync_replicas: int = 1  # topic setting applied by `sluice migrate`
+    produce_deadline_s: float = 5.0  # ingest answers 429 if the broker has not acked by then
+    linger_ms: int = 2  # producer batching delay: trades ~2 ms latency for far fewer requests
+    max_batch_bytes: int = 1_048_576  # producer per-partition buffer
+    request_timeout_ms: int = 30_000  # aiokafka request timeout
+
+
+@dataclass(frozen=True, slots=True)
+class PgConfig:
+    dsn: str = "postgresql://postgres@127.0.0.1:5433/sluice"  # asyncpg DSN
+    pool_min: int = 1  # connections kept open per process
+    pool_max: int = 10  # upper bound per process; acquire waits at most acquire_timeout_s
+    acquire_timeout_s: float = 5.0  # pool acquire deadline; past it the request gets a 429
+    command_timeout_s: float = 30.0  # statement deadline
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    host: str = "127.0.0.1"
+    port: int = 5001
+    max_body_bytes: int = 4 * 1024 * 1024  # legal MLflow batches reach ~1.5 MB; refuse above this
+    run_cache_ttl_s: float = 5.0  # how long an "active run" answer is trusted (NOTIFY invalidates)
+    run_cache_size: int = 100_000  # bound on cached run states
+
+
+@dataclass(frozen=True, slots=True)
+class WriterConfig:
+    group_id: str = "sluice-writer"  # Kafka consumer group of all writer processes
+    batch_max_rows: int = 20_000  # flush when this many metric rows are buffered
+    batch_max_age_s: float = 0.2  # ... or when the oldest buffered record is this old
+    fetch_max_records: int = 5_000  # records per getmany() call
+    metrics_port: int = 5003  # /health and /metrics of the writer process
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 5002
+    read_fence_deadline_s: float = 10.0  # a read waits this long for acknowledged writes
+    artifact_root: str = "./.state/artifacts"  # local folder, or s3://bucket/prefix
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
+    host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    pg: PgConfig = field(default_factory=PgConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    writer: WriterConfig = field(default_factory=WriterConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+
+
+T = TypeVar("T")
+
+
+def load(environ: Mapping[str, str]) -> Settings:
+    """Build the settings from ``environ``; raise ConfigError on unknown or malformed variables."""
+    known: set[str] = set()
+    settings = _build(Settings, environ, PREFIX, known)
+    unknown = sorted(
+        k for k in environ if k.startswith(PREFIX) and k not in known and k not in SCRIPT_VARIABLES
+    )
+    if unknown:
+        raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
+    return settings
+
+
+def env_names(cls: type[Any] = Settings, prefix: str = PREFIX) -> list[str]:
+    """Every environment variable name the configuration reads (used by compose checks)."""
+    names: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        name = prefix + f.name.upper()
+        if dataclasses.is_dataclass(hint):
+            names.extend(env_names(typing.cast(type[Any], hint), name + "_"))
+        else:
+            names.append(name)
+    return names
+
+
+def _build(cls: type[T], environ: Mapping[str, str], prefix: str, known: set[str]) -> T:
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        hint = hints[f.name]
+        name = prefix + f.name.upper()
+        if dataclasses.is_dataclass(hint):
+            values[f.name] = _build(typing.cast(type[Any], hint), environ, name + "_", known)
+            continue
+        known.add(name)
+        if name in environ:
+            values[f.name] = _cast(name, environ[name], hint)
+    return cls(**values)
+
+
+def _cast(name: str, raw: str, hint: Any) -> Any:
+    if isinstance(hint, types.UnionType):
+        raise ConfigError(f"{name}: union types are not supported")
+    try:
+        if hint is bool:
+            return _cast_bool(raw)
+        return hint(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a valid {hint.__name__}") from exc
+
+
+def _cast_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)

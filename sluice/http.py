@@ -1,0 +1,93 @@
+"""The HTTP edge shared by ingest and api: MLflow error mapping, bounded body reads, JSON out.
+
+Typed errors become MLflow JSON here and nowhere else (one middleware per app, lookup by class):
+MlflowError -> its table status; Unavailable -> 429 + Retry-After; aiohttp's 404/405 ->
+ENDPOINT_NOT_FOUND JSON (the client's fallbacks rely on a 404); anything else -> a logged 500
+INTERNAL_ERROR without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import Histogram
+
+from schemas.mlflow_errors import MlflowError, Unavailable, endpoint_not_found, invalid_parameter
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BodyTooLarge(MlflowError):
+    """The declared body exceeds the bound; the connection is closed instead of drained."""
+
+    def __init__(self, declared: int, limit: int) -> None:
+        super().__init__(
+            "INVALID_PARAMETER_VALUE",
+            f"Request body of {declared} bytes exceeds the maximum of {limit} bytes.",
+        )
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(err: MlflowError) -> web.Response:
+    headers = {"Retry-After": str(err.retry_after_s)} if isinstance(err, Unavailable) else None
+    return json_response(err.to_json(), status=err.status, headers=headers)
+
+
+def error_middleware(
+    latency: Histogram,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Middleware mapping typed errors to MLflow's envelope and timing every request."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await _dispatch(request, handler)
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        latency.labels(name, str(response.status)).observe(time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
+async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BodyTooLarge as err:
+        response = error_response(err)
+        response.force_close()
+        return response
+    except MlflowError as err:
+        return error_response(err)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return error_response(invalid_parameter(f"Request body is too large: {exc.text}"))
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        return error_response(endpoint_not_found())
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return error_response(MlflowError("INTERNAL_ERROR", "Internal server error"))
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The request body, refused before buffering when it declares more than ``max_bytes``;
+    aiohttp's ``client_max_size`` stops undeclared (chunked) bodies at the same bound."""
+    declared = request.content_length
+    if declared is not None and declared > max_bytes:
+        raise BodyTooLarge(declared, max_bytes)
+    return await request.read()

@@ -1,0 +1,54 @@
+"""Kafka client factories: the one place aiokafka's wide constructors are called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from sluice.config import KafkaConfig
+
+
+def create_producer(cfg: KafkaConfig) -> AIOKafkaProducer:
+    """Durable producer: acks=all + idempotence, so an ack means the record is replicated and a
+    broker-side retry never duplicates it. Not started; the owner starts and stops it."""
+    return AIOKafkaProducer(
+        bootstrap_servers=cfg.bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=cfg.linger_ms,
+        max_batch_size=cfg.max_batch_bytes,
+        max_request_size=cfg.max_batch_bytes,
+        request_timeout_ms=cfg.request_timeout_ms,
+        compression_type=None,
+    )
+
+
+def create_consumer(cfg: KafkaConfig, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
+    """Consumer with auto-commit off: offsets are stored in PostgreSQL with the rows."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": cfg.bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_uncommitted",
+        "request_timeout_ms": cfg.request_timeout_ms,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(**options)
+
+
+async def partition_count(cfg: KafkaConfig, topic: str) -> int:
+    """Partitions of ``topic`` as the cluster reports them (not as configured: producers and
+    the read fence must agree with the real layout). Raises LookupError for a missing topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry["topic"] == topic and entry["error_code"] == 0:
+            return len(entry["partitions"])
+    raise LookupError(f"topic {topic} does not exist; run `sluice migrate`")

@@ -1,0 +1,79 @@
+"""Every Prometheus metric Sluice exports, declared once (closed list, unit suffixes).
+
+Each service process registers them all; the ones it never touches stay at zero.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+# --- ingest -------------------------------------------------------------------------------
+# Wall time of an ingest request, by route and status.
+ingest_request_seconds = Histogram(
+    "sluice_ingest_request_seconds",
+    "Ingest request latency",
+    ["route", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+# Time from send() to the broker's acks=all acknowledgement.
+kafka_produce_ack_seconds = Histogram(
+    "sluice_kafka_produce_ack_seconds", "Produce to ack latency", buckets=_LATENCY_BUCKETS
+)
+# Metric points acknowledged to clients (durable in Kafka).
+ingest_points_total = Counter("sluice_ingest_points_total", "Metric points acknowledged")
+# Requests answered 429 because Kafka or PostgreSQL did not answer within the deadline.
+ingest_backpressure_total = Counter(
+    "sluice_ingest_backpressure_total", "Requests refused with 429", ["reason"]
+)
+
+# --- writer -------------------------------------------------------------------------------
+# Duration of one flush transaction, by stage (copy, insert, latest, offsets, commit).
+writer_flush_seconds = Histogram(
+    "sluice_writer_flush_seconds",
+    "Writer flush stage latency",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+# Rows copied per flush / stored (new, not duplicates) per flush.
+writer_rows_total = Counter("sluice_writer_rows_total", "Metric rows copied", ["outcome"])
+# received_at (ingest) -> committed in PostgreSQL.
+writer_end_to_end_seconds = Histogram(
+    "sluice_writer_end_to_end_seconds",
+    "Ingest receive to commit latency",
+    buckets=_LATENCY_BUCKETS,
+)
+# Records between the stored offset and the partition end, per partition.
+writer_lag_records = Gauge("sluice_writer_lag_records", "Writer lag", ["partition"])
+# Records sent to the dead-letter topic, by reason class.
+writer_dlq_total = Counter("sluice_writer_dlq_total", "Dead-lettered records", ["reason"])
+# Flushes abandoned because another writer owns the partition now (zombie fencing).
+writer_lost_ownership_total = Counter(
+    "sluice_writer_lost_ownership_total", "Flushes rolled back by offset fencing"
+)
+# Flush attempts that failed on a PostgreSQL error and were retried.
+writer_flush_retries_total = Counter("sluice_writer_flush_retries_total", "Flush retries")
+
+# --- api ----------------------------------------------------------------------------------
+# Wall time of an api request, by route and status.
+api_request_seconds = Histogram(
+    "sluice_api_request_seconds",
+    "API request latency",
+    ["route", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+# Time reads waited for the writer to store acknowledged records (read-your-writes fence).
+api_read_fence_seconds = Histogram(
+    "sluice_api_read_fence_seconds", "Read fence wait", buckets=_LATENCY_BUCKETS
+)
+# Reads refused because the fence deadline passed.
+api_read_fence_timeouts_total = Counter(
+    "sluice_api_read_fence_timeouts_total", "Read fence deadline exceeded"
+)
+
+# --- supervisor ---------------------------------------------------------------------------
+# Child process restarts by `sluice up`.
+supervisor_restarts_total = Counter(
+    "sluice_supervisor_restarts_total", "Service restarts", ["service"]
+)

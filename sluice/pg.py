@@ -1,0 +1,29 @@
+"""PostgreSQL pool factory: every process gets its connections from here."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from sluice.config import PgConfig
+
+
+async def create_pool(cfg: PgConfig, *, max_size: int | None = None) -> asyncpg.Pool:
+    """Open a pool; raises OSError/asyncpg errors when the server is unreachable."""
+    return await asyncpg.create_pool(
+        cfg.dsn,
+        min_size=cfg.pool_min,
+        max_size=max_size or cfg.pool_max,
+        command_timeout=cfg.command_timeout_s,
+        # Plans of the few hot statements are cached per connection anyway.
+        statement_cache_size=256,
+    )
+
+
+async def ping(pool: asyncpg.Pool, timeout_s: float = 1.0) -> bool:
+    """Readiness probe: True when a connection answers within ``timeout_s``."""
+    try:
+        async with pool.acquire(timeout=timeout_s) as conn:
+            await conn.fetchval("SELECT 1", timeout=timeout_s)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return True

@@ -1,0 +1,186 @@
+"""A real Sluice stack for tests: PostgreSQL, Kafka and S3 from the repo's scripts, and the
+services as separate processes (so tests can SIGKILL and restart them).
+
+Each pytest session gets its own database, topic and consumer group, so sessions never see
+each other's data even when the servers are reused.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "scripts"
+READY_DEADLINE_S = 90.0
+
+
+class StackError(Exception):
+    """A service could not be started: tests fail loudly, they are never skipped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    pg: int = 55433
+    kafka: int = 59092
+    kafka_controller: int = 59093
+    s3: int = 59000
+    front: int = 55100
+    ingest: int = 55101
+    api: int = 55102
+    writer: int = 55103
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    started_scripts: list[str] = field(default_factory=list)
+
+    # --- configuration ----------------------------------------------------------------------
+    @property
+    def database(self) -> str:
+        return f"sluice_test_{self.tag}"
+
+    @property
+    def topic(self) -> str:
+        return f"sluice.test-{self.tag}.metrics"
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.ports.pg}/{self.database}"
+
+    @property
+    def admin_dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.ports.pg}/postgres"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    def url(self, service: str = "front") -> str:
+        return f"http://127.0.0.1:{getattr(self.ports, service)}"
+
+    def script_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(
+            SLUICE_STATE_DIR=str(self.state_dir),
+            SLUICE_VENV=str(Path(sys.executable).parent.parent),
+            SLUICE_PG_PORT=str(self.ports.pg),
+            SLUICE_KAFKA_PORT=str(self.ports.kafka),
+            SLUICE_KAFKA_CONTROLLER_PORT=str(self.ports.kafka_controller),
+            SLUICE_S3_PORT=str(self.ports.s3),
+        )
+        return env
+
+    def service_env(self, **overrides: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(
+            SLUICE_PORT=str(self.ports.front),
+            SLUICE_PG_DSN=self.dsn,
+            SLUICE_KAFKA_BOOTSTRAP=self.bootstrap,
+            SLUICE_KAFKA_TOPIC=self.topic,
+            SLUICE_KAFKA_PARTITIONS="4",
+            SLUICE_INGEST_PORT=str(self.ports.ingest),
+            SLUICE_API_PORT=str(self.ports.api),
+            SLUICE_WRITER_METRICS_PORT=str(self.ports.writer),
+            SLUICE_WRITER_GROUP_ID=f"sluice-writer-{self.tag}",
+            SLUICE_API_ARTIFACT_ROOT=str(self.state_dir / f"artifacts-{self.tag}"),
+            SLUICE_LOG_LEVEL="INFO",
+        )
+        env.update(overrides)
+        return env
+
+    # --- servers from the repo's scripts ------------------------------------------------------
+    def script(self, name: str, *args: str, check: bool = True) -> int:
+        result = subprocess.run([str(SCRIPTS / name), *args], env=self.script_env(), check=False)
+        if check and result.returncode != 0:
+            raise StackError(f"scripts/{name} {' '.join(args)} failed ({result.returncode})")
+        return result.returncode
+
+    def ensure_server(self, name: str) -> None:
+        """Start a server unless it already runs; remember to stop what we started."""
+        if self.script(name, "status", check=False) != 0:
+            self.script(name, "start")
+            self.started_scripts.append(name)
+
+    def stop_servers(self) -> None:
+        for name in reversed(self.started_scripts):
+            self.script(name, "stop", check=False)
+        self.started_scripts.clear()
+
+    async def create_database(self) -> None:
+        conn = await asyncpg.connect(self.admin_dsn, timeout=10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            await conn.close()
+
+    # --- Sluice service processes -------------------------------------------------------------
+    def run_cli(self, command: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "sluice.cli", command],
+            env=self.service_env(),
+            check=True,
+            timeout=120,
+        )
+
+    def start(self, service: str, **overrides: str) -> subprocess.Popen[bytes]:
+        log = open(self.state_dir / f"{service}-{self.tag}.log", "ab")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sluice.cli", service],
+            env=self.service_env(**overrides),
+            stdout=log,
+            stderr=log,
+        )
+        self.processes[service] = process
+        self.wait_ready(service)
+        return process
+
+    def wait_ready(self, service: str) -> None:
+        port = self.ports.writer if service == "writer" else getattr(self.ports, service)
+        path = "/health/ready"
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while time.monotonic() < deadline:
+            process = self.processes[service]
+            if process.poll() is not None:
+                raise StackError(f"{service} exited with {process.returncode}; see its log")
+            if _http_ok(f"http://127.0.0.1:{port}{path}"):
+                return
+            time.sleep(0.1)
+        raise StackError(f"{service} not ready within {READY_DEADLINE_S}s")
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> int:
+        process = self.processes.pop(service)
+        process.send_signal(sig)
+        return process.wait(timeout=60)
+
+    def stop_services(self) -> None:
+        for service in list(self.processes):
+            process = self.processes.pop(service)
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

@@ -1,0 +1,47 @@
+from schemas.wire import MetricRecord
+from writer.batch import Batch, BatchPolicy
+
+
+def _record(n: int, run: str = "r") -> MetricRecord:
+    return MetricRecord(run, "e", 1000, [("k", float(i), i, i, False) for i in range(n)])
+
+
+def test_flushes_on_size() -> None:
+    batch = Batch(BatchPolicy(max_rows=10, max_age_s=60))
+    batch.add(0, 5, _record(9), now=0.0)
+    assert not batch.ready(now=0.0)
+    batch.add(0, 6, _record(1), now=0.0)
+    assert batch.ready(now=0.0)
+
+
+def test_flushes_on_age_of_first_record() -> None:
+    batch = Batch(BatchPolicy(max_rows=1000, max_age_s=0.5))
+    assert not batch.ready(now=100.0)  # empty batches are never ready
+    batch.add(1, 0, _record(1), now=10.0)
+    batch.add(1, 1, _record(1), now=10.4)
+    assert not batch.ready(now=10.49)
+    assert batch.ready(now=10.5)
+
+
+def test_dead_lettered_records_still_advance_offsets() -> None:
+    batch = Batch(BatchPolicy(max_rows=10, max_age_s=1))
+    batch.add(2, 41, None, now=0.0)
+    assert batch.next_offsets == {2: 42}
+    assert batch.all_rows() == []
+    assert not batch.empty()
+
+
+def test_rows_are_in_copy_column_order() -> None:
+    batch = Batch(BatchPolicy(max_rows=10, max_age_s=1))
+    batch.add(0, 0, MetricRecord("run", "e", 1, [("loss", 0.0, 7, -3, True)]), now=0.0)
+    assert batch.all_rows() == [("run", "loss", -3, 7, 0.0, True)]
+
+
+def test_drop_partitions_forgets_rows_and_offsets() -> None:
+    batch = Batch(BatchPolicy(max_rows=100, max_age_s=1))
+    batch.add(0, 0, _record(3), now=0.0)
+    batch.add(1, 0, _record(4), now=0.0)
+    batch.drop_partitions({0})
+    assert batch.row_count == 4 and set(batch.next_offsets) == {1}
+    batch.drop_partitions({1})
+    assert batch.empty() and batch.started_at is None

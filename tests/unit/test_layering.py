@@ -1,0 +1,50 @@
+"""Import layering: schemas imports nothing of ours; the runtime imports only schemas (its CLI
+starts services through lazy imports inside functions); services never import each other;
+pure modules import no I/O library."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OURS = {"schemas", "sluice", "ingest", "writer", "api"}
+ALLOWED = {
+    "schemas": set(),
+    "sluice": {"schemas"},
+    "ingest": {"schemas", "sluice"},
+    "writer": {"schemas", "sluice"},
+    "api": {"schemas", "sluice"},
+}
+IO_LIBS = {"aiohttp", "aiokafka", "asyncpg", "aioboto3"}
+PURE = ["schemas", "writer/batch.py", "ingest/validate.py", "api/pages.py", "api/render.py"]
+
+
+def _imports(path: Path, top_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_packages_import_only_allowed_layers(package: str) -> None:
+    for path in (REPO / package).rglob("*.py"):
+        used = _imports(path, top_level_only=True) & OURS - {package}
+        assert used <= ALLOWED[package], (
+            f"{path.relative_to(REPO)} imports {used - ALLOWED[package]}"
+        )
+
+
+@pytest.mark.parametrize("target", PURE)
+def test_pure_modules_import_no_io_library(target: str) -> None:
+    root = REPO / target
+    paths = list(root.rglob("*.py")) if root.is_dir() else [root]
+    for path in paths:
+        used = _imports(path, top_level_only=False) & IO_LIBS
+        assert not used, f"{path.relative_to(REPO)} imports {used}"

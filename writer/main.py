@@ -1,0 +1,81 @@
+"""``sluice writer``: wiring only -- build the pipeline, run the loop, shut down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from sluice import health, kafka, lifecycle, pg
+from sluice.config import Settings
+from writer.batch import BatchPolicy
+from writer.dlq import DlqLimit, InvalidTracker, dead_letter
+from writer.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._pipeline.revoke([tp.partition for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._pipeline.assign([tp.partition for tp in assigned])
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    cfg = settings.writer
+    pool = await pg.create_pool(settings.pg, max_size=2)
+    producer = kafka.create_producer(settings.kafka)
+    consumer = kafka.create_consumer(
+        settings.kafka, cfg.group_id, max_partition_fetch_bytes=4 * 1024 * 1024
+    )
+    heartbeat = health.Heartbeat(stall_after_s=30.0)
+
+    async def to_dlq(record: ConsumerRecord, reason: str) -> None:
+        origin = (record.partition, record.offset)
+        await dead_letter(producer, settings.kafka.topic, record.key, record.value, reason, origin)
+
+    pipeline = Pipeline(
+        settings.kafka.topic,
+        pool,
+        consumer,
+        BatchPolicy(cfg.batch_max_rows, cfg.batch_max_age_s),
+        to_dlq,
+        InvalidTracker(DlqLimit()),
+    )
+    app = web.Application()
+    health.add_health_routes(app, lambda: pg.ping(pool), heartbeat)
+    server = asyncio.create_task(lifecycle.serve_app(app, cfg.host, cfg.metrics_port, stop))
+    await producer.start()
+    consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
+    await consumer.start()
+    try:
+        await _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records)
+    finally:
+        await pipeline.flush(stop)
+        await consumer.stop()  # leaves the group: partitions move without a session timeout
+        await producer.stop()
+        await pool.close()
+        stop.set()
+        await server
+
+
+async def _loop(
+    consumer: AIOKafkaConsumer,
+    pipeline: Pipeline,
+    heartbeat: health.Heartbeat,
+    stop: asyncio.Event,
+    max_records: int,
+) -> None:
+    while not stop.is_set():
+        records = await consumer.getmany(timeout_ms=50, max_records=max_records)
+        heartbeat.beat()
+        await pipeline.consume(records)
+        if pipeline.ready():
+            await pipeline.flush(stop)

@@ -1,8 +1,10 @@
 """Run-state cache: is this run active? Answered synchronously before anything is produced.
 
-Positive answers are cached for a short TTL and invalidated by PostgreSQL NOTIFY (a trigger on
-``runs.lifecycle_stage``). While the LISTEN connection is down the cache is bypassed, so a
-deleted run is never accepted for longer than the notification delay.
+Positive answers are cached for a short TTL and invalidated early by PostgreSQL NOTIFY (a trigger
+on ``runs.lifecycle_stage``). The cache is cleared whenever the LISTEN connection (re)connects,
+because notifications sent while it was down are lost. While it is down, entries still expire
+after the TTL: staleness is bounded by ``run_cache_ttl_s``, and ingest keeps accepting points
+for known runs through a short PostgreSQL outage (Kafka buffers them).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class RunStates:
 
     def _cached(self, run_id: str) -> bool:
         checked_at = self._active.get(run_id)
-        if checked_at is None or not self.listening:
+        if checked_at is None:
             return False
         if self._clock() - checked_at > self._ttl_s:
             del self._active[run_id]
@@ -75,7 +77,7 @@ class RunStates:
 
 
 async def listen(states: RunStates, dsn: str, stop: asyncio.Event) -> None:
-    """Keep a LISTEN connection open; clear the cache whenever it (re)connects or drops."""
+    """Keep a LISTEN connection open; the cache is cleared on every (re)connect."""
     delay = 0.5
     while not stop.is_set():
         try:
@@ -84,7 +86,6 @@ async def listen(states: RunStates, dsn: str, stop: asyncio.Event) -> None:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             log.warning("run lifecycle listener down", extra={"err": repr(exc)})
         states.listening = False
-        states.clear()
         try:
             await asyncio.wait_for(stop.wait(), timeout=delay)
         except TimeoutError:

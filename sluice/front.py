@@ -55,7 +55,7 @@ async def _upstreams_ready(app: web.Application) -> bool:
             async with session.get(base + "/health/ready", timeout=aiohttp.ClientTimeout(2)) as r:
                 if r.status != 200:
                     return False
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return False
     return True
 

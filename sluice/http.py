@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import Histogram
 
 from schemas.mlflow_errors import MlflowError, Unavailable, endpoint_not_found, invalid_parameter
+from sluice.pg import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
         return error_response(err)
     except web.HTTPRequestEntityTooLarge as exc:
         return error_response(invalid_parameter(f"Request body is too large: {exc.text}"))
+    except TRANSIENT_ERRORS as exc:
+        log.warning("dependency unavailable", extra={"path": request.path, "err": repr(exc)})
+        return error_response(Unavailable("The database is unavailable; retry later."))
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
         return error_response(endpoint_not_found())
     except web.HTTPException:

@@ -6,6 +6,18 @@ import asyncpg
 
 from sluice.config import PgConfig
 
+# Failures that say "PostgreSQL is unreachable or restarting", not "the request is wrong":
+# the HTTP edge answers them with 429 + Retry-After, the writer retries its flush.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
 
 async def create_pool(cfg: PgConfig, *, max_size: int | None = None) -> asyncpg.Pool:
     """Open a pool; raises OSError/asyncpg errors when the server is unreachable."""

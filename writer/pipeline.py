@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas import wire
 from sluice import metrics
+from sluice.pg import TRANSIENT_ERRORS
 from writer import flush as flush_step
 from writer import offsets
 from writer.batch import Batch, BatchPolicy
@@ -26,15 +27,9 @@ log = logging.getLogger(__name__)
 
 DeadLetter = Callable[[ConsumerRecord, str], Awaitable[None]]
 
-# Errors after which the same batch is retried on a fresh connection (server restart, network).
-_RETRIABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TransactionRollbackError,
-    TimeoutError,
-)
+# Errors after which the same batch is retried on a fresh connection (server restart, network,
+# serialization failure or deadlock).
+_RETRIABLE = (*TRANSIENT_ERRORS, asyncpg.TransactionRollbackError)
 
 
 class Pipeline:

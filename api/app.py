@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api import experiments, history, info, runs
+from api import experiment_lifecycle, experiments, history, info, runs, search
 from api.deps import Deps, deps_key
 from api.fence import ReadFence
 from schemas.routes import routes_of
@@ -15,7 +15,7 @@ from sluice import health, kafka, metrics, pg
 from sluice.config import Settings
 from sluice.http import error_middleware
 
-_HANDLER_MODULES = (experiments, history, info, runs)
+_HANDLER_MODULES = (experiment_lifecycle, experiments, history, info, runs, search)
 
 
 def _handler(name: str) -> Callable[[web.Request], Any]:

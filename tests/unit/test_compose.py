@@ -21,7 +21,7 @@ def test_every_image_is_pinned() -> None:
     images = [svc["image"] for svc in _stack()["services"].values() if "image" in svc]
     assert images
     for image in images:
-        name, _, tag = image.partition(":")
+        _name, _, tag = image.partition(":")
         assert tag and tag != "latest" and any(c.isdigit() for c in tag), image
     base = (COMPOSE / "Dockerfile").read_text().split("FROM ", 1)[1].split()[0]
     assert ":" in base and "latest" not in base

@@ -17,7 +17,21 @@ ALLOWED = {
     "api": {"schemas", "sluice"},
 }
 IO_LIBS = {"aiohttp", "aiokafka", "asyncpg", "aioboto3"}
-PURE = ["schemas", "writer/batch.py", "ingest/validate.py", "api/pages.py", "api/render.py"]
+PURE = [
+    "schemas",
+    "writer/batch.py",
+    "ingest/validate.py",
+    "api/pages.py",
+    "api/render.py",
+    "api/search_filter.py",
+    "api/search_lexer.py",
+    "api/search_rules.py",
+    "api/search_order.py",
+    "api/search_request.py",
+    "api/search_sql.py",
+    "api/run_search.py",
+    "api/experiment_search.py",
+]
 
 
 def _imports(path: Path, top_level_only: bool) -> set[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import Histogram
 
 from schemas.mlflow_errors import MlflowError, Unavailable, endpoint_not_found, invalid_parameter
@@ -48,9 +49,7 @@ def error_response(err: MlflowError) -> web.Response:
     return json_response(err.to_json(), status=err.status, headers=headers)
 
 
-def error_middleware(
-    latency: Histogram,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def error_middleware(latency: Histogram) -> Middleware:
     """Middleware mapping typed errors to MLflow's envelope and timing every request."""
 
     @web.middleware

@@ -79,7 +79,7 @@ async def _worker(
         points = [
             (f"k{n % 7}", n * size + i, 1_700_000_000_000 + n, n + i / size) for i in range(size)
         ]
-        body = {
+        body: dict[str, object] = {
             "run_id": oracle.run_id,
             "metrics": [{"key": k, "step": s, "timestamp": t, "value": v} for k, s, t, v in points],
         }
@@ -114,7 +114,7 @@ async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, object
         async with session.post(url, json=body) as response:
             await response.read()
             return response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return 0
 
 

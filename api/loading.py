@@ -14,7 +14,10 @@ _LATEST = (
     "SELECT run_uuid, key, value, timestamp, step, is_nan FROM latest_metrics"
     " WHERE run_uuid = ANY($1::text[]) ORDER BY run_uuid, key"
 )
-_PARAMS = "SELECT run_uuid, key, value FROM params WHERE run_uuid = ANY($1::text[]) ORDER BY run_uuid, key"
+_PARAMS = (
+    "SELECT run_uuid, key, value FROM params"
+    " WHERE run_uuid = ANY($1::text[]) ORDER BY run_uuid, key"
+)
 _TAGS = (
     "SELECT run_uuid, key, value FROM tags WHERE run_uuid = ANY($1::text[]) ORDER BY run_uuid, key"
 )

@@ -29,7 +29,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly HOST=127.0.0.1
 readonly KAFKA_CONF_DIR="$SLUICE_ROOT/scripts/kafka"
-readonly LIBS="$SLUICE_STATE/kafka/libs"
+# The jar cache can be shared by several state dirs (each test session has its own).
+readonly LIBS="$(realpath -m "${SLUICE_KAFKA_LIBS:-$SLUICE_STATE/kafka/libs}")"
 BROKERS="${SLUICE_KAFKA_BROKERS:-1}"
 PORT="${SLUICE_KAFKA_PORT:-9092}"
 HEAP="${SLUICE_KAFKA_HEAP:--Xmx512m -Xms256m}"

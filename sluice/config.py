@@ -23,12 +23,23 @@ SCRIPT_VARIABLES = frozenset(
     {
         "SLUICE_STATE_DIR",
         "SLUICE_VENV",
+        "SLUICE_PYTHON",
         "SLUICE_PG_PORT",
         "SLUICE_PG_DB",
+        "SLUICE_PG_BIN",
+        "SLUICE_PG_OS_USER",
+        "SLUICE_PG_TIMEOUT",
         "SLUICE_KAFKA_PORT",
         "SLUICE_KAFKA_CONTROLLER_PORT",
-        "SLUICE_KAFKA_VERSION",
+        "SLUICE_KAFKA_BROKERS",
+        "SLUICE_KAFKA_HEAP",
+        "SLUICE_KAFKA_LIBS",
+        "SLUICE_KAFKA_START_TIMEOUT",
+        "SLUICE_KAFKA_STOP_TIMEOUT",
         "SLUICE_S3_PORT",
+        "SLUICE_S3_START_TIMEOUT",
+        "SLUICE_MLFLOW_REF_PORT",
+        "SLUICE_KEEP_TEST_STATE",
     }
 )
 

@@ -4,19 +4,21 @@ module gets the stack through fixtures. A service that cannot start fails the ru
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.stack import REPO, Stack
+from tests.stack import REPO, Ports, Stack
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    state = REPO / ".state" / "test"
+    ports = Ports.free()
+    state = REPO / ".state" / "test" / f"session-{ports.pg}"
     state.mkdir(parents=True, exist_ok=True)
-    s = Stack(state_dir=Path(state))
+    s = Stack(state_dir=state, ports=ports)
+    failed = True
     try:
         s.ensure_server("pg.sh")
         s.ensure_server("kafka.sh")
@@ -25,9 +27,12 @@ def stack() -> Iterator[Stack]:
         for service in ("writer", "api", "ingest", "front"):
             s.start(service)
         yield s
+        failed = False
     finally:
         s.stop_services()
         s.stop_servers()
+        if not failed and os.environ.get("SLUICE_KEEP_TEST_STATE") != "1":
+            s.remove_state()
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,11 @@ each other's data even when the servers are reused.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,20 +34,33 @@ class StackError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Ports:
-    pg: int = 55433
-    kafka: int = 59092
-    kafka_controller: int = 59093
-    s3: int = 59000
-    front: int = 55100
-    ingest: int = 55101
-    api: int = 55102
-    writer: int = 55103
+    pg: int
+    kafka: int
+    kafka_controller: int
+    s3: int
+    front: int
+    ingest: int
+    api: int
+    writer: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports the OS reports free now, so a test session never collides with a running
+        `make up`, another session, or a developer's own servers."""
+        sockets = [socket.socket() for _ in dataclasses.fields(cls)]
+        try:
+            for sock in sockets:
+                sock.bind(("127.0.0.1", 0))
+            return cls(*(sock.getsockname()[1] for sock in sockets))
+        finally:
+            for sock in sockets:
+                sock.close()
 
 
 @dataclass
 class Stack:
     state_dir: Path
-    ports: Ports = field(default_factory=Ports)
+    ports: Ports = field(default_factory=Ports.free)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started_scripts: list[str] = field(default_factory=list)
@@ -82,6 +98,7 @@ class Stack:
             SLUICE_KAFKA_PORT=str(self.ports.kafka),
             SLUICE_KAFKA_CONTROLLER_PORT=str(self.ports.kafka_controller),
             SLUICE_S3_PORT=str(self.ports.s3),
+            SLUICE_KAFKA_LIBS=str(REPO / ".state" / "kafka" / "libs"),
         )
         return env
 
@@ -120,6 +137,10 @@ class Stack:
         for name in reversed(self.started_scripts):
             self.script(name, "stop", check=False)
         self.started_scripts.clear()
+
+    def remove_state(self) -> None:
+        """Delete the session's data (servers must be stopped); logs go with it."""
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
     async def create_database(self) -> None:
         conn = await asyncpg.connect(self.admin_dsn, timeout=10)

@@ -84,9 +84,16 @@ start_bg() {
   shift 2
   printf '\n===== %s start: %s\n' "$(date -Is)" "$*" >>"$logfile"
   setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
-  echo "$!" >"$pidfile"
+  local pid="$!" i
+  echo "$pid" >"$pidfile"
   # Not a job of ours any more: no "Killed" notices when a fault test SIGKILLs it.
-  disown "$!"
+  disown "$pid"
+  # Until the fork execs, /proc/<pid>/cmdline still shows this shell, and pid_of would
+  # take the fresh pid file for a stale one. Wait (bounded) for the exec.
+  for ((i = 0; i < 50; i++)); do
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$1" && break
+    sleep 0.1
+  done
 }
 
 # The process group goes too, so helpers a service forked cannot outlive it.

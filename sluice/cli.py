@@ -54,7 +54,8 @@ async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -
     elif command == "up":
         from sluice.supervisor import up
 
-        await up(settings, stop)
+        # `up` derives the children's environment (local server addresses) itself.
+        await up(os.environ, stop)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,26 @@
 """``sluice up``: local services from packages, then ingest, writer, api and the front as
 separate processes, restarted with backoff when one dies. SIGINT/SIGTERM stops everything
-this command started, in reverse order."""
+this command started, in reverse order.
+
+PostgreSQL and Kafka are started by scripts/pg.sh and scripts/kafka.sh unless the environment
+names external ones (``SLUICE_PG_DSN``, ``SLUICE_KAFKA_BOOTSTRAP``); the scripts then tell the
+address (``dsn``, ``bootstrap``), which is handed to every child, so ports set for the scripts
+(``SLUICE_PG_PORT``, ``SLUICE_KAFKA_PORT``) need no second setting.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sluice import metrics
-from sluice.config import Settings
+from sluice import config, metrics
 from sluice.migrate import migrate_all
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 SERVICES = ("writer", "api", "ingest", "front")
 _STOP_DEADLINE_S = 15.0
 _HEALTHY_AFTER_S = 60.0  # a child that ran this long gets its backoff reset
+_BACKOFF_MAX_S = 30.0
 
 
 @dataclass(slots=True)
@@ -34,32 +40,65 @@ class Child:
     process: asyncio.subprocess.Process | None = field(default=None)
 
 
-def run_script(script: str, *args: str) -> None:
-    """Run a provisioning script synchronously; its failure aborts `up`."""
-    subprocess.run([str(SCRIPTS / script), *args], check=True)
+def run_script(script: str, *args: str, env: Mapping[str, str]) -> str:
+    """Run a provisioning script; its stdout is the answer, its failure aborts `up`."""
+    done = subprocess.run(
+        [str(SCRIPTS / script), *args],
+        env=dict(env),
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return done.stdout.strip()
 
 
-async def up(settings: Settings, stop: asyncio.Event, migrate: bool = True) -> None:
-    run_script("pg.sh", "start")
-    run_script("kafka.sh", "start")
+@dataclass(slots=True)
+class LocalServices:
+    """The servers `up` started itself (and must stop)."""
+
+    env: dict[str, str]
+    started: list[str] = field(default_factory=list)
+
+    def start(self) -> dict[str, str]:
+        """Start what is not external; returns the child environment with its addresses."""
+        child_env = dict(self.env)
+        if "SLUICE_PG_DSN" not in self.env:
+            run_script("pg.sh", "start", env=self.env)
+            self.started.append("pg.sh")
+            child_env["SLUICE_PG_DSN"] = run_script("pg.sh", "dsn", env=self.env)
+        if "SLUICE_KAFKA_BOOTSTRAP" not in self.env:
+            run_script("kafka.sh", "start", env=self.env)
+            self.started.append("kafka.sh")
+            child_env["SLUICE_KAFKA_BOOTSTRAP"] = run_script("kafka.sh", "bootstrap", env=self.env)
+        return child_env
+
+    def stop(self) -> None:
+        for script in reversed(self.started):
+            with contextlib.suppress(subprocess.CalledProcessError):
+                run_script(script, "stop", env=self.env)
+        self.started.clear()
+
+
+async def up(environ: Mapping[str, str], stop: asyncio.Event) -> None:
+    services = LocalServices(dict(environ))
     try:
-        if migrate:
-            await migrate_all(settings.pg, settings.kafka)
+        child_env = await asyncio.to_thread(services.start)
+        settings = config.load(child_env)
+        await migrate_all(settings.pg, settings.kafka)
         children = [Child(name) for name in SERVICES]
-        tasks = [asyncio.create_task(_keep_running(child, stop)) for child in children]
+        tasks = [asyncio.create_task(_keep_running(c, child_env, stop)) for c in children]
         log.info("sluice is up", extra={"url": f"http://{settings.host}:{settings.port}"})
         await stop.wait()
         await asyncio.gather(*tasks)
     finally:
-        run_script("kafka.sh", "stop")
-        run_script("pg.sh", "stop")
+        await asyncio.to_thread(services.stop)
 
 
-async def _keep_running(child: Child, stop: asyncio.Event) -> None:
+async def _keep_running(child: Child, env: dict[str, str], stop: asyncio.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         child.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sluice.cli", child.name, env=os.environ.copy()
+            sys.executable, "-m", "sluice.cli", child.name, env=env
         )
         waiter = asyncio.create_task(child.process.wait())
         stopper = asyncio.create_task(stop.wait())
@@ -82,7 +121,7 @@ async def _backoff(child: Child, started: float, code: int, stop: asyncio.Event)
     )
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=child.backoff_s)
-    child.backoff_s = min(child.backoff_s * 2, 30.0)
+    child.backoff_s = min(child.backoff_s * 2, _BACKOFF_MAX_S)
 
 
 async def _terminate(process: asyncio.subprocess.Process, waiter: asyncio.Task[int]) -> None:

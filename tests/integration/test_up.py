@@ -1,0 +1,125 @@
+"""The quick start's first command: `sluice up` (what `make up` runs) brings up PostgreSQL,
+Kafka and the four services, serves the MLflow API on one port, restarts a service that dies,
+and stops everything it started on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from tests.stack import REPO, Ports, StackError, _http_ok
+
+UP_DEADLINE_S = 180.0
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Direct children of ``pid`` and their command lines (from /proc)."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def _child_named(pid: int, service: str) -> int:
+    for child, cmdline in _children(pid).items():
+        if cmdline.rstrip().endswith(f"sluice.cli {service}"):
+            return child
+    raise AssertionError(f"no {service} child of {pid}: {_children(pid)}")
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Ports, dict[str, str]]]:
+    ports = Ports.free()
+    # Under the repo, not tmp_path: PostgreSQL runs as an unprivileged user that must be able
+    # to traverse the path, and pytest's tmp dirs are private.
+    state = REPO / ".state" / "test" / f"up-{ports.front}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env.update(
+        SLUICE_STATE_DIR=str(state),
+        SLUICE_KAFKA_LIBS=str(REPO / ".state" / "kafka" / "libs"),
+        SLUICE_PG_PORT=str(ports.pg),
+        SLUICE_KAFKA_PORT=str(ports.kafka),
+        SLUICE_KAFKA_CONTROLLER_PORT=str(ports.kafka_controller),
+        SLUICE_PORT=str(ports.front),
+        SLUICE_INGEST_PORT=str(ports.ingest),
+        SLUICE_API_PORT=str(ports.api),
+        SLUICE_WRITER_METRICS_PORT=str(ports.writer),
+        SLUICE_API_ARTIFACT_ROOT=str(tmp_path / "artifacts"),
+    )
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sluice.cli", "up"], env=env, stdout=log, stderr=log
+    )
+    try:
+        _wait_ready(process, f"http://127.0.0.1:{ports.front}/health/ready", tmp_path / "up.log")
+        yield process, ports, env
+    finally:
+        if process.poll() is None:
+            process.kill()  # the test failed before its own SIGTERM: leave nothing behind
+            process.wait()
+            for script in ("kafka.sh", "pg.sh"):
+                subprocess.run([str(REPO / "scripts" / script), "stop"], env=env, check=False)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + UP_DEADLINE_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"sluice up exited {process.returncode}: {log.read_text()[-3000:]}")
+        if _http_ok(url):
+            return
+        time.sleep(0.2)
+    raise StackError(f"sluice up not ready in {UP_DEADLINE_S}s: {log.read_text()[-3000:]}")
+
+
+def _log_and_read(client: MlflowClient, run_id: str, base_step: int) -> None:
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id, metrics=[Metric("m", float(i), now, base_step + i) for i in range(1000)]
+    )
+    steps = {m.step for m in client.get_metric_history(run_id, "m")}
+    assert set(range(base_step, base_step + 1000)) <= steps
+
+
+def test_up_serves_restarts_and_stops(
+    up: tuple[subprocess.Popen[bytes], Ports, dict[str, str]],
+) -> None:
+    process, ports, env = up
+    client = MlflowClient(f"http://127.0.0.1:{ports.front}")
+    exp_id = client.create_experiment(f"up-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(exp_id).info.run_id
+    client.log_param(run_id, "p", "1")
+    _log_and_read(client, run_id, 0)
+
+    writer = _child_named(process.pid, "writer")
+    os.kill(writer, signal.SIGKILL)
+    _log_and_read(client, run_id, 1000)  # the supervisor restarted the writer
+    assert _child_named(process.pid, "writer") != writer
+    assert client.get_run(run_id).data.params == {"p": "1"}
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=90) == 0
+    assert _children(process.pid) == {}
+    for script in ("pg.sh", "kafka.sh"):
+        status = subprocess.run([str(REPO / "scripts" / script), "status"], env=env, check=False)
+        assert status.returncode == 3, f"{script} still running after `up` stopped"

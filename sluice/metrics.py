@@ -48,6 +48,10 @@ writer_end_to_end_seconds = Histogram(
 writer_lag_records = Gauge("sluice_writer_lag_records", "Writer lag", ["partition"])
 # Records sent to the dead-letter topic, by reason class.
 writer_dlq_total = Counter("sluice_writer_dlq_total", "Dead-lettered records", ["reason"])
+# Metric rows set aside because their run was deleted or unknown when they were stored.
+writer_quarantined_total = Counter(
+    "sluice_writer_quarantined_total", "Metric rows quarantined", ["reason"]
+)
 # Flushes abandoned because another writer owns the partition now (zombie fencing).
 writer_lost_ownership_total = Counter(
     "sluice_writer_lost_ownership_total", "Flushes rolled back by offset fencing"

@@ -1,8 +1,14 @@
 """One flush = one PostgreSQL transaction: rows, latest values and offsets commit together.
 
-Steps: binary COPY into a temporary staging table; INSERT ... ON CONFLICT DO NOTHING into the
-partitioned ``metrics`` table (MLflow's metric identity is the unique key, so re-delivered points
-are stored once); monotone upsert of ``latest_metrics``; conditional offset update (fencing).
+Steps: lock the batch's runs FOR SHARE and set aside rows of runs that are no longer active
+(quarantine); binary COPY into a temporary staging table; INSERT ... ON CONFLICT DO NOTHING into
+the partitioned ``metrics`` table (MLflow's metric identity is the unique key, so re-delivered
+points are stored once); monotone upsert of ``latest_metrics``; conditional offset update
+(fencing).
+
+Lock order: runs rows (sorted by run_uuid, FOR SHARE) before metric rows. A concurrent run or
+experiment delete waits for the flush to commit, so a point is either stored before the delete
+or quarantined after it -- never stored into a run already deleted.
 """
 
 from __future__ import annotations
@@ -37,10 +43,18 @@ WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp
 """
 
 
+_ACTIVE_RUNS = (
+    "SELECT run_uuid FROM runs WHERE run_uuid = ANY($1::text[]) AND lifecycle_stage = 'active'"
+    " ORDER BY run_uuid FOR SHARE"
+)
+_QUARANTINE_COLUMNS = (*COLUMNS, "reason")
+
+
 @dataclass(frozen=True, slots=True)
 class FlushResult:
     copied: int
     stored: int  # new rows; copied - stored were exact duplicates
+    quarantined: int = 0
 
 
 async def prepare(conn: asyncpg.Connection) -> None:
@@ -56,15 +70,33 @@ async def flush(
     Raises LostOwnership (rolled back) when another writer committed one of the partitions.
     """
     rows = batch.all_rows()
-    stored = 0
+    stored = quarantined = 0
     async with conn.transaction():
+        if rows:
+            rows, quarantined = await _quarantine_inactive(conn, rows)
         if rows:
             stored = await _store_rows(conn, rows)
         with metrics.writer_flush_seconds.labels("offsets").time():
             for partition, next_offset in sorted(batch.next_offsets.items()):
                 await offsets.advance(conn, topic, partition, committed[partition], next_offset)
     committed.update(batch.next_offsets)
-    return FlushResult(copied=len(rows), stored=stored)
+    return FlushResult(copied=len(rows) + quarantined, stored=stored, quarantined=quarantined)
+
+
+async def _quarantine_inactive(conn: asyncpg.Connection, rows: list[Row]) -> tuple[list[Row], int]:
+    """Rows of active runs (returned) and the count of the others, moved to quarantine."""
+    runs = sorted({row[0] for row in rows})
+    with metrics.writer_flush_seconds.labels("runs").time():
+        active = {r["run_uuid"] for r in await conn.fetch(_ACTIVE_RUNS, runs)}
+    if len(active) == len(runs):
+        return rows, 0
+    kept = [row for row in rows if row[0] in active]
+    inactive = [(*row, "run not active when stored") for row in rows if row[0] not in active]
+    await conn.copy_records_to_table(
+        "quarantined_metrics", records=inactive, columns=_QUARANTINE_COLUMNS
+    )
+    metrics.writer_quarantined_total.labels("run_not_active").inc(len(inactive))
+    return kept, len(inactive)
 
 
 async def _store_rows(conn: asyncpg.Connection, rows: Sequence[Row]) -> int:

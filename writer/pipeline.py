@@ -124,6 +124,8 @@ class Pipeline:
             result = await flush_step.flush(conn, self._topic, self._batch, self._committed)
         metrics.writer_rows_total.labels("copied").inc(result.copied)
         metrics.writer_rows_total.labels("stored").inc(result.stored)
+        if result.quarantined:
+            log.warning("rows of inactive runs quarantined", extra={"rows": result.quarantined})
         flush_step.observe_end_to_end(self._batch)
         log.debug("flushed", extra={"rows": result.copied, "s": time.monotonic() - started})
         self._batch.clear()

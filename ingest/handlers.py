@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ingest import store, validate
+from ingest import fastpath, store, validate
 from ingest.deps import Deps, deps_key
 from schemas.protojson import parse_json_body
 from sluice.http import json_response, read_body
@@ -24,7 +24,16 @@ async def _request_doc(request: web.Request, deps: Deps) -> dict[str, Any]:
 
 async def log_batch(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
-    batch = validate.validate_log_batch(await _request_doc(request, deps))
+    raw = await read_body(request, deps.max_body_bytes)
+    content_type = request.headers.get("Content-Type")
+    fast = fastpath.log_batch(raw, content_type)
+    if fast is not None:
+        await deps.runs.require_active(fast[0])
+        if fast[1]:
+            await deps.producer.send_points(*fast)
+        return json_response({})
+    doc = parse_json_body(raw, content_type, request.method)
+    batch = validate.validate_log_batch(doc)
     await deps.runs.require_active(batch.run_id)
     if batch.params or batch.tags:
         await store.write_params_and_tags(deps.pool, batch.run_id, batch.params, batch.tags)
@@ -35,9 +44,14 @@ async def log_batch(request: web.Request) -> web.Response:
 
 async def log_metric(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
-    call = validate.validate_log_metric(await _request_doc(request, deps))
-    await deps.runs.require_active(call.run_id)
-    await deps.producer.send_points(call.run_id, [call.point])
+    raw = await read_body(request, deps.max_body_bytes)
+    content_type = request.headers.get("Content-Type")
+    fast = fastpath.log_metric(raw, content_type)
+    if fast is None:
+        call = validate.validate_log_metric(parse_json_body(raw, content_type, request.method))
+        fast = (call.run_id, call.point)
+    await deps.runs.require_active(fast[0])
+    await deps.producer.send_points(fast[0], [fast[1]])
     return json_response({})
 
 

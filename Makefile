@@ -31,3 +31,20 @@ services-stop:
 
 clean: services-stop
 	rm -rf .state
+
+# Sluice vs MLflow, same workloads in one run (benchmarks/README.md): under 30 minutes; results
+# in benchmarks/results/<date>-<host>.{json,md}. BENCH_PROFILE=long grows metrics to 5e7 points.
+.PHONY: bench bench-smoke bench-deps
+BENCH_PROFILE ?= default
+
+bench-deps: bootstrap
+	@$(VENV)/bin/python -c 'import psutil' 2>/dev/null \
+		|| $(VENV)/bin/python -m pip install --disable-pip-version-check -q -e '.[dev,bench]'
+	@scripts/kafka.sh fetch
+
+bench: bench-deps
+	$(VENV)/bin/python -m benchmarks --profile $(BENCH_PROFILE)
+
+# A few seconds per workload, both systems: checks that the benchmark works (not how fast).
+bench-smoke: bench-deps
+	$(VENV)/bin/python -m benchmarks --profile smoke --out .state/bench-smoke

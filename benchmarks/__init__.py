@@ -1,0 +1,1 @@
+"""Sluice vs MLflow benchmarks (`make bench`); see benchmarks/README.md."""

@@ -1,0 +1,114 @@
+"""``python -m benchmarks [--profile default|long|smoke] [--no-mlflow]``: bring up the servers,
+run every workload against Sluice and MLflow, write results/<date>-<host>.json and .md, stop
+everything (also on failure or Ctrl-C)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import phases, pyspy, report
+from benchmarks.procstats import Sampler
+from benchmarks.profiles import PROFILES
+from benchmarks.services import REPO, BenchStack, Target
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} bench] {message}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument("--no-mlflow", action="store_true", help="Sluice only")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep-state", action="store_true", help="keep .state/bench-*")
+    args = parser.parse_args()
+    profile = PROFILES[args.profile]
+    stack = BenchStack(with_mlflow=not args.no_mlflow)
+    started = time.perf_counter()
+    doc: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_before": report.load_average(),
+        "profile": profile.as_dict(),
+    }
+    _log(f"profile {profile.name}; state {stack.state_dir}; load {doc['load_before']}")
+    ok = False
+    try:
+        stack.start()
+        _log(f"servers up: {stack.pids()}")
+        doc["environment"] = report.environment(
+            REPO, stack.mlflow_venv / "bin" / "python" if stack.with_mlflow else None
+        )
+        doc["settings"] = settings(stack)
+        sampler = Sampler(stack.pids())
+        sampler.start()
+        try:
+            doc["workloads"] = asyncio.run(run(stack, profile.name, sampler, args.out))
+        finally:
+            sampler.stop()
+        doc["processes"] = sampler.summary()
+        ok = True
+    finally:
+        stack.stop()
+        if ok and not args.keep_state:
+            stack.remove_state()
+    doc["load_after"] = report.load_average()
+    doc["runtime_s"] = round(time.perf_counter() - started, 1)
+    write(doc, args.out, profile.name)
+
+
+def settings(stack: BenchStack) -> dict[str, Any]:
+    sluice = {
+        "services": "ingest, api and writer(s) as separate processes; the load generator "
+        "talks to ingest and api directly (no front proxy)",
+        "writers": stack.sluice.writers,
+        **stack.sluice.env(),
+    }
+    mlflow = {
+        "version": "3.17.2",
+        "backend": "postgresql+psycopg2 on the same PostgreSQL instance (own database)",
+        "workers": stack.mlflow_workers,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    return {
+        "sluice": sluice,
+        "mlflow": mlflow if stack.with_mlflow else None,
+        "postgresql": "scripts/pg.sh defaults (shared_buffers 256MB, fsync on, "
+        "synchronous_commit on, wal_level minimal)",
+        "kafka": "scripts/kafka.sh, 1 broker, heap -Xmx512m",
+    }
+
+
+async def run(stack: BenchStack, profile_name: str, sampler: Sampler, out: Path) -> dict[str, Any]:
+    profile = PROFILES[profile_name]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+
+    async def profiler(target: Target, seconds: float) -> dict[str, Any]:
+        folder = out / "profiles" / f"{stamp}-{platform.node()}"
+        return await pyspy.profile_sluice(ctx, target, seconds, stack.pids(), folder)
+
+    ctx = phases.Context(profile=profile, sampler=sampler, log=_log, profiler=profiler)
+    return await phases.run_all(stack.targets(), ctx)
+
+
+def write(doc: dict[str, Any], out: Path, profile: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    date = doc["started_at"][:10]
+    suffix = "" if profile == "default" else f"-{profile}"
+    base = out / f"{date}-{platform.node()}{suffix}"
+    base.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
+    base.with_suffix(".md").write_text(report.markdown(doc))
+    _log(f"wrote {base}.json and {base}.md ({doc['runtime_s']} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""The load generator: a separate process (asyncio + aiohttp, keep-alive connections).
+
+``python -m benchmarks.loadgen SPEC.json`` runs one workload and prints one JSON result on
+stdout. Latency is measured client-side, from just before the request is written to the last
+byte of the answer. The orchestrator (benchmarks/phases.py) verifies what was acknowledged.
+
+Workload kinds: ``batch`` (log-batch, closed loop, or open loop at ``rate_rps``), ``single``
+(log-metric), ``fanout`` (every run sends its batches at once), ``read`` (a list of request
+templates, paged like the mlflow client pages get-history), ``visibility`` (an open-loop
+log-batch background plus a probe: log-metric, then get-history until the point is readable),
+``create_runs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from benchmarks import mlflow_json
+
+Spec = dict[str, Any]
+Result = dict[str, Any]
+_PREFIX = "/api/2.0/mlflow"
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p90/p99/max/mean in milliseconds of latencies given in seconds (nearest rank)."""
+    if not samples:
+        return {"n": 0}
+    ordered = sorted(samples)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] * 1000
+
+    return {
+        "n": len(ordered),
+        "p50_ms": round(rank(0.50), 3),
+        "p90_ms": round(rank(0.90), 3),
+        "p99_ms": round(rank(0.99), 3),
+        "max_ms": round(ordered[-1] * 1000, 3),
+        "mean_ms": round(sum(ordered) / len(ordered) * 1000, 3),
+    }
+
+
+@dataclass
+class Tally:
+    """What one workload saw: latencies, statuses, acknowledged request numbers."""
+
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    acked: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    first_send: float = math.inf
+    last_answer: float = 0.0
+
+    def record(self, seq: int, started: float, status: int | str, text: str = "") -> None:
+        now = time.perf_counter()
+        self.first_send = min(self.first_send, started)
+        self.last_answer = max(self.last_answer, now)
+        self.statuses[str(status)] += 1
+        if status == 200:
+            self.latencies.append(now - started)
+            self.acked.append(seq)
+        elif len(self.errors) < 5:
+            self.errors.append(f"{status}: {text[:300]}")
+
+    def result(self) -> Result:
+        window = max(0.0, self.last_answer - self.first_send) if self.acked else 0.0
+        return {
+            "latency": percentiles(self.latencies),
+            "statuses": dict(self.statuses),
+            "acked_seqs": self.acked,
+            "ok": len(self.acked),
+            "window_s": round(window, 3),
+            "errors": self.errors,
+        }
+
+
+def _session(limit: int, timeout_s: float) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=60)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, body: bytes, tally: Tally, seq: int
+) -> None:
+    started = time.perf_counter()
+    try:
+        async with session.post(url, data=body) as response:
+            text = await response.text()
+            tally.record(seq, started, response.status, text)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        tally.record(seq, started, type(exc).__name__, str(exc))
+
+
+def _write_body(spec: Spec, seq: int) -> tuple[str, bytes]:
+    runs: list[str] = spec["runs"]
+    run_id = runs[seq % len(runs)]
+    now_ms = int(time.time() * 1000)
+    if spec["kind"] == "single":
+        body = mlflow_json.log_metric(run_id, "m", seq * 0.5, now_ms, seq)
+        return f"{spec['url']}{_PREFIX}/runs/log-metric", body
+    points = mlflow_json.batch_points(spec["shape"], seq, now_ms)
+    return f"{spec['url']}{_PREFIX}/runs/log-batch", mlflow_json.log_batch(run_id, points)
+
+
+async def closed_loop(spec: Spec) -> Result:
+    """``concurrency`` workers send back to back until ``duration_s``; in-flight requests finish
+    (up to ``request_timeout_s``) and count."""
+    tally = Tally()
+    counter = iter(range(10**12))
+    deadline = time.perf_counter() + spec["duration_s"]
+    async with _session(spec["concurrency"], spec["request_timeout_s"]) as session:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                seq = next(counter)
+                url, body = _write_body(spec, seq)
+                await _post(session, url, body, tally, seq)
+
+        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    return tally.result()
+
+
+async def open_loop(spec: Spec, session: aiohttp.ClientSession, tally: Tally) -> int:
+    """Send at ``rate_rps`` for ``duration_s`` whatever the answers do (at most ``max_inflight``
+    outstanding); return how many sends were skipped because that bound was reached."""
+    interval = 1.0 / spec["rate_rps"]
+    started = time.perf_counter()
+    inflight: set[asyncio.Task[None]] = set()
+    skipped = 0
+    seq = 0
+    while (now := time.perf_counter()) - started < spec["duration_s"]:
+        due = started + seq * interval
+        if due > now:
+            await asyncio.sleep(due - now)
+        if len(inflight) >= spec["max_inflight"]:
+            skipped += 1
+        else:
+            url, body = _write_body(spec, seq)
+            task = asyncio.create_task(_post(session, url, body, tally, seq))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+        seq += 1
+    if inflight:
+        await asyncio.gather(*inflight)
+    return skipped
+
+
+async def rate_limited(spec: Spec) -> Result:
+    tally = Tally()
+    async with _session(spec["max_inflight"], spec["request_timeout_s"]) as session:
+        skipped = await open_loop(spec, session, tally)
+    return tally.result() | {"skipped": skipped}
+
+
+async def fanout(spec: Spec) -> Result:
+    """Every run sends ``batches_per_run`` log-batch calls of 100 points one after the other, all
+    runs at once (a Spark job's executors). seq = run index * batches + batch number."""
+    tally = Tally()
+    runs: list[str] = spec["runs"]
+    per_run = spec["batches_per_run"]
+    async with _session(len(runs), spec["request_timeout_s"]) as session:
+
+        async def one_run(index: int) -> None:
+            for b in range(per_run):
+                seq = index * per_run + b
+                points = mlflow_json.batch_points("fanout", seq, int(time.time() * 1000))
+                body = mlflow_json.log_batch(runs[index], points)
+                await _post(session, f"{spec['url']}{_PREFIX}/runs/log-batch", body, tally, seq)
+
+        await asyncio.gather(*(one_run(i) for i in range(len(runs))))
+    return tally.result()
+
+
+def _token(raw: bytes) -> str | None:
+    """next_page_token without parsing a multi-MB body (it is the last field MLflow writes;
+    Sluice writes it last too)."""
+    at = raw.rfind(b'"next_page_token"')
+    if at < 0:
+        return None
+    value = raw[at:].split(b":", 1)[1].strip().lstrip(b'"')
+    return value.split(b'"', 1)[0].decode()
+
+
+async def _read_once(session: aiohttp.ClientSession, base: str, req: Spec) -> tuple[int, int]:
+    """One logical read (all pages for history); returns (status, items counted)."""
+    items = 0
+    token: str | None = None
+    while True:
+        query: Any = req.get("query") or {}
+        if req.get("paged"):
+            query = mlflow_json.history_query(req["run_id"], req["key"], token)
+        body = req["body"].encode() if req.get("body") else None
+        async with session.request(
+            req["method"], base + req["path"], params=query, data=body
+        ) as response:
+            raw = await response.read()
+            if response.status != 200:
+                return response.status, items
+        items += raw.count(req.get("count", '"key"').encode())
+        token = _token(raw) if req.get("paged") else None
+        if not token:
+            return 200, items
+
+
+async def reads(spec: Spec) -> Result:
+    """Round-robin over ``requests`` with ``concurrency`` workers; at least ``min_iters`` reads,
+    at most ``max_iters``, no new read after ``duration_s``."""
+    tally = Tally()
+    items: list[int] = []
+    issued = iter(range(10**12))
+    started = time.perf_counter()
+    requests: list[Spec] = spec["requests"]
+    async with _session(spec["concurrency"], spec["request_timeout_s"]) as session:
+
+        async def worker() -> None:
+            while True:
+                n = next(issued)
+                elapsed = time.perf_counter() - started
+                if n >= spec["max_iters"] or (
+                    n >= spec["min_iters"] and elapsed > spec["duration_s"]
+                ):
+                    return
+                t0 = time.perf_counter()
+                try:
+                    status, count = await _read_once(
+                        session, spec["url"], requests[n % len(requests)]
+                    )
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    tally.record(n, t0, type(exc).__name__, str(exc))
+                    continue
+                tally.record(n, t0, status)
+                items.append(count)
+
+        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    result = tally.result()
+    result.pop("acked_seqs")
+    ok = result["ok"]
+    result["rate_per_s"] = round(ok / result["window_s"], 3) if result["window_s"] else 0.0
+    result["items_per_read"] = sorted(set(items))[:5]
+    return result
+
+
+async def visibility(spec: Spec) -> Result:
+    """Open-loop log-batch background at ``rate_rps``; meanwhile a probe logs one point to its own
+    run and reads get-history until the point is there (``probe_poll_s`` between reads)."""
+    background = Tally()
+    delays: list[float] = []
+    probe_errors: list[str] = []
+    async with (
+        _session(spec["max_inflight"], spec["request_timeout_s"]) as session,
+        _session(2, spec["request_timeout_s"]) as probe_session,
+    ):
+        stop = asyncio.Event()
+
+        async def probe() -> None:
+            step = 0
+            while not stop.is_set():
+                delay = await _probe_once(probe_session, spec, step, probe_errors)
+                if delay is not None:
+                    delays.append(delay)
+                step += 1
+                await asyncio.sleep(spec["probe_gap_s"])
+
+        probe_task = asyncio.create_task(probe())
+        skipped = await open_loop(spec, session, background)
+        stop.set()
+        await probe_task
+    return background.result() | {
+        "skipped": skipped,
+        "visibility": percentiles(delays),
+        "probe_errors": probe_errors[:5],
+    }
+
+
+async def _probe_once(
+    session: aiohttp.ClientSession, spec: Spec, step: int, errors: list[str]
+) -> float | None:
+    run_id = spec["probe_run"]
+    body = mlflow_json.log_metric(run_id, "probe", float(step), int(time.time() * 1000), step)
+    async with session.post(f"{spec['url']}{_PREFIX}/runs/log-metric", data=body) as response:
+        if response.status != 200:
+            errors.append(f"log-metric {response.status}: {(await response.text())[:200]}")
+            return None
+        await response.read()
+    acked = time.perf_counter()
+    query = {"run_id": run_id, "run_uuid": run_id, "metric_key": "probe"}
+    deadline = acked + 30.0
+    while time.perf_counter() < deadline:
+        url = f"{spec['read_url']}{_PREFIX}/metrics/get-history"
+        async with session.get(url, params=query) as response:
+            raw = await response.read()
+        if response.status == 200 and raw.count(b'"key"') > step:
+            return time.perf_counter() - acked
+        await asyncio.sleep(spec["probe_poll_s"])
+    errors.append(f"step {step} not visible after 30 s")
+    return None
+
+
+async def create_runs(spec: Spec) -> Result:
+    """``count`` runs in ``experiment_id`` through runs/create; returns their ids."""
+    ids: list[str] = []
+    todo = iter(range(spec["count"]))
+    url = f"{spec['url']}{_PREFIX}/runs/create"
+    async with _session(spec["concurrency"], 120.0) as session:
+
+        async def worker() -> None:
+            for n in todo:
+                body = mlflow_json.create_run(
+                    spec["experiment_id"], f"bench-{n}", int(time.time() * 1000)
+                )
+                async with session.post(url, data=body) as response:
+                    doc = json.loads(await response.read())
+                    if response.status != 200:
+                        raise RuntimeError(f"runs/create answered {response.status}: {doc}")
+                    ids.append(doc["run"]["info"]["run_id"])
+
+        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    return {"run_ids": ids}
+
+
+KINDS = {
+    "batch": closed_loop,
+    "single": closed_loop,
+    "batch_rate": rate_limited,
+    "fanout": fanout,
+    "read": reads,
+    "visibility": visibility,
+    "create_runs": create_runs,
+}
+
+
+def main() -> None:
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        spec = json.load(handle)
+    result = asyncio.run(KINDS[spec["kind"]](spec))
+    sys.stdout.write(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

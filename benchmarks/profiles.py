@@ -1,0 +1,72 @@
+"""How long and how big each workload is: ``smoke`` (seconds, CI), ``default`` (`make bench`,
+under 30 minutes with MLflow), ``long`` (the growth curve up to 5e7 points)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    batch_duration_s: float = 20.0  # each (shape, concurrency) log-batch phase
+    concurrencies: tuple[int, ...] = (8, 32, 128)
+    batch_runs: int = 32  # runs each batch phase spreads its requests over
+    single_duration_s: float = 20.0
+    single_concurrency: int = 64
+    fanout_runs: int = 1000
+    fanout_batches: int = 3  # log-batch calls of 100 points per run
+    history_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    history_max_iters: int = 10  # Sluice; MLflow's slow reads are capped by read_duration_s
+    bulk_runs: int = 100
+    bulk_points: int = 100_000
+    bulk_max_results: int = 1000  # per-run samples the chart asks for
+    search_runs: int = 10_000
+    search_max_results: int = 100
+    registry_models: int = 100
+    read_duration_s: float = 10.0
+    visibility_duration_s: float = 30.0
+    growth_sizes: tuple[int, ...] = (1_000_000, 10_000_000)
+    growth_phase_s: float = 15.0
+    drain_timeout_s: float = 120.0
+    request_timeout_s: float = 300.0
+    profile_s: float = 20.0  # py-spy on ingest and writer at max rate; 0 = no profile
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT = Profile("default")
+
+LONG = Profile(
+    "long",
+    batch_duration_s=30.0,
+    growth_sizes=(1_000_000, 5_000_000, 10_000_000, 20_000_000, 50_000_000),
+    growth_phase_s=20.0,
+)
+
+SMOKE = Profile(
+    "smoke",
+    batch_duration_s=1.5,
+    concurrencies=(8, 32),
+    batch_runs=8,
+    single_duration_s=1.5,
+    fanout_runs=50,
+    fanout_batches=1,
+    history_sizes=(5_000, 30_000),
+    history_max_iters=3,
+    bulk_runs=5,
+    bulk_points=2_000,
+    search_runs=300,
+    registry_models=3,
+    read_duration_s=1.0,
+    visibility_duration_s=2.0,
+    growth_sizes=(50_000,),
+    growth_phase_s=1.5,
+    drain_timeout_s=60.0,
+    request_timeout_s=60.0,
+    profile_s=3.0,
+)
+
+PROFILES = {p.name: p for p in (SMOKE, DEFAULT, LONG)}

@@ -1,0 +1,323 @@
+"""The environment a figure was measured in, and the Markdown table of a results document."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+Doc = dict[str, Any]
+
+
+def _cmd(*args: str) -> str:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    except OSError as exc:
+        return f"unavailable ({exc})"
+    return (
+        (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr) else ""
+    )
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def _mem_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            return round(int(line.split()[1]) / 2**20, 1)
+    return 0.0
+
+
+def _kafka_version(repo: Path) -> str:
+    for jar in sorted((repo / ".state" / "kafka" / "libs").glob("kafka-clients-*.jar")):
+        return jar.stem.removeprefix("kafka-clients-")
+    return "unknown"
+
+
+def environment(repo: Path, mlflow_python: Path | None) -> Doc:
+    env: Doc = {
+        "host": platform.node(),
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": _mem_gb(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "java": _cmd("java", "-version"),
+        "postgresql": _cmd("/usr/lib/postgresql/15/bin/postgres", "--version"),
+        "kafka": _kafka_version(repo),
+        "git_commit": _cmd("git", "-C", str(repo), "rev-parse", "--short", "HEAD"),
+    }
+    if mlflow_python is not None:
+        env["mlflow"] = _cmd(str(mlflow_python), "-c", "import mlflow; print(mlflow.__version__)")
+    return env
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# --- Markdown ----------------------------------------------------------------------------------
+
+
+def _get(doc: Doc, *path: str) -> Any:
+    node: Any = doc
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) < 1e3 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _ratio(sluice: Any, mlflow: Any, higher_is_better: bool) -> str:
+    if not isinstance(sluice, int | float) or not isinstance(mlflow, int | float):
+        return "—"
+    if not sluice or not mlflow:
+        return "—"
+    ratio = sluice / mlflow if higher_is_better else mlflow / sluice
+    return f"{ratio:,.1f}x"
+
+
+def _verdict(value: Any, target: float | None, higher_is_better: bool) -> str:
+    if target is None or not isinstance(value, int | float):
+        return ""
+    met = value >= target if higher_is_better else value <= target
+    return "met" if met else "**missed**"
+
+
+# (label, path under workloads/<system>, higher is better, target for Sluice)
+Row = tuple[str, tuple[str, ...], bool, float | None, str]
+
+
+def rows(doc: Doc) -> list[Row]:
+    w = ("workloads",)
+    out: list[Row] = []
+    for key in sorted(_get(doc, "workloads", "log_batch", "sluice") or {}):
+        if key == "max_verified_points_per_s":
+            continue
+        out.append(
+            (
+                f"log-batch {key}: verified points/s",
+                (*w, "log_batch", "{s}", key, "verified_points_per_s"),
+                True,
+                None,
+                "",
+            )
+        )
+        out.append(
+            (
+                f"log-batch {key}: p99 ms",
+                (*w, "log_batch", "{s}", key, "latency", "p99_ms"),
+                False,
+                None,
+                "",
+            )
+        )
+    out += [
+        (
+            "max sustained verified points/s",
+            (*w, "log_batch", "{s}", "max_verified_points_per_s"),
+            True,
+            300_000,
+            "≥ 300k",
+        ),
+        ("log-metric c=64: req/s", (*w, "log_metric", "{s}", "req_per_s"), True, 3000, "≥ 3,000"),
+        (
+            "log-metric c=64: p50 ms",
+            (*w, "log_metric", "{s}", "latency", "p50_ms"),
+            False,
+            None,
+            "",
+        ),
+        (
+            "log-metric c=64: p99 ms",
+            (*w, "log_metric", "{s}", "latency", "p99_ms"),
+            False,
+            25,
+            "≤ 25",
+        ),
+        (
+            "fan-out: verified points/s",
+            (*w, "fanout", "{s}", "verified_points_per_s"),
+            True,
+            None,
+            "",
+        ),
+        ("fan-out: p99 ms", (*w, "fanout", "{s}", "latency", "p99_ms"), False, None, ""),
+        (
+            "ingest p99 ms at half max rate",
+            (*w, "visibility", "{s}", "latency", "p99_ms"),
+            False,
+            50,
+            "≤ 50",
+        ),
+        ("visibility p50 ms", (*w, "visibility", "{s}", "visibility", "p50_ms"), False, None, ""),
+        (
+            "visibility p99 ms",
+            (*w, "visibility", "{s}", "visibility", "p99_ms"),
+            False,
+            1000,
+            "≤ 1,000",
+        ),
+    ]
+    for key in sorted(_get(doc, "workloads", "reads", "sluice") or {}):
+        target: float | None = None
+        if key == "get-history/100000":
+            target = 100
+        if key == "get-history-bulk-interval":
+            target = 300
+        out.append(
+            (
+                f"{key}: p50 ms",
+                (*w, "reads", "{s}", key, "latency", "p50_ms"),
+                False,
+                target,
+                f"≤ {target:.0f}" if target else "",
+            )
+        )
+        if key.startswith(("runs/get", "search-runs")):
+            out.append(
+                (
+                    f"{key}: reads/s",
+                    (*w, "reads", "{s}", key, "rate_per_s"),
+                    True,
+                    None,
+                    "≥ 10x MLflow" if key.startswith("search") else "",
+                )
+            )
+    out += [
+        ("registry get: req/s", (*w, "registry", "{s}", "get", "rate_per_s"), True, None, ""),
+        ("registry search: req/s", (*w, "registry", "{s}", "search", "rate_per_s"), True, None, ""),
+        (
+            "storage bytes/point (metrics + latest)",
+            (*w, "storage", "{s}", "bytes_per_point"),
+            False,
+            50,
+            "≤ 50",
+        ),
+    ]
+    return out
+
+
+def _status(doc: Doc, path: tuple[str, ...], system: str) -> Any:
+    """The value, or a 'not implemented'/'skipped' status of the enclosing workload."""
+    concrete = tuple(system if p == "{s}" else p for p in path)
+    value = _get(doc, *concrete)
+    if value is not None:
+        return value
+    for cut in range(len(concrete) - 1, 1, -1):
+        status = _get(doc, *concrete[:cut], "status")
+        if status:
+            return str(status).split(":")[0]
+    return None
+
+
+def markdown(doc: Doc) -> str:
+    systems = list(_get(doc, "workloads", "storage") or {"sluice": {}})
+    has_mlflow = "mlflow" in systems
+    lines = [f"# Sluice vs MLflow — {doc['started_at']} on {doc['environment']['host']}", ""]
+    lines.append(_environment_md(doc))
+    lines += [
+        "",
+        "## Figures",
+        "",
+        "| figure | Sluice | MLflow | Sluice/MLflow | target | |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for label, path, higher, target, target_text in rows(doc):
+        s = _status(doc, path, "sluice")
+        m = _status(doc, path, "mlflow") if has_mlflow else None
+        ratio = _ratio(s, m, higher)
+        if label.startswith("search-runs") and label.endswith("reads/s") and target is None:
+            ok = _ratio_verdict(s, m, 10)
+        else:
+            ok = _verdict(s, target, higher)
+        lines.append(f"| {label} | {_fmt(s)} | {_fmt(m)} | {ratio} | {target_text} | {ok} |")
+    lines += ["", _verification_md(doc), "", _processes_md(doc), "", _growth_md(doc)]
+    return "\n".join(lines) + "\n"
+
+
+def _ratio_verdict(s: Any, m: Any, factor: float) -> str:
+    if isinstance(s, int | float) and isinstance(m, int | float) and m:
+        return "met" if s / m >= factor else "**missed**"
+    return ""
+
+
+def _environment_md(doc: Doc) -> str:
+    env = doc["environment"]
+    parts = [f"- **{k}**: {v}" for k, v in env.items()]
+    parts.append(f"- **load average** before {doc['load_before']}, after {doc.get('load_after')}")
+    parts.append(f"- **runtime**: {doc.get('runtime_s')} s, profile `{doc['profile']['name']}`")
+    parts.append(f"- **Sluice settings**: {doc['settings']['sluice']}")
+    parts.append(f"- **MLflow settings**: {doc['settings'].get('mlflow')}")
+    return "## Environment\n\n" + "\n".join(parts)
+
+
+def _verification_md(doc: Doc) -> str:
+    lines = [
+        "## Verification (acknowledged points vs found in the store)",
+        "",
+        "| phase | system | acked | found | ok |",
+        "|---|---|---:|---:|---|",
+    ]
+    for workload in ("log_batch", "log_metric", "fanout", "visibility"):
+        for system, results in (_get(doc, "workloads", workload) or {}).items():
+            items = results.items() if "acked_points" not in results else [("", results)]
+            for key, r in items:
+                if isinstance(r, dict) and "acked_points" in r:
+                    lines.append(
+                        f"| {workload} {key} | {system} | {r['acked_points']:,} | "
+                        f"{r['found_points']:,} | {'yes' if r['verified'] else '**NO**'} |"
+                    )
+    return "\n".join(lines)
+
+
+def _processes_md(doc: Doc) -> str:
+    lines = [
+        "## Processes: peak RSS over the run",
+        "",
+        "| process group | peak RSS of one process (MB) | peak sum (MB) | processes | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    targets = {"ingest": 150, "writer0": 250, "writer1": 250, "api": 200}
+    for group, s in (doc.get("processes") or {}).items():
+        t = targets.get(group)
+        verdict = (
+            "" if t is None else (f"≤ {t}: " + ("met" if s["peak_rss_mb"] <= t else "**missed**"))
+        )
+        cells = [group, s["peak_rss_mb"], s["peak_rss_sum_mb"], s["processes"], verdict]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "CPU (cores busy) per phase is in the JSON under each phase's `cpu_cores`."]
+    return "\n".join(lines)
+
+
+def _growth_md(doc: Doc) -> str:
+    growth = _get(doc, "workloads", "growth") or {}
+    lines = [
+        "## Growth (Sluice only): ingest cost as `metrics` grows",
+        "",
+        "| rows before | verified points/s | p99 ms | CPU µs/point (Sluice + PG + Kafka) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in growth.values():
+        lines.append(
+            f"| {r['rows_before']:,} | {_fmt(r['verified_points_per_s'])} | "
+            f"{_fmt(_get(r, 'latency', 'p99_ms'))} | {_fmt(r.get('cpu_us_per_point'))} |"
+        )
+    return "\n".join(lines)

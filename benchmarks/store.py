@@ -1,0 +1,254 @@
+"""Direct database access of the benchmark: verification counts, bulk loads for the read
+workloads, storage sizes, table growth. Both schemas store one row per point in a ``metrics``
+table with ``run_uuid``, ``key`` and ``step`` columns, so verification is the same SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+
+# Rows per COPY call: bounded memory in the benchmark process.
+_CHUNK = 200_000
+
+
+async def count_acked(dsn: str, runs: list[str], divisor: int, seqs: list[int]) -> int:
+    """Stored points of the acknowledged requests (step // divisor identifies the request)."""
+    if not seqs:
+        return 0
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM metrics WHERE run_uuid = ANY($1::text[])"
+            " AND step / $2 = ANY($3::bigint[])",
+            runs,
+            divisor,
+            seqs,
+        )
+        return int(found)
+    finally:
+        await conn.close()
+
+
+async def wait_for(
+    dsn: str, runs: list[str], divisor: int, seqs: list[int], want: int, timeout_s: float
+) -> tuple[int, float]:
+    """Poll until ``want`` acknowledged points are stored (Sluice's writer may still be
+    draining Kafka) or the deadline passes; return (found, seconds waited)."""
+    started = time.perf_counter()
+    found = await count_acked(dsn, runs, divisor, seqs)
+    while found < want and time.perf_counter() - started < timeout_s:
+        await asyncio.sleep(0.25)
+        found = await count_acked(dsn, runs, divisor, seqs)
+    return found, time.perf_counter() - started
+
+
+# --- bulk loads ---------------------------------------------------------------------------------
+
+
+def _points(run_id: str, key: str, n: int, t0: int) -> Iterator[tuple[str, str, int, int, float]]:
+    for i in range(n):
+        yield run_id, key, i, t0 + i, i * 0.001
+
+
+async def load_history(system: str, dsn: str, run_id: str, key: str, n: int) -> None:
+    """``n`` points of ``key`` into ``run_id`` (which exists) plus its latest_metrics row."""
+    conn = await asyncpg.connect(dsn, command_timeout=3600)
+    try:
+        t0 = int(time.time() * 1000) - n
+        batch: list[tuple[object, ...]] = []
+        for point in _points(run_id, key, n, t0):
+            batch.append(_row(system, *point))
+            if len(batch) >= _CHUNK:
+                await _copy_metrics(conn, system, batch)
+                batch = []
+        if batch:
+            await _copy_metrics(conn, system, batch)
+        last = _row(system, run_id, key, n - 1, t0 + n - 1, (n - 1) * 0.001)
+        await _copy_latest(conn, system, [last])
+    finally:
+        await conn.close()
+
+
+def _row(system: str, run: str, key: str, step: int, ts: int, value: float) -> tuple[object, ...]:
+    if system == "mlflow":  # metrics(key, value, timestamp, run_uuid, step, is_nan)
+        return key, value, ts, run, step, False
+    return run, key, step, ts, value, False  # Sluice's COPY column order
+
+
+_COLUMNS = {
+    "mlflow": ["key", "value", "timestamp", "run_uuid", "step", "is_nan"],
+    "sluice": ["run_uuid", "key", "step", "timestamp", "value", "is_nan"],
+}
+
+
+async def _copy_metrics(
+    conn: asyncpg.Connection, system: str, rows: list[tuple[object, ...]]
+) -> None:
+    await conn.copy_records_to_table("metrics", records=rows, columns=_COLUMNS[system])
+
+
+async def _copy_latest(
+    conn: asyncpg.Connection, system: str, rows: list[tuple[object, ...]]
+) -> None:
+    await conn.copy_records_to_table("latest_metrics", records=rows, columns=_COLUMNS[system])
+
+
+async def load_search_runs(system: str, dsn: str, experiment_id: str, n: int) -> list[str]:
+    """``n`` runs in the experiment, each with one ``loss`` point (metrics and latest_metrics)
+    and one param; returns their ids."""
+    now = int(time.time() * 1000)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    conn = await asyncpg.connect(dsn, command_timeout=600)
+    try:
+        async with conn.transaction():
+            await _copy_runs(conn, system, experiment_id, ids, now)
+            points = [
+                _row(system, r, "loss", 0, now, (i * 7919 % n) / n) for i, r in enumerate(ids)
+            ]
+            await _copy_metrics(conn, system, points)
+            await _copy_latest(conn, system, points)
+            await conn.copy_records_to_table(
+                "params",
+                records=[(r, "lr", "0.01") for r in ids],
+                columns=["run_uuid", "key", "value"],
+            )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return ids
+
+
+async def _copy_runs(
+    conn: asyncpg.Connection, system: str, experiment_id: str, ids: list[str], now: int
+) -> None:
+    if system == "mlflow":
+        columns = [
+            "run_uuid",
+            "name",
+            "source_type",
+            "source_name",
+            "entry_point_name",
+            "user_id",
+            "status",
+            "start_time",
+            "end_time",
+            "source_version",
+            "lifecycle_stage",
+            "artifact_uri",
+            "experiment_id",
+        ]
+        rows: list[tuple[object, ...]] = [
+            (
+                r,
+                f"search-{i}",
+                "UNKNOWN",
+                "",
+                "",
+                "bench",
+                "FINISHED",
+                now + i,
+                now + i + 1,
+                "",
+                "active",
+                f"mlflow-artifacts:/{experiment_id}/{r}/artifacts",
+                int(experiment_id),
+            )
+            for i, r in enumerate(ids)
+        ]
+    else:
+        columns = [
+            "run_uuid",
+            "experiment_id",
+            "name",
+            "user_id",
+            "status",
+            "start_time",
+            "end_time",
+            "lifecycle_stage",
+            "artifact_uri",
+        ]
+        rows = [
+            (
+                r,
+                int(experiment_id),
+                f"search-{i}",
+                "bench",
+                "FINISHED",
+                now + i,
+                now + i + 1,
+                "active",
+                f"mlflow-artifacts:/{experiment_id}/{r}/artifacts",
+            )
+            for i, r in enumerate(ids)
+        ]
+    await conn.copy_records_to_table("runs", records=rows, columns=columns)
+
+
+# --- storage and growth ------------------------------------------------------------------------
+
+_SIZE = """
+SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_partition_tree($1::regclass))
+    THEN (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass))
+    ELSE pg_total_relation_size($1::regclass) END
+"""
+
+
+async def storage(dsn: str) -> dict[str, float]:
+    """Bytes of the metric tables (all partitions, indexes, TOAST) per stored point."""
+    conn = await asyncpg.connect(dsn, command_timeout=600)
+    try:
+        await conn.execute("VACUUM ANALYZE metrics")
+        await conn.execute("VACUUM ANALYZE latest_metrics")
+        points = int(await conn.fetchval("SELECT count(*) FROM metrics"))
+        metrics_bytes = int(await conn.fetchval(_SIZE, "metrics"))
+        latest_bytes = int(await conn.fetchval(_SIZE, "latest_metrics"))
+    finally:
+        await conn.close()
+    per = (lambda b: round(b / points, 1)) if points else (lambda b: 0.0)
+    return {
+        "points": points,
+        "metrics_bytes": metrics_bytes,
+        "latest_metrics_bytes": latest_bytes,
+        "bytes_per_point": per(metrics_bytes + latest_bytes),
+        "metrics_bytes_per_point": per(metrics_bytes),
+    }
+
+
+async def row_count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        # Planner estimate would do for growth, but the exact count is cheap enough below 1e8.
+        return int(await conn.fetchval("SELECT count(*) FROM metrics"))
+    finally:
+        await conn.close()
+
+
+async def grow_sluice(dsn: str, rows: int, label: str) -> float:
+    """Add ``rows`` synthetic points to Sluice's metrics (server-side generate_series, runs of
+    100k points over 10 keys, spread over all hash partitions); returns seconds taken."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn, command_timeout=7200)
+    try:
+        step = 5_000_000
+        for offset in range(0, rows, step):
+            n = min(step, rows - offset)
+            await conn.execute(
+                """
+                INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan)
+                SELECT md5($1 || ((g / 100000)::text)), 'k' || (g % 10), g / 10,
+                       1700000000000 + g, g * 0.001, false
+                FROM generate_series($2::bigint, $3::bigint) AS g
+                """,
+                label,
+                offset,
+                offset + n - 1,
+            )
+        await conn.execute("ANALYZE metrics")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started

@@ -1,0 +1,73 @@
+"""The benchmark's core (benchmarks/phases.py) works: every workload runs against the test stack's
+Sluice (ingest and api directly, no MLflow) and every acknowledged point is found in the store.
+
+Checks that the benchmark works, not how fast anything is: the figures come from `make bench`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from benchmarks import phases, report
+from benchmarks.procstats import Sampler
+from benchmarks.profiles import SMOKE
+from benchmarks.services import Target
+from tests.stack import Stack
+
+# A smaller smoke: one concurrency, a short growth-free run (growth inserts rows of runs that do
+# not exist, which other tests of the shared session database must not see).
+_PROFILE = dataclasses.replace(
+    SMOKE,
+    name="test",
+    concurrencies=(8,),
+    batch_duration_s=1.0,
+    single_duration_s=1.0,
+    fanout_runs=20,
+    history_sizes=(2_000,),
+    search_runs=100,
+    visibility_duration_s=1.5,
+    growth_sizes=(),
+    profile_s=0.0,
+)
+
+
+@pytest.mark.timeout(120)
+async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> None:
+    target = Target("sluice", stack.url("ingest"), stack.url("api"), stack.dsn)
+    sampler = Sampler({name: p.pid for name, p in stack.processes.items()}, interval_s=0.2)
+    sampler.start()
+    try:
+        workloads = await phases.run_all([target], phases.Context(_PROFILE, sampler))
+    finally:
+        sampler.stop()
+
+    writes = [
+        *(r for k, r in workloads["log_batch"]["sluice"].items() if k.startswith(("10x", "1000"))),
+        workloads["log_metric"]["sluice"],
+        workloads["fanout"]["sluice"],
+        workloads["visibility"]["sluice"],
+    ]
+    assert len(writes) == 5
+    for result in writes:
+        assert result["acked_points"] > 0, result
+        assert result["found_points"] == result["acked_points"], result
+        assert result["verified"] is True
+    reads = workloads["reads"]["sluice"]
+    assert reads["get-history/2000"]["items_per_read"] == [2000]
+    assert reads["search-runs/100"]["ok"] > 0
+    assert workloads["storage"]["sluice"]["bytes_per_point"] > 0
+
+    doc = {
+        "started_at": "test",
+        "environment": {"host": "test"},
+        "load_before": [0.0],
+        "profile": _PROFILE.as_dict(),
+        "settings": {"sluice": {}},
+        "workloads": workloads,
+        "processes": sampler.summary(),
+    }
+    table = report.markdown(doc)
+    assert "| max sustained verified points/s |" in table
+    assert "ingest" in sampler.summary()

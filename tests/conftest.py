@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -39,3 +39,15 @@ def stack() -> Iterator[Stack]:
 def sluice_url(stack: Stack) -> str:
     """The single MLflow endpoint (front), as a user's MLFLOW_TRACKING_URI."""
     return stack.url("front")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under CI=true a skipped test is a failure: a test that cannot run must say so loudly."""
+    report: pytest.TestReport = yield
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true (not allowed): {report.longrepr!r}"
+    return report

@@ -59,6 +59,7 @@ class KafkaConfig:
     linger_ms: int = 2  # producer batching delay: trades ~2 ms latency for far fewer requests
     max_batch_bytes: int = 1_048_576  # producer per-partition buffer
     request_timeout_ms: int = 30_000  # aiokafka request timeout
+    session_timeout_ms: int = 10_000  # consumer group session: a silent writer loses its partitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,9 @@ class ApiConfig:
     port: int = 5002
     read_fence_deadline_s: float = 10.0  # a read waits this long for acknowledged writes
     artifact_root: str = "./.state/artifacts"  # local folder, or s3://bucket/prefix
+    artifact_s3_endpoint_url: str = ""  # S3 API endpoint; empty = AWS default (tests: moto)
+    artifact_s3_timeout_s: float = 60.0  # connect/read deadline of each S3 call (botocore)
+    artifact_upload_part_bytes: int = 8 * 1024 * 1024  # S3 part size: an upload's memory bound
     max_body_bytes: int = 4 * 1024 * 1024
 
 

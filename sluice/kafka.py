@@ -34,6 +34,9 @@ def create_consumer(cfg: KafkaConfig, group_id: str | None, **overrides: Any) ->
         "auto_offset_reset": "earliest",
         "isolation_level": "read_uncommitted",
         "request_timeout_ms": cfg.request_timeout_ms,
+        "session_timeout_ms": cfg.session_timeout_ms,
+        # Kafka requires heartbeats well inside the session (aiokafka's default is 3 s).
+        "heartbeat_interval_ms": min(3_000, cfg.session_timeout_ms // 3),
     }
     options.update(overrides)
     return AIOKafkaConsumer(**options)

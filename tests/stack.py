@@ -64,6 +64,10 @@ class Stack:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started_scripts: list[str] = field(default_factory=list)
+    # Kafka nodes of this stack's cluster (scripts/kafka.sh --brokers): node i on kafka + i - 1.
+    brokers: int = 1
+    # Health port of processes started under another name (e.g. a second writer).
+    health_ports: dict[str, int] = field(default_factory=dict)
 
     # --- configuration ----------------------------------------------------------------------
     @property
@@ -84,7 +88,7 @@ class Stack:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.ports.kafka}"
+        return ",".join(f"127.0.0.1:{self.ports.kafka + i}" for i in range(self.brokers))
 
     def url(self, service: str = "front") -> str:
         return f"http://127.0.0.1:{getattr(self.ports, service)}"
@@ -97,6 +101,7 @@ class Stack:
             SLUICE_PG_PORT=str(self.ports.pg),
             SLUICE_KAFKA_PORT=str(self.ports.kafka),
             SLUICE_KAFKA_CONTROLLER_PORT=str(self.ports.kafka_controller),
+            SLUICE_KAFKA_BROKERS=str(self.brokers),
             SLUICE_S3_PORT=str(self.ports.s3),
             SLUICE_KAFKA_LIBS=str(REPO / ".state" / "kafka" / "libs"),
         )
@@ -150,28 +155,49 @@ class Stack:
             await conn.close()
 
     # --- Sluice service processes -------------------------------------------------------------
-    def run_cli(self, command: str) -> None:
+    def run_cli(self, command: str, **overrides: str) -> None:
         subprocess.run(
             [sys.executable, "-m", "sluice.cli", command],
-            env=self.service_env(),
+            env=self.service_env(**overrides),
             check=True,
             timeout=120,
         )
 
-    def start(self, service: str, **overrides: str) -> subprocess.Popen[bytes]:
-        log = open(self.state_dir / f"{service}-{self.tag}.log", "ab")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sluice.cli", service],
-            env=self.service_env(**overrides),
-            stdout=log,
-            stderr=log,
-        )
-        self.processes[service] = process
-        self.wait_ready(service)
+    def start(
+        self,
+        service: str,
+        name: str | None = None,
+        health_port: int | None = None,
+        /,
+        **overrides: str,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``service`` as process ``name`` (default: the service's name). A second
+        process of a service needs its own ``name`` and ``health_port`` (and the override
+        that moves its port there); both are positional so no SLUICE_* override collides."""
+        name = name or service
+        with self.log_path(name).open("ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sluice.cli", service],
+                env=self.service_env(**overrides),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes[name] = process
+        if health_port is not None:
+            self.health_ports[name] = health_port
+        self.wait_ready(name)
         return process
 
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}-{self.tag}.log"
+
+    def health_port(self, name: str) -> int:
+        if name in self.health_ports:
+            return self.health_ports[name]
+        return self.ports.writer if name == "writer" else int(getattr(self.ports, name))
+
     def wait_ready(self, service: str) -> None:
-        port = self.ports.writer if service == "writer" else getattr(self.ports, service)
+        port = self.health_port(service)
         path = "/health/ready"
         deadline = time.monotonic() + READY_DEADLINE_S
         while time.monotonic() < deadline:

@@ -86,7 +86,8 @@ class WriterConfig:
     batch_max_rows: int = 20_000  # flush when this many metric rows are buffered
     batch_max_age_s: float = 0.2  # ... or when the oldest buffered record is this old
     fetch_max_records: int = 5_000  # records per getmany() call
-    metrics_port: int = 5003  # /health and /metrics of the writer process
+    metrics_port: int = 5003  # /health and /metrics of the writer process (`up`: +i for the i-th)
+    processes: int = 1  # writer processes `sluice up` runs (useful up to the partition count)
     host: str = "127.0.0.1"
 
 

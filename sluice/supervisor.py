@@ -26,7 +26,7 @@ from sluice.migrate import migrate_all
 log = logging.getLogger(__name__)
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-SERVICES = ("writer", "api", "ingest", "front")
+SERVICES = ("api", "ingest", "front")
 _STOP_DEADLINE_S = 15.0
 _HEALTHY_AFTER_S = 60.0  # a child that ran this long gets its backoff reset
 _BACKOFF_MAX_S = 30.0
@@ -34,7 +34,9 @@ _BACKOFF_MAX_S = 30.0
 
 @dataclass(slots=True)
 class Child:
-    name: str
+    name: str  # process name in logs
+    service: str  # the `sluice` subcommand it runs
+    env: dict[str, str]
     backoff_s: float = 1.0
     restarts: int = 0
     process: asyncio.subprocess.Process | None = field(default=None)
@@ -85,8 +87,8 @@ async def up(environ: Mapping[str, str], stop: asyncio.Event) -> None:
         child_env = await asyncio.to_thread(services.start)
         settings = config.load(child_env)
         await migrate_all(settings.pg, settings.kafka)
-        children = [Child(name) for name in SERVICES]
-        tasks = [asyncio.create_task(_keep_running(c, child_env, stop)) for c in children]
+        children = _children(settings, child_env)
+        tasks = [asyncio.create_task(_keep_running(c, stop)) for c in children]
         log.info("sluice is up", extra={"url": f"http://{settings.host}:{settings.port}"})
         await stop.wait()
         await asyncio.gather(*tasks)
@@ -94,11 +96,24 @@ async def up(environ: Mapping[str, str], stop: asyncio.Event) -> None:
         await asyncio.to_thread(services.stop)
 
 
-async def _keep_running(child: Child, env: dict[str, str], stop: asyncio.Event) -> None:
+def _children(settings: config.Settings, env: dict[str, str]) -> list[Child]:
+    """Writers first (each with its own health port), then api, ingest and the front."""
+    writers = [
+        Child(
+            f"writer-{i}",
+            "writer",
+            {**env, "SLUICE_WRITER_METRICS_PORT": str(settings.writer.metrics_port + i)},
+        )
+        for i in range(settings.writer.processes)
+    ]
+    return writers + [Child(name, name, env) for name in SERVICES]
+
+
+async def _keep_running(child: Child, stop: asyncio.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         child.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sluice.cli", child.name, env=env
+            sys.executable, "-m", "sluice.cli", child.service, env=child.env
         )
         waiter = asyncio.create_task(child.process.wait())
         stopper = asyncio.create_task(stop.wait())

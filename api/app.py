@@ -7,15 +7,30 @@ from typing import Any
 
 from aiohttp import web
 
-from api import experiment_lifecycle, experiments, history, info, runs, search
+from api import experiment_lifecycle, experiments, history, info, logged_models, runs, search
+from api.artifacts import handlers as artifact_handlers
 from api.deps import Deps, deps_key
 from api.fence import ReadFence
+from api.registry import models as registry_models
+from api.registry import versions as registry_versions
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
 from sluice.config import Settings
 from sluice.http import error_middleware
 
-_HANDLER_MODULES = (experiment_lifecycle, experiments, history, info, runs, search)
+_HANDLER_MODULES = (
+    experiment_lifecycle,
+    experiments,
+    history,
+    info,
+    runs,
+    search,
+    # Model registry, artifacts and logged models (issue 4).
+    registry_models,
+    registry_versions,
+    artifact_handlers,
+    logged_models,
+)
 
 
 def _handler(name: str) -> Callable[[web.Request], Any]:
@@ -31,6 +46,7 @@ def build_app(settings: Settings) -> web.Application:
         middlewares=[error_middleware(metrics.api_request_seconds)],
     )
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
+    app.cleanup_ctx.append(lambda a: artifact_handlers.artifact_store_context(a, settings.api))
     for route in routes_of("api"):
         for url in route.urls():
             app.router.add_route(route.method, url, _handler(route.handler))

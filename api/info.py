@@ -10,7 +10,7 @@ from sluice.http import json_response
 SERVER_INFO = {
     "store_type": "SqlStore",
     "workspaces_enabled": False,
-    "artifact_serving_enabled": False,
+    "artifact_serving_enabled": True,
     "multipart_uploads_enabled": False,
     "multipart_downloads_enabled": False,
     "artifacts_presigned_only": False,

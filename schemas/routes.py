@@ -50,6 +50,57 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/mlflow/runs/restore", "api", "restore_run"),
     Route("GET", "/mlflow/metrics/get-history", "api", "get_metric_history"),
     Route("GET", "/mlflow/server-info", "api", "server_info", version="3.0"),
+    # ---- Issue 4: model registry, mlflow-artifacts proxy, MLflow 3 logged models (api). ----
+    Route("POST", "/mlflow/registered-models/create", "api", "create_registered_model"),
+    Route("GET", "/mlflow/registered-models/get", "api", "get_registered_model"),
+    Route("POST", "/mlflow/registered-models/rename", "api", "rename_registered_model"),
+    Route("PATCH", "/mlflow/registered-models/update", "api", "update_registered_model"),
+    Route("DELETE", "/mlflow/registered-models/delete", "api", "delete_registered_model"),
+    Route("GET", "/mlflow/registered-models/search", "api", "search_registered_models"),
+    Route("POST", "/mlflow/registered-models/get-latest-versions", "api", "get_latest_versions"),
+    Route("GET", "/mlflow/registered-models/get-latest-versions", "api", "get_latest_versions"),
+    Route("POST", "/mlflow/registered-models/set-tag", "api", "set_registered_model_tag"),
+    Route("DELETE", "/mlflow/registered-models/delete-tag", "api", "delete_registered_model_tag"),
+    Route("POST", "/mlflow/registered-models/alias", "api", "set_registered_model_alias"),
+    Route("DELETE", "/mlflow/registered-models/alias", "api", "delete_registered_model_alias"),
+    Route("GET", "/mlflow/registered-models/alias", "api", "get_model_version_by_alias"),
+    Route("POST", "/mlflow/model-versions/create", "api", "create_model_version"),
+    Route("GET", "/mlflow/model-versions/get", "api", "get_model_version"),
+    Route("PATCH", "/mlflow/model-versions/update", "api", "update_model_version"),
+    Route("DELETE", "/mlflow/model-versions/delete", "api", "delete_model_version"),
+    Route(
+        "POST", "/mlflow/model-versions/transition-stage", "api", "transition_model_version_stage"
+    ),
+    Route("GET", "/mlflow/model-versions/search", "api", "search_model_versions"),
+    Route(
+        "GET", "/mlflow/model-versions/get-download-uri", "api", "get_model_version_download_uri"
+    ),
+    Route("POST", "/mlflow/model-versions/set-tag", "api", "set_model_version_tag"),
+    Route("DELETE", "/mlflow/model-versions/delete-tag", "api", "delete_model_version_tag"),
+    Route("GET", "/mlflow-artifacts/artifacts", "api", "proxy_list_artifacts"),
+    Route("PUT", "/mlflow-artifacts/artifacts/{artifact_path:.+}", "api", "proxy_upload_artifact"),
+    Route(
+        "GET", "/mlflow-artifacts/artifacts/{artifact_path:.+}", "api", "proxy_download_artifact"
+    ),
+    Route(
+        "DELETE", "/mlflow-artifacts/artifacts/{artifact_path:.+}", "api", "proxy_delete_artifact"
+    ),
+    Route("POST", "/mlflow-artifacts/mpu/create/{path:.*}", "api", "proxy_multipart_unsupported"),
+    Route("POST", "/mlflow-artifacts/mpu/complete/{path:.*}", "api", "proxy_multipart_unsupported"),
+    Route("POST", "/mlflow-artifacts/mpu/abort/{path:.*}", "api", "proxy_multipart_unsupported"),
+    Route("POST", "/mlflow/logged-models", "api", "create_logged_model"),
+    Route("POST", "/mlflow/logged-models/search", "api", "search_logged_models"),
+    Route("GET", "/mlflow/logged-models/{model_id}", "api", "get_logged_model"),
+    Route("PATCH", "/mlflow/logged-models/{model_id}", "api", "finalize_logged_model"),
+    Route("DELETE", "/mlflow/logged-models/{model_id}", "api", "delete_logged_model"),
+    Route("PATCH", "/mlflow/logged-models/{model_id}/tags", "api", "set_logged_model_tags"),
+    Route(
+        "DELETE",
+        "/mlflow/logged-models/{model_id}/tags/{tag_key}",
+        "api",
+        "delete_logged_model_tag",
+    ),
+    Route("POST", "/mlflow/logged-models/{model_id}/params", "api", "log_logged_model_params"),
 )
 
 

@@ -54,6 +54,10 @@ async def restore_experiment(request: web.Request) -> web.Response:
 
 async def _set_stage(request: web.Request, expected: str, new: str) -> web.Response:
     exp_id, raw = _experiment_id(await request_doc(request))
+    if new == "deleted":
+        # Points acknowledged before the delete must be stored (see runs.delete_run); which
+        # partitions hold this experiment's runs is unknown here, so wait for all of them.
+        await request.app[deps_key].fence.wait_for_all()
     now = _now()
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         if await _locked_stage(conn, exp_id, raw) != expected:

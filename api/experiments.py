@@ -9,8 +9,9 @@ from aiohttp import web
 
 from api import render
 from api.deps import deps_key, request_doc
+from api.experiment_rules import NewExperiment, validate_create_experiment
 from schemas.mlflow_errors import MlflowError, does_not_exist
-from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
+from schemas.mlflow_names import validate_experiment_id
 from schemas.protojson import get_string
 from sluice.http import json_response
 
@@ -21,29 +22,36 @@ _TAGS = "SELECT key, value FROM experiment_tags WHERE experiment_id = $1 ORDER B
 
 async def create_experiment(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
-    doc = await request_doc(request)
-    name = get_string(doc, "name", required=True)
-    assert name is not None
-    validate_experiment_name(name)
-    location = get_string(doc, "artifact_location") or None
-    now = int(time.time() * 1000)
+    new = validate_create_experiment(await request_doc(request))
     async with deps.pool.acquire() as conn, conn.transaction():
         exp_id = await conn.fetchval("SELECT nextval('experiment_id_seq')")
         try:
-            await conn.execute(
-                "INSERT INTO experiments (experiment_id, name, artifact_location,"
-                " lifecycle_stage, creation_time, last_update_time)"
-                " VALUES ($1, $2, $3, 'active', $4, $4)",
-                exp_id,
-                name,
-                location or f"mlflow-artifacts:/{exp_id}",
-                now,
-            )
+            await _insert(conn, exp_id, new)
         except asyncpg.UniqueViolationError as exc:
+            # A taken name, or a tag key given twice: MLflow reports both as this error.
             raise MlflowError(
-                "RESOURCE_ALREADY_EXISTS", f"Experiment(name={name}) already exists. Error: {exc}"
+                "RESOURCE_ALREADY_EXISTS",
+                f"Experiment(name={new.name}) already exists. Error: {exc}",
             ) from None
     return json_response({"experiment_id": str(exp_id)})
+
+
+async def _insert(conn: asyncpg.Connection, exp_id: int, new: NewExperiment) -> None:
+    now = int(time.time() * 1000)
+    await conn.execute(
+        "INSERT INTO experiments (experiment_id, name, artifact_location,"
+        " lifecycle_stage, creation_time, last_update_time)"
+        " VALUES ($1, $2, $3, 'active', $4, $4)",
+        exp_id,
+        new.name,
+        new.artifact_location or f"mlflow-artifacts:/{exp_id}",
+        now,
+    )
+    if new.tags:
+        await conn.executemany(
+            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3)",
+            [(exp_id, key, value) for key, value in new.tags],
+        )
 
 
 async def get_experiment(request: web.Request) -> web.Response:

@@ -10,6 +10,8 @@ from typing import Any
 
 Row = Mapping[str, Any]
 
+DEFAULT_WORKSPACE = "default"
+
 
 def experiment(row: Row, tags: Iterable[Row]) -> dict[str, Any]:
     doc: dict[str, Any] = {
@@ -23,6 +25,8 @@ def experiment(row: Row, tags: Iterable[Row]) -> dict[str, Any]:
     tag_list = key_values(tags)
     if tag_list:
         doc["tags"] = tag_list
+    # MLflow 3.17 names the workspace of every experiment; without workspaces it is "default".
+    doc["workspace"] = DEFAULT_WORKSPACE
     return doc
 
 

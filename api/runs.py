@@ -11,7 +11,7 @@ from aiohttp import web
 from api import render
 from api.deps import deps_key, request_doc
 from api.naming import random_run_name
-from schemas.mlflow_errors import does_not_exist, invalid_parameter
+from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
 from schemas.mlflow_names import (
     truncate_tag_value,
     validate_experiment_id,
@@ -88,7 +88,12 @@ def _run_name(doc: dict[str, object], tags: list[tuple[str, str]]) -> str:
 async def create_run(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
     doc = await request_doc(request)
-    raw_exp = get_string(doc, "experiment_id") or "0"
+    raw_exp = get_string(doc, "experiment_id")
+    if not raw_exp:
+        # MLflow does not default the experiment: its insert fails on the foreign key.
+        raise MlflowError(
+            "BAD_REQUEST", "FOREIGN KEY constraint failed: a run needs an experiment_id."
+        )
     exp_id = validate_experiment_id(raw_exp)
     tags = _creation_tags(doc)
     name = _run_name(doc, tags)
@@ -182,7 +187,9 @@ async def update_run(request: web.Request) -> web.Response:
 
 
 async def delete_run(request: web.Request) -> web.Response:
-    return await _set_lifecycle(request, "deleted", int(time.time() * 1000))
+    # Points acknowledged before the delete must be stored, as in MLflow; the writer sets aside
+    # points of runs that are deleted by the time it stores them, so wait for them first.
+    return await _set_lifecycle(request, "deleted", int(time.time() * 1000), fence=True)
 
 
 async def restore_run(request: web.Request) -> web.Response:
@@ -190,11 +197,14 @@ async def restore_run(request: web.Request) -> web.Response:
 
 
 async def _set_lifecycle(
-    request: web.Request, stage: str, deleted_time: int | None
+    request: web.Request, stage: str, deleted_time: int | None, *, fence: bool = False
 ) -> web.Response:
+    deps = request.app[deps_key]
     doc = await request_doc(request)
-    run_id = get_string(doc, "run_id", required=True) or ""
-    status = await request.app[deps_key].pool.execute(
+    run_id = get_string(doc, "run_id", required=True)
+    if fence:
+        await deps.fence.wait_for_run(run_id)
+    status = await deps.pool.execute(
         "UPDATE runs SET lifecycle_stage = $2, deleted_time = $3 WHERE run_uuid = $1",
         run_id,
         stage,

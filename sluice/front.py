@@ -80,6 +80,9 @@ async def _proxy(request: web.Request) -> web.StreamResponse:
             base + request.rel_url.raw_path_qs,
             headers=headers,
             data=body,
+            # A streamed body would get Content-Type: application/octet-stream; MLflow's
+            # "Content-Type header is missing" must reach the client unchanged.
+            skip_auto_headers=("Content-Type",),
             allow_redirects=False,
         ) as upstream:
             return await _relay(request, upstream)

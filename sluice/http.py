@@ -1,9 +1,10 @@
 """The HTTP edge shared by ingest and api: MLflow error mapping, bounded body reads, JSON out.
 
 Typed errors become MLflow JSON here and nowhere else (one middleware per app, lookup by class):
-MlflowError -> its table status; Unavailable -> 429 + Retry-After; aiohttp's 404/405 ->
-ENDPOINT_NOT_FOUND JSON (the client's fallbacks rely on a 404); anything else -> a logged 500
-INTERNAL_ERROR without internals.
+MlflowError -> its table status; Unavailable -> 429 + Retry-After; aiohttp's 404 ->
+ENDPOINT_NOT_FOUND JSON (the client's fallbacks rely on a 404); a wrong method on a served path
+stays aiohttp's plain 405, as MLflow answers it; anything else -> a logged 500 INTERNAL_ERROR
+without internals.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
     except TRANSIENT_ERRORS as exc:
         log.warning("dependency unavailable", extra={"path": request.path, "err": repr(exc)})
         return error_response(Unavailable("The database is unavailable; retry later."))
-    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+    except web.HTTPNotFound:
         return error_response(endpoint_not_found())
     except web.HTTPException:
         raise

@@ -282,7 +282,9 @@ TOO_MANY = "A batch logging request can contain at most {n} {e}. Got {got} {e}. 
         # 1. run_id present and a string (handler schema)
         ({}, missing("run_id")),
         ({"run_id": ""}, missing("run_id")),
-        ({"run_id": None, "run_uuid": RUN}, missing("run_id")),  # LogBatch has no run_uuid
+        # LogBatch has no run_uuid, but MLflow's presence check accepts one: run_id is then ""
+        ({"run_id": None, "run_uuid": RUN}, "Invalid value \"\" for parameter 'run_id' supplied."),
+        ({"run_uuid": ""}, missing("run_id")),
         ({"run_id": 5}, hint("run_id", "5", "int")),
         # 2. repeated fields are lists of objects with their required fields
         (batch(metrics="abc"), hint("metrics", '"abc"', "str")),

@@ -16,9 +16,10 @@ from typing import Any
 from benchmarks import phases, pyspy, report
 from benchmarks.procstats import Sampler
 from benchmarks.profiles import PROFILES
-from benchmarks.services import REPO, BenchStack, Target
+from benchmarks.services import REPO, BenchStack, SluiceSettings, Target
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_DEFAULTS = SluiceSettings()
 
 
 def _log(message: str) -> None:
@@ -31,13 +32,20 @@ def main() -> None:
     parser.add_argument("--no-mlflow", action="store_true", help="Sluice only")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep-state", action="store_true", help="keep .state/bench-*")
+    parser.add_argument("--writers", type=int, default=_DEFAULTS.writers)
+    parser.add_argument("--partitions", type=int, default=_DEFAULTS.partitions)
+    parser.add_argument("--batch-rows", type=int, default=_DEFAULTS.batch_max_rows)
     args = parser.parse_args()
     profile = PROFILES[args.profile]
-    stack = BenchStack(with_mlflow=not args.no_mlflow)
+    tuning = SluiceSettings(
+        writers=args.writers, partitions=args.partitions, batch_max_rows=args.batch_rows
+    )
+    stack = BenchStack(sluice=tuning, with_mlflow=not args.no_mlflow)
     started = time.perf_counter()
     doc: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "load_before": report.load_average(),
+        "cpu_share_before": report.cpu_share(),
         "profile": profile.as_dict(),
     }
     _log(f"profile {profile.name}; state {stack.state_dir}; load {doc['load_before']}")
@@ -62,6 +70,7 @@ def main() -> None:
         if ok and not args.keep_state:
             stack.remove_state()
     doc["load_after"] = report.load_average()
+    doc["cpu_share_after"] = report.cpu_share()
     doc["runtime_s"] = round(time.perf_counter() - started, 1)
     write(doc, args.out, profile.name)
 

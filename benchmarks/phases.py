@@ -366,6 +366,8 @@ async def growth(ctx: Context, target: Target) -> Result:
     """Ingest cost as the metrics table grows: bulk-grow, then a verified log-batch phase."""
     p = ctx.profile
     out: Result = {}
+    if p.growth_sizes:
+        await store.truncate_metrics(target.dsn)
     for size in p.growth_sizes:
         have = await store.row_count(target.dsn)
         grow_s = (
@@ -388,7 +390,7 @@ async def growth(ctx: Context, target: Target) -> Result:
         sluice_cpu = sum(v for k, v in cores.items() if k != "mlflow")
         rate = result["verified_points_per_s"]
         result["cpu_us_per_point"] = round(sluice_cpu / rate * 1e6, 2) if rate else None
-        result["rows_before"] = max(size, have)
+        result["rows_before"] = await store.row_count(target.dsn) - result["found_points"]
         result["grow_s"] = round(grow_s, 1)
         out[f"{size}"] = result
     return out

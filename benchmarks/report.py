@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,15 @@ def _cmd(*args: str) -> str:
     return (
         (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr) else ""
     )
+
+
+def _dirty(repo: Path) -> list[str]:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "--", "sluice", "ingest", "writer",
+         "api", "schemas"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return [line[3:] for line in done.stdout.splitlines()]
 
 
 def _cpu_model() -> str:
@@ -53,10 +64,28 @@ def environment(repo: Path, mlflow_python: Path | None) -> Doc:
         "postgresql": _cmd("/usr/lib/postgresql/15/bin/postgres", "--version"),
         "kafka": _kafka_version(repo),
         "git_commit": _cmd("git", "-C", str(repo), "rev-parse", "--short", "HEAD"),
+        # Others edit the services in this checkout: the run measures the working tree.
+        "uncommitted_service_files": _dirty(repo),
     }
     if mlflow_python is not None:
         env["mlflow"] = _cmd(str(mlflow_python), "-c", "import mlflow; print(mlflow.__version__)")
     return env
+
+
+_SPIN = "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 2.0: pass"
+
+
+def cpu_share() -> float:
+    """Share of one core a busy Python process gets for 2 s: 1.0 on an idle machine, less when
+    other work competes (the machine is shared)."""
+    started = os.times()
+    wall = time.perf_counter()
+    subprocess.run([sys.executable, "-c", _SPIN], check=True)
+    used = os.times()
+    cpu = (used.children_user - started.children_user) + (
+        used.children_system - started.children_system
+    )
+    return round(cpu / (time.perf_counter() - wall), 2)
 
 
 def load_average() -> list[float]:
@@ -263,6 +292,10 @@ def _environment_md(doc: Doc) -> str:
     env = doc["environment"]
     parts = [f"- **{k}**: {v}" for k, v in env.items()]
     parts.append(f"- **load average** before {doc['load_before']}, after {doc.get('load_after')}")
+    parts.append(
+        f"- **CPU share a busy process got** (1.0 = a free core) before "
+        f"{doc.get('cpu_share_before')}, after {doc.get('cpu_share_after')}"
+    )
     parts.append(f"- **runtime**: {doc.get('runtime_s')} s, profile `{doc['profile']['name']}`")
     parts.append(f"- **Sluice settings**: {doc['settings']['sluice']}")
     parts.append(f"- **MLflow settings**: {doc['settings'].get('mlflow')}")

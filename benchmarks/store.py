@@ -219,6 +219,16 @@ async def storage(dsn: str) -> dict[str, float]:
     }
 
 
+async def truncate_metrics(dsn: str) -> None:
+    """Empty Sluice's metric tables, so the growth curve starts from a known size (after the
+    storage figures were taken)."""
+    conn = await asyncpg.connect(dsn, command_timeout=600)
+    try:
+        await conn.execute("TRUNCATE metrics, latest_metrics")
+    finally:
+        await conn.close()
+
+
 async def row_count(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:

@@ -51,11 +51,13 @@ async def stream(
     concurrency: int,
     points_per_request: int = 1000,
     retry_for_s: float = 120.0,
+    first: int = 0,
 ) -> None:
     """Send ``requests`` log-batch calls, each retried (like the MLflow client) until it is
-    acknowledged or ``retry_for_s`` passed. Every point is distinct."""
+    acknowledged or ``retry_for_s`` passed. Every point is distinct (also across calls that
+    pass consecutive ``first`` numbers)."""
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(requests):
+    for i in range(first, first + requests):
         queue.put_nowait(i)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:

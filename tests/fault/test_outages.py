@@ -1,11 +1,12 @@
 """Issue 6, faults 3 and 4: PostgreSQL crashes mid-batch; Kafka is down for a long while.
 
-Kafka's outage lasts ``FAULT_KAFKA_DOWN_S`` seconds (default 30 in the default suite, 60 in the
-``slow`` variant, which is the issue's figure). 30 s is enough for every property checked here:
-the first 429 comes after one produce deadline (5 s), so 30 s is six deadlines of hung-handler
-opportunities and ~100 retried requests of memory growth; the MLflow client's backoff (waits of
-0, 4, 8, 16, 32 s) needs its fourth retry to cross 30 s and its fifth for 60 s, both well inside
-its 7 retries, so the longer variant adds runtime, not coverage.
+Kafka's outage lasts ``FAULT_KAFKA_DOWN_S`` seconds: 30 in the default suite, and 60 (the
+issue's figure) in the ``slow`` variant. 30 s covers the availability properties (the first
+429 comes after one produce deadline of 5 s, so 30 s is six deadlines of hung-handler chances
+and ~50 refused requests of memory growth) within the CI budget. It does not cover the MLflow
+client's retry budget: ingest answers ``Retry-After: 2``, which urllib3 obeys instead of its
+exponential backoff, so the unchanged client gives up after 8 attempts x (5 s deadline + 2 s)
+~ 54 s. The 60 s variant therefore fails today (xfail, strict: it turns red once fixed).
 """
 
 from __future__ import annotations
@@ -151,7 +152,17 @@ def _mlflow_log_batch(url: str, oracle: Oracle, n: int) -> float:
     "down_s",
     [
         float(os.environ.get("FAULT_KAFKA_DOWN_S", "30")),
-        pytest.param(60.0, marks=pytest.mark.slow),
+        pytest.param(
+            60.0,
+            marks=[
+                pytest.mark.slow,
+                pytest.mark.xfail(
+                    reason="ingest's Retry-After: 2 exhausts the MLflow client's 7 retries in"
+                    " ~54 s (8 x (5 s deadline + 2 s)); a 60 s outage fails log_batch",
+                    strict=True,
+                ),
+            ],
+        ),
     ],
 )
 async def test_kafka_down(stack: Stack, down_s: float) -> None:

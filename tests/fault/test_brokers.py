@@ -1,0 +1,94 @@
+"""Issue 6, fault 5: SIGKILL the leader of the run's partition on a 3-node KRaft cluster
+(RF 3, min.insync.replicas 2, unclean election off) five times under load, restarting it each
+time (ducktape's hard_bounce): no acknowledged point is lost, none is duplicated."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from functools import partial
+from typing import Any
+
+import aiohttp
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from schemas import wire
+from tests.fault.faults import converge, start_report
+from tests.fault.oracle import Oracle, create_run, stream, wait_until
+from tests.stack import Stack
+
+BOUNCES = 5
+
+
+async def _partition_state(stack: Stack, partition: int) -> dict[str, Any]:
+    """Leader, replicas and ISR of ``partition``; retried while the admin client happens to
+    ask the node just killed."""
+    for _ in range(30):
+        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap, request_timeout_ms=5_000)
+        try:
+            await admin.start()
+            described = await admin.describe_topics([stack.topic])
+        except KafkaError:
+            await asyncio.sleep(1)
+            continue
+        finally:
+            await admin.close()
+        parts: list[dict[str, Any]] = described[0]["partitions"]
+        return next(p for p in parts if p["partition"] == partition)
+    raise AssertionError("no metadata from any node for 30 s")
+
+
+async def test_partition_leader_sigkill_x5(cluster3: Stack) -> None:
+    stack = cluster3
+    report = start_report(f"5 partition leader SIGKILL x{BOUNCES} (3 brokers, RF 3, minISR 2)")
+    async with aiohttp.ClientSession() as session:
+        run_id = await create_run(session, stack.url("api"), f"leader-{uuid.uuid4().hex[:8]}")
+    oracle = Oracle(run_id)
+    partition = wire.partition_for(run_id, 4)
+    state = await _partition_state(stack, partition)
+    assert len(state["replicas"]) == 3
+    done = asyncio.Event()
+
+    async def load() -> None:
+        first = 0
+        while not done.is_set():
+            await stream(
+                oracle,
+                stack.url("ingest"),
+                requests=12,
+                concurrency=4,
+                points_per_request=100,
+                first=first,
+            )
+            first += 12
+
+    loader = asyncio.create_task(load())
+    bounces: list[str] = []
+    try:
+        await wait_until(lambda: _acked(oracle, 12), deadline_s=60)
+        for _ in range(BOUNCES):
+            leader = int(state["leader"])
+            acked = oracle.requests_acked
+            await asyncio.to_thread(stack.script, "kafka.sh", "kill-node", str(leader))
+
+            async def moved(old: int = leader) -> bool:
+                nonlocal state
+                state = await _partition_state(stack, partition)
+                return state["leader"] not in (old, -1)
+
+            await wait_until(moved, deadline_s=60)
+            await asyncio.to_thread(stack.script, "kafka.sh", "start-node", str(leader))
+            await wait_until(partial(_acked, oracle, acked + 4), deadline_s=60)
+            bounces.append(f"{leader}->{state['leader']}")
+            state = await _partition_state(stack, partition)
+    finally:
+        done.set()
+        await loader
+    print(f"leader bounces: {bounces}")
+    await converge(stack, oracle, report)
+    assert len(bounces) == BOUNCES
+
+
+async def _acked(oracle: Oracle, requests: int) -> bool:
+    return oracle.requests_acked >= requests

@@ -15,6 +15,7 @@ from api.registry import models as registry_models
 from api.registry import versions as registry_versions
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
+from sluice.auth import auth_middleware
 from sluice.config import Settings
 from sluice.http import error_middleware
 
@@ -45,6 +46,8 @@ def build_app(settings: Settings) -> web.Application:
         client_max_size=settings.api.max_body_bytes,
         middlewares=[error_middleware(metrics.api_request_seconds)],
     )
+    if settings.auth.enabled:  # inside the error middleware: 401/403/429 become MLflow JSON
+        app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool))
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     app.cleanup_ctx.append(lambda a: artifact_handlers.artifact_store_context(a, settings.api))
     for route in routes_of("api"):

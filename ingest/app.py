@@ -13,6 +13,7 @@ from ingest.produce import Producer
 from ingest.runs import RunStates, listen
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
+from sluice.auth import auth_middleware
 from sluice.config import Settings
 from sluice.http import error_middleware
 
@@ -22,6 +23,8 @@ def build_app(settings: Settings) -> web.Application:
         client_max_size=settings.ingest.max_body_bytes,
         middlewares=[error_middleware(metrics.ingest_request_seconds)],
     )
+    if settings.auth.enabled:  # inside the error middleware: 401/403/429 become MLflow JSON
+        app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool))
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     for route in routes_of("ingest"):
         for url in route.urls():

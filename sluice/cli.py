@@ -11,11 +11,18 @@ import sys
 from sluice import config, lifecycle, logs
 
 COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "config")
+ADMIN_COMMANDS = ("user-add", "token-add", "grant")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="sluice", description=__doc__)
-    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("command", choices=COMMANDS + ADMIN_COMMANDS)
+    parser.add_argument(
+        "args",
+        nargs="*",
+        help="user-add NAME PASSWORD [admin]; token-add NAME;"
+        " grant NAME experiment|model ID READ|EDIT|MANAGE|NO_PERMISSIONS",
+    )
     args = parser.parse_args(argv)
     try:
         settings = config.load(os.environ)
@@ -25,12 +32,28 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "config":
         print("\n".join(config.env_names()))
         return
+    if args.command in ADMIN_COMMANDS:
+        asyncio.run(_admin(args.command, args.args, settings))
+        return
     if args.command == "migrate":
         from sluice.migrate import migrate_all
 
         asyncio.run(migrate_all(settings.pg, settings.kafka))
         return
     lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+
+
+async def _admin(command: str, args: list[str], settings: config.Settings) -> None:
+    from sluice import users
+
+    if command == "user-add" and len(args) in (2, 3):
+        await users.add_user(settings.pg, args[0], args[1], args[2:] == ["admin"])
+    elif command == "token-add" and len(args) == 1:
+        print(await users.add_token(settings.pg, args[0]))
+    elif command == "grant" and len(args) == 4 and args[1] in ("experiment", "model"):
+        await users.grant(settings.pg, *args)
+    else:
+        sys.exit(f"sluice {command}: wrong arguments {args} (see sluice --help)")
 
 
 async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -> None:

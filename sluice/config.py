@@ -104,6 +104,15 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    enabled: bool = False  # off for `make up`; on: every route but health needs credentials
+    default_permission: str = "READ"  # what a user without a grant may do (MLflow's default)
+    cache_ttl_s: float = 5.0  # how long identities and grants are trusted between lookups
+    rate_per_s: float = 0.0  # requests per second per user (token bucket); 0 = unlimited
+    rate_burst: int = 200  # bucket size: short bursts above the rate are fine
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
     host: str = "127.0.0.1"
@@ -113,6 +122,7 @@ class Settings:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 T = TypeVar("T")

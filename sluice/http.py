@@ -47,6 +47,8 @@ def json_response(
 
 def error_response(err: MlflowError) -> web.Response:
     headers = {"Retry-After": str(err.retry_after_s)} if isinstance(err, Unavailable) else None
+    if err.code == "UNAUTHENTICATED":
+        headers = {"WWW-Authenticate": 'Basic realm="mlflow"'}
     return json_response(err.to_json(), status=err.status, headers=headers)
 
 

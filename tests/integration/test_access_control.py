@@ -1,0 +1,212 @@
+"""Access control, on by configuration: every route (REST and ajax, from the route table, health
+excepted) answers 401 without credentials and 403 with the wrong permission; refused writes are
+never produced to Kafka; per-user rate limits answer 429 with Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.access import RULES, Resource
+from schemas.routes import ROUTES, Route
+from sluice import users
+from sluice.config import PgConfig
+from tests.stack import Ports, Stack
+
+TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class Secured:
+    api: str
+    ingest: str
+    experiment_id: str
+    run_id: str
+    model: str
+    logged_model: str
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+ADMIN = _basic("root", "root-pw")
+BOB = _basic("bob", "bob-pw")
+
+
+@pytest.fixture(scope="module")
+def secured(stack: Stack) -> Iterator[Secured]:
+    ports = Ports.free()
+    pg = PgConfig(dsn=stack.dsn)
+    asyncio.run(users.add_user(pg, "root", "root-pw", True))
+    asyncio.run(users.add_user(pg, "bob", "bob-pw", False))
+    asyncio.run(users.add_user(pg, "carol", "carol-pw", False))
+    auth = {
+        "SLUICE_AUTH_ENABLED": "true",
+        "SLUICE_AUTH_RATE_PER_S": "5",
+        "SLUICE_AUTH_RATE_BURST": "150",
+    }
+    stack.start("api", "api-auth", ports.api, SLUICE_API_PORT=str(ports.api), **auth)
+    stack.start(
+        "ingest",
+        "ingest-auth",
+        ports.ingest,
+        SLUICE_INGEST_PORT=str(ports.ingest),
+        **auth,
+    )
+    api, ingest = f"http://127.0.0.1:{ports.api}", f"http://127.0.0.1:{ports.ingest}"
+    try:
+        yield _resources(api, ingest, stack.dsn)
+    finally:
+        for name in ("api-auth", "ingest-auth"):
+            stack.kill(name)
+
+
+def _post(url: str, body: dict[str, object], headers: dict[str, str]) -> dict[str, object]:
+    response = requests.post(url, json=body, headers=headers, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _resources(api: str, ingest: str, dsn: str) -> Secured:
+    """An experiment, run, registered model and logged model owned by the admin; bob is
+    explicitly denied on them."""
+    base = f"{api}/api/2.0/mlflow"
+    exp = str(
+        _post(f"{base}/experiments/create", {"name": f"acl-{uuid.uuid4().hex}"}, ADMIN)[
+            "experiment_id"
+        ]
+    )
+    run = _post(f"{base}/runs/create", {"experiment_id": exp}, ADMIN)["run"]
+    run_id = str(run["info"]["run_id"])  # type: ignore[index]
+    model = f"acl-model-{uuid.uuid4().hex[:8]}"
+    _post(f"{base}/registered-models/create", {"name": model}, ADMIN)
+    logged = _post(f"{base}/logged-models", {"experiment_id": exp, "name": "m"}, ADMIN)
+    model_id = str(logged["model"]["info"]["model_id"])  # type: ignore[index]
+    for kind, target in (("experiment", exp), ("model", model)):
+        asyncio.run(users.grant(PgConfig(dsn=dsn), "bob", kind, target, "NO_PERMISSIONS"))
+    return Secured(api, ingest, exp, run_id, model, model_id)
+
+
+def _url(route: Route, url: str, s: Secured) -> str:
+    base = s.ingest if route.service == "ingest" else s.api
+    filled = re.sub(
+        r"\{artifact_path:[^}]*\}|\{path:[^}]*\}",
+        f"{s.experiment_id}/{s.run_id}/artifacts/f.txt",
+        url,
+    )
+    filled = filled.replace("{model_id}", s.logged_model).replace("{tag_key}", "t")
+    return base + filled
+
+
+def _request(route: Route, url: str, s: Secured, headers: dict[str, str]) -> requests.Response:
+    fields = {
+        "experiment_id": s.experiment_id,
+        "run_id": s.run_id,
+        "name": s.model,
+        "key": "k",
+        "value": "v",
+        "version": "1",
+        "metric_key": "m",
+    }
+    if route.method == "GET":
+        return requests.get(_url(route, url, s), params=fields, headers=headers, timeout=TIMEOUT)
+    return requests.request(
+        route.method, _url(route, url, s), json=fields, headers=headers, timeout=TIMEOUT
+    )
+
+
+CASES = [
+    (route, url) for route in ROUTES for url in route.urls() if not RULES[route.handler].public
+]
+
+
+@pytest.mark.parametrize(("route", "url"), CASES, ids=[f"{r.method} {u}" for r, u in CASES])
+def test_every_route_needs_credentials_and_the_right_permission(
+    route: Route, url: str, secured: Secured
+) -> None:
+    anonymous = _request(route, url, secured, {})
+    assert anonymous.status_code == 401, anonymous.text
+    assert anonymous.json()["error_code"] == "UNAUTHENTICATED"
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    denied = _request(route, url, secured, BOB)
+    if RULES[route.handler].resource is Resource.NONE:
+        assert denied.status_code not in (401, 403), denied.text  # authentication suffices
+    else:
+        assert denied.status_code == 403, denied.text
+        assert denied.json()["error_code"] == "PERMISSION_DENIED"
+
+
+def test_bearer_tokens_and_creator_permissions(secured: Secured, stack: Stack) -> None:
+    token = asyncio.run(users.add_token(PgConfig(dsn=stack.dsn), "bob"))
+    bearer = {"Authorization": f"Bearer {token}"}
+    base = f"{secured.api}/api/2.0/mlflow"
+    exp = str(
+        _post(f"{base}/experiments/create", {"name": f"bob-{uuid.uuid4().hex}"}, bearer)[
+            "experiment_id"
+        ]
+    )
+    run = _post(f"{base}/runs/create", {"experiment_id": exp}, bearer)  # creator got MANAGE
+    run_id = str(run["run"]["info"]["run_id"])  # type: ignore[index]
+    _post(
+        f"{secured.ingest}/api/2.0/mlflow/runs/log-metric",
+        {"run_id": run_id, "key": "m", "value": 1.0, "timestamp": 1},
+        bearer,
+    )
+    wrong = requests.get(
+        f"{base}/experiments/get",
+        params={"experiment_id": exp},
+        headers={"Authorization": "Bearer nope"},
+        timeout=TIMEOUT,
+    )
+    assert wrong.status_code == 401
+
+
+def test_refused_writes_are_not_produced(secured: Secured, stack: Stack) -> None:
+    before = asyncio.run(_end_offsets(stack))
+    body = {"run_id": secured.run_id, "metrics": [{"key": "m", "value": 1.0, "timestamp": 1}]}
+    for headers in ({}, BOB):
+        r = requests.post(
+            f"{secured.ingest}/api/2.0/mlflow/runs/log-batch",
+            json=body,
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+        assert r.status_code in (401, 403)
+    assert asyncio.run(_end_offsets(stack)) == before
+
+
+def test_rate_limit_answers_429_with_retry_after(secured: Secured) -> None:
+    carol = _basic("carol", "carol-pw")
+    url = f"{secured.api}/api/2.0/mlflow/experiments/search"
+    statuses = []
+    with requests.Session() as session:
+        for _ in range(450):
+            r = session.post(url, json={"max_results": 1}, headers=carol, timeout=TIMEOUT)
+            statuses.append(r.status_code)
+            if r.status_code == 429:
+                assert int(r.headers["Retry-After"]) >= 1
+                assert r.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+                break
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
+
+
+async def _end_offsets(stack: Stack) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(stack.topic, p) for p in range(4)]
+        return {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()

@@ -39,7 +39,9 @@ async def artifact_store_context(app: web.Application, cfg: ApiConfig) -> AsyncI
 
 
 def _tail(request: web.Request) -> paths.Segments:
-    raw = request.rel_url.raw_path
+    # request.raw_path is the request target as received; rel_url has had its dot segments
+    # removed (RFC 3986), which would silently turn "a/../b" into "b" instead of refusing it.
+    raw = request.raw_path.partition("?")[0]
     _, found, tail = raw.partition(_MARKER)
     if not found:
         raise paths.invalid_path(raw)

@@ -51,6 +51,8 @@ def _segments(form: str, original: str) -> Segments:
 def from_decoded(path: str, *, allow_root: bool = False) -> Segments:
     """Segments of an already once-decoded path (a query parameter, or a URL tail that was
     decoded once). ``allow_root``: "" is the root (listing only). A trailing ``/`` is ignored."""
+    if path.startswith("/"):
+        raise invalid_path(path)
     try:
         if path.endswith("/"):
             path = path[:-1]

@@ -13,6 +13,8 @@ from schemas import wire
 from schemas.mlflow_errors import Unavailable
 from sluice import metrics
 
+_RETRY_AFTER_MAX_S = 30.0
+
 
 class Producer:
     """Owns the topic layout the ingest process learned at startup."""
@@ -22,6 +24,17 @@ class Producer:
         self._topic = topic
         self._partitions = partitions
         self._deadline_s = deadline_s
+        self._failing_since: float | None = None  # monotonic time of the first failure in a row
+
+    def _unavailable(self, what: str) -> Unavailable:
+        """429 whose Retry-After grows with the outage: the MLflow client obeys Retry-After
+        instead of its own backoff and gives up after 7 retries, so a fixed short value would
+        exhaust it within a minute; this way its retries span a long outage (2 s, 4 s, ... 30 s)."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        retry_after = int(min(_RETRY_AFTER_MAX_S, max(2.0, now - self._failing_since)))
+        return Unavailable(f"{what}; retry later.", retry_after)
 
     async def ready(self, timeout_s: float = 1.0) -> bool:
         """Readiness: the cluster answered a metadata request within ``timeout_s``."""
@@ -53,11 +66,10 @@ class Producer:
                 await ack
         except TimeoutError:
             metrics.ingest_backpressure_total.labels("kafka_deadline").inc()
-            raise Unavailable("Kafka did not acknowledge the write in time; retry later.") from None
+            raise self._unavailable("Kafka did not acknowledge the write in time") from None
         except KafkaError as exc:
             metrics.ingest_backpressure_total.labels("kafka_error").inc()
-            raise Unavailable(
-                f"Kafka refused the write ({type(exc).__name__}); retry later."
-            ) from None
+            raise self._unavailable(f"Kafka refused the write ({type(exc).__name__})") from None
+        self._failing_since = None
         metrics.kafka_produce_ack_seconds.observe(time.perf_counter() - started)
         metrics.ingest_points_total.inc(len(points))

@@ -14,14 +14,13 @@ import asyncpg
 from aiohttp import web
 
 from api.deps import deps_key, request_doc
-from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
-from schemas.mlflow_names import (
-    MAX_EXPERIMENT_TAG_VAL_LENGTH,
-    validate_experiment_id,
-    validate_experiment_name,
-    validate_key,
-    validate_length,
+from api.experiment_rules import (
+    CUSTOM_VIEW_TAG_PREFIX,
+    MAX_CUSTOM_VIEWS_PER_EXPERIMENT,
+    validate_experiment_tag,
 )
+from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
+from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
 from schemas.protojson import get_string
 from sluice.http import json_response
 
@@ -115,12 +114,13 @@ async def _active_experiment(conn: asyncpg.Connection, exp_id: int, raw: str) ->
 async def set_experiment_tag(request: web.Request) -> web.Response:
     doc = await request_doc(request)
     exp_id, raw = _experiment_id(doc)
-    key = get_string(doc, "key", required=True)
+    key = get_string(doc, "key", required=True, storable=False)
     value = get_string(doc, "value") or ""
-    validate_key(key, "key")
-    validate_length("value", MAX_EXPERIMENT_TAG_VAL_LENGTH, value)
+    validate_experiment_tag(key, value)
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         await _active_experiment(conn, exp_id, raw)
+        if key.startswith(CUSTOM_VIEW_TAG_PREFIX):
+            await _check_custom_view_room(conn, exp_id, key)
         await conn.execute(
             "INSERT INTO experiment_tags VALUES ($1, $2, $3)"
             " ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
@@ -129,6 +129,25 @@ async def set_experiment_tag(request: web.Request) -> web.Response:
             value,
         )
     return json_response({})
+
+
+async def _check_custom_view_room(conn: asyncpg.Connection, exp_id: int, key: str) -> None:
+    """MLflow caps custom views at 50 per experiment; overwriting one never counts. The
+    experiment row is locked (FOR SHARE), so two concurrent adds can both pass at 49, as in
+    MLflow, whose check is a snapshot read too."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS views, coalesce(bool_or(key = $2), false) AS present"
+        " FROM experiment_tags WHERE experiment_id = $1 AND starts_with(key, $3)",
+        exp_id,
+        key,
+        CUSTOM_VIEW_TAG_PREFIX,
+    )
+    if not row["present"] and row["views"] >= MAX_CUSTOM_VIEWS_PER_EXPERIMENT:
+        raise invalid_parameter(
+            f"Unable to create another custom view for experiment {exp_id}; the maximum number"
+            f" of custom views per experiment is {MAX_CUSTOM_VIEWS_PER_EXPERIMENT}. Delete an"
+            " existing custom view before creating a new one."
+        )
 
 
 async def delete_experiment_tag(request: web.Request) -> web.Response:

@@ -33,7 +33,7 @@ async def search_runs(request: web.Request) -> web.Response:
     experiment_ids = [str(e) for e in get_list(doc, "experiment_ids")]
     clauses = parse_run_filter(get_string(doc, "filter"))
     order_by = parse_run_order_by([str(o) for o in get_list(doc, "order_by")])
-    view_type = parse_view_type(doc.get("run_view_type"), "run_view_type")
+    view_type = parse_view_type(doc.get("run_view_type"))
     max_results = run_max_results(get_int32(doc, "max_results"))
     offset = pages.decode_offset(get_string(doc, "page_token"))
     if not experiment_ids:
@@ -57,7 +57,7 @@ async def search_experiments(request: web.Request) -> web.Response:
     doc = await request_doc(request, _REPEATED)
     clauses = parse_experiment_filter(get_string(doc, "filter"))
     order_by = parse_experiment_order_by([str(o) for o in get_list(doc, "order_by")])
-    view_type = parse_view_type(doc.get("view_type"), "view_type")
+    view_type = parse_view_type(doc.get("view_type"))
     max_results = experiment_max_results(get_int64(doc, "max_results"))
     offset = pages.decode_offset(get_string(doc, "page_token"))
     query = compile_experiment_search(clauses, view_type, order_by, max_results, offset)

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from api.sql_keywords import SQL_KEYWORDS
+
 
 class Kind(enum.Enum):
     IDENT = "identifier"  # metrics.acc, tags.`a b`, "quoted" (MLflow treats "x" as an identifier)
@@ -22,7 +24,7 @@ class Kind(enum.Enum):
     INT = "integer"
     FLOAT = "float"
     OP = "comparison"  # = != < <= > >= <> == ... LIKE ILIKE RLIKE NOT LIKE
-    KEYWORD = "keyword"  # AND OR NOT IN IS NULL, and "NOT NULL" as one token
+    KEYWORD = "keyword"  # AND OR NOT IN IS NULL, "NOT NULL" as one token, other SQL keywords
     PAREN = "parenthesis"  # a balanced (...) group, kept as raw text
     COMMA = "comma"
     SEMI = "semicolon"
@@ -89,14 +91,21 @@ def _next_token(text: str, pos: int, group_parens: bool) -> tuple[Token | None, 
     for kind, pattern in _RULES:
         match = pattern.match(text, pos)
         if match and match.end() > pos:
-            return _classify(kind, match.group()), match.end()
+            calls = text.startswith("(", match.end())
+            return _classify(kind, match.group(), calls), match.end()
     return Token(Kind.OTHER, text[pos]), pos + 1
 
 
-def _classify(kind: Kind | None, text: str) -> Token | None:
+def _classify(kind: Kind | None, text: str, calls: bool) -> Token | None:
+    """``calls``: the word is directly followed by "(", which makes sqlparse read any word,
+    even a keyword, as a (function) name."""
     if kind is None:
         return None
     if kind is Kind.IDENT and text.upper() in _KEYWORDS:
+        return Token(Kind.KEYWORD, text)
+    if kind is Kind.IDENT and not calls and text.upper() in SQL_KEYWORDS:
+        # "owner", "key", "timestamp": sqlparse keywords, so never an identifier in MLflow.
+        # Dotted identifiers never get here as one word ("tags.owner" is one IDENT token).
         return Token(Kind.KEYWORD, text)
     return Token(kind, text)
 

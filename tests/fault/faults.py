@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from sluice import kafka
 from sluice.config import KafkaConfig
-from tests.fault.oracle import Oracle, Verdict, verify, wait_until
+from tests.fault.oracle import Oracle, Verdict, stream, verify, wait_until
 from tests.stack import Stack
 
 
@@ -165,16 +165,6 @@ async def status_of(url: str, timeout_s: float = 5) -> int:
         return 0
 
 
-async def delete_run(stack: Stack, run_id: str) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"{stack.url('api')}/api/2.0/mlflow/runs/delete", json={"run_id": run_id}
-        ) as r,
-    ):
-        assert r.status == 200, await r.text()
-
-
 # --- processes ----------------------------------------------------------------------------
 def vm_rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
@@ -188,3 +178,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class EndlessLoad:
+    """Rounds of log-batches (distinct points, each retried until acknowledged) until
+    ``stop()``: a fault that takes an unknown time always happens under load."""
+
+    def __init__(self, oracle: Oracle, ingest: str, concurrency: int, points: int) -> None:
+        self._done = asyncio.Event()
+        self._task = asyncio.create_task(self._run(oracle, ingest, concurrency, points))
+
+    async def _run(self, oracle: Oracle, ingest: str, concurrency: int, points: int) -> None:
+        first = 0
+        while not self._done.is_set():
+            rounds = 3 * concurrency
+            await stream(
+                oracle,
+                ingest,
+                requests=rounds,
+                concurrency=concurrency,
+                points_per_request=points,
+                first=first,
+            )
+            first += rounds
+
+    async def stop(self) -> None:
+        """Let the current round finish (its requests get acknowledged), then return."""
+        self._done.set()
+        await self._task

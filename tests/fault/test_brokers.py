@@ -14,8 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from schemas import wire
-from tests.fault.faults import converge, start_report
-from tests.fault.oracle import Oracle, create_run, stream, wait_until
+from tests.fault.faults import EndlessLoad, converge, start_report
+from tests.fault.oracle import Oracle, create_run, wait_until
 from tests.stack import Stack
 
 BOUNCES = 5
@@ -48,22 +48,7 @@ async def test_partition_leader_sigkill_x5(cluster3: Stack) -> None:
     partition = wire.partition_for(run_id, 4)
     state = await _partition_state(stack, partition)
     assert len(state["replicas"]) == 3
-    done = asyncio.Event()
-
-    async def load() -> None:
-        first = 0
-        while not done.is_set():
-            await stream(
-                oracle,
-                stack.url("ingest"),
-                requests=12,
-                concurrency=4,
-                points_per_request=100,
-                first=first,
-            )
-            first += 12
-
-    loader = asyncio.create_task(load())
+    loader = EndlessLoad(oracle, stack.url("ingest"), concurrency=3, points=100)
     bounces: list[str] = []
     try:
         await wait_until(lambda: _acked(oracle, 12), deadline_s=60)
@@ -83,8 +68,7 @@ async def test_partition_leader_sigkill_x5(cluster3: Stack) -> None:
             bounces.append(f"{leader}->{state['leader']}")
             state = await _partition_state(stack, partition)
     finally:
-        done.set()
-        await loader
+        await loader.stop()
     print(f"leader bounces: {bounces}")
     await converge(stack, oracle, report)
     assert len(bounces) == BOUNCES

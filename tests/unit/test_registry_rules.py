@@ -72,3 +72,21 @@ def test_version_search_order_and_ties() -> None:
     assert exc.value.code == "INTERNAL_ERROR"
     with pytest.raises(MlflowError):
         search.version_search("version_number IN (1, 2)", [], 5, 0, "v.version")
+
+
+PURE_MODULES = [
+    "api/registry/rules.py",
+    "api/registry/render.py",
+    "api/registry/search.py",
+    "api/registry/sources.py",
+    "api/registry/requests.py",
+    "api/artifacts/paths.py",
+]
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_modules_import_no_io_library(module: str) -> None:
+    """Issue 4's pure core, held to tests/unit/test_layering.py's rule."""
+    from tests.unit.test_layering import IO_LIBS, REPO, _imports  # noqa: PLC0415
+
+    assert not _imports(REPO / module, top_level_only=False) & IO_LIBS

@@ -7,7 +7,17 @@ from typing import Any
 
 from aiohttp import web
 
-from api import experiment_lifecycle, experiments, history, info, logged_models, runs, search
+from api import (
+    bulk_history,
+    experiment_lifecycle,
+    experiments,
+    history,
+    info,
+    inputs,
+    logged_models,
+    runs,
+    search,
+)
 from api.artifacts import handlers as artifact_handlers
 from api.deps import Deps, deps_key
 from api.fence import ReadFence
@@ -20,10 +30,12 @@ from sluice.config import Settings
 from sluice.http import error_middleware
 
 _HANDLER_MODULES = (
+    bulk_history,
     experiment_lifecycle,
     experiments,
     history,
     info,
+    inputs,
     runs,
     search,
     # Model registry, artifacts and logged models (issue 4).

@@ -61,7 +61,12 @@ def key_values(rows: Iterable[Row]) -> list[dict[str, str]]:
 
 
 def run(
-    info: Row, metrics: Iterable[Row], params: Iterable[Row], tags: Iterable[Row]
+    info: Row,
+    metrics: Iterable[Row],
+    params: Iterable[Row],
+    tags: Iterable[Row],
+    inputs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for name, items in (
@@ -71,4 +76,41 @@ def run(
     ):
         if items:
             data[name] = items
-    return {"info": run_info(info), "data": data, "inputs": {}, "outputs": {}}
+    return {"info": run_info(info), "data": data, "inputs": inputs or {}, "outputs": outputs or {}}
+
+
+def run_inputs(
+    datasets: Iterable[Row], tags: Mapping[str, list[Row]], models: Iterable[Row]
+) -> dict[str, Any]:
+    """``RunInputs``: dataset inputs in logging order (tags by dataset uuid), model inputs."""
+    doc: dict[str, Any] = {}
+    dataset_inputs = [dataset_input(row, tags.get(row["dataset_uuid"], [])) for row in datasets]
+    if dataset_inputs:
+        doc["dataset_inputs"] = dataset_inputs
+    model_inputs = [{"model_id": row["model_id"]} for row in models]
+    if model_inputs:
+        doc["model_inputs"] = model_inputs
+    return doc
+
+
+def dataset_input(row: Row, tags: Iterable[Row]) -> dict[str, Any]:
+    dataset = {
+        "name": row["name"],
+        "digest": row["digest"],
+        "source_type": row["source_type"],
+        "source": row["source"],
+    }
+    for optional in ("schema", "profile"):
+        if row[optional] is not None:
+            dataset[optional] = row[optional]
+    doc: dict[str, Any] = {}
+    tag_list = key_values(tags)
+    if tag_list:
+        doc["tags"] = tag_list
+    doc["dataset"] = dataset
+    return doc
+
+
+def run_outputs(models: Iterable[Row]) -> dict[str, Any]:
+    outputs = [{"model_id": row["model_id"], "step": row["step"]} for row in models]
+    return {"model_outputs": outputs} if outputs else {}

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from api import render
 from api.deps import deps_key, request_doc
+from api.loading import load_runs
 from api.naming import random_run_name
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
 from schemas.mlflow_names import (
@@ -31,11 +32,6 @@ _RUN_STATUS_NUMBERS = {
 }
 
 _RUN = "SELECT * FROM runs WHERE run_uuid = $1"
-_LATEST = (
-    "SELECT key, value, timestamp, step, is_nan FROM latest_metrics"
-    " WHERE run_uuid = $1 ORDER BY key"
-)
-_PARAMS = "SELECT key, value FROM params WHERE run_uuid = $1 ORDER BY key"
 _TAGS = "SELECT key, value FROM tags WHERE run_uuid = $1 ORDER BY key"
 
 
@@ -139,11 +135,10 @@ async def get_run(request: web.Request) -> web.Response:
     run_id = run_id_of(await request_doc(request))
     await deps.fence.wait_for_run(run_id)
     async with deps.pool.acquire() as conn:
-        row = await _fetch_run(conn, run_id)
-        latest = await conn.fetch(_LATEST, run_id)
-        params = await conn.fetch(_PARAMS, run_id)
-        tags = await conn.fetch(_TAGS, run_id)
-    return json_response({"run": render.run(row, latest, params, tags)})
+        found = await load_runs(conn, [run_id])
+    if not found:
+        raise does_not_exist(f"Run with id={run_id} not found")
+    return json_response({"run": found[0]})
 
 
 def _status(doc: dict[str, object]) -> str | None:

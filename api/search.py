@@ -38,7 +38,15 @@ async def search_runs(request: web.Request) -> web.Response:
     offset = pages.decode_offset(get_string(doc, "page_token"))
     if not experiment_ids:
         return json_response({})
-    query = compile_run_search(experiment_ids, clauses, view_type, order_by, max_results, offset)
+    query = compile_run_search(
+        experiment_ids,
+        clauses,
+        view_type,
+        order_by,
+        max_results,
+        offset,
+        datasets_available=True,  # schemas/sql/0002_run_inputs.sql
+    )
     await deps.fence.wait_for_all()
     async with deps.pool.acquire() as conn:
         rows = await conn.fetch(query.sql, *query.args)

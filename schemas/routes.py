@@ -1,6 +1,7 @@
 """Which service serves which MLflow REST route.
 
-Every route is served under both ``/api/<v>`` and ``/ajax-api/<v>`` (MLflow registers both).
+Every route is served under both ``/api/<v>`` and ``/ajax-api/<v>`` (MLflow registers both),
+except the few MLflow registers by hand under ``/ajax-api`` only (``ajax_only``).
 ``sluice up`` routes by this table; production load balancers use the same split (README).
 """
 
@@ -19,9 +20,11 @@ class Route:
     service: Service
     handler: str  # function name in the service's handler module
     version: str = "2.0"
+    ajax_only: bool = False  # e.g. metrics/get-history-bulk, which the legacy UI calls
 
-    def urls(self) -> tuple[str, str]:
-        return f"/api/{self.version}{self.path}", f"/ajax-api/{self.version}{self.path}"
+    def urls(self) -> tuple[str, ...]:
+        ajax = f"/ajax-api/{self.version}{self.path}"
+        return (ajax,) if self.ajax_only else (f"/api/{self.version}{self.path}", ajax)
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -49,6 +52,18 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/mlflow/runs/delete", "api", "delete_run"),
     Route("POST", "/mlflow/runs/restore", "api", "restore_run"),
     Route("GET", "/mlflow/metrics/get-history", "api", "get_metric_history"),
+    Route(
+        "GET",
+        "/mlflow/metrics/get-history-bulk-interval",
+        "api",
+        "get_metric_history_bulk_interval",
+    ),
+    Route(
+        "GET", "/mlflow/metrics/get-history-bulk", "api", "get_metric_history_bulk", ajax_only=True
+    ),
+    # Rare, deduplicated on the call: synchronous PostgreSQL from the api (docs/design.md).
+    Route("POST", "/mlflow/runs/log-inputs", "api", "log_inputs"),
+    Route("POST", "/mlflow/runs/outputs", "api", "log_outputs"),
     Route("GET", "/mlflow/server-info", "api", "server_info", version="3.0"),
     # ---- Issue 4: model registry, mlflow-artifacts proxy, MLflow 3 logged models (api). ----
     Route("POST", "/mlflow/registered-models/create", "api", "create_registered_model"),

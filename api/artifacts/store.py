@@ -88,7 +88,10 @@ class LocalStore:
 
     async def put(self, parts: Segments, chunks: AsyncIterator[bytes]) -> None:
         target = self._path(parts)
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise invalid_parameter(f"A parent of '{display(parts)}' is a file.") from None
         self._path(parts)  # re-check: the parents exist now
         if target.is_dir():
             raise invalid_parameter(f"Cannot overwrite a directory: '{display(parts)}'")

@@ -168,21 +168,28 @@ async def rate_limited(spec: Spec) -> Result:
 
 async def fanout(spec: Spec) -> Result:
     """Every run sends ``batches_per_run`` log-batch calls of 100 points one after the other, all
-    runs at once (a Spark job's executors). seq = run index * batches + batch number."""
+    runs at once (a Spark job's executors). seq = run index * batches + batch number. No batch
+    starts after ``deadline_s`` (MLflow's connection pool times out requests after 30 s each)."""
     tally = Tally()
     runs: list[str] = spec["runs"]
     per_run = spec["batches_per_run"]
+    deadline = time.perf_counter() + spec["deadline_s"]
+    not_sent = 0
     async with _session(len(runs), spec["request_timeout_s"]) as session:
 
         async def one_run(index: int) -> None:
+            nonlocal not_sent
             for b in range(per_run):
+                if time.perf_counter() > deadline:  # a stalled server must not stall the run
+                    not_sent += per_run - b
+                    return
                 seq = index * per_run + b
                 points = mlflow_json.batch_points("fanout", seq, int(time.time() * 1000))
                 body = mlflow_json.log_batch(runs[index], points)
                 await _post(session, f"{spec['url']}{_PREFIX}/runs/log-batch", body, tally, seq)
 
         await asyncio.gather(*(one_run(i) for i in range(len(runs))))
-    return tally.result()
+    return tally.result() | {"batches_not_sent": not_sent}
 
 
 def _token(raw: bytes) -> str | None:

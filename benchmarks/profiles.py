@@ -17,6 +17,7 @@ class Profile:
     single_concurrency: int = 64
     fanout_runs: int = 1000
     fanout_batches: int = 3  # log-batch calls of 100 points per run
+    fanout_deadline_s: float = 30.0  # no new batch after this (MLflow stalls on its pool)
     history_sizes: tuple[int, ...] = (100_000, 1_000_000)
     history_max_iters: int = 10  # Sluice; MLflow's slow reads are capped by read_duration_s
     bulk_runs: int = 100
@@ -54,6 +55,7 @@ SMOKE = Profile(
     single_duration_s=1.5,
     fanout_runs=50,
     fanout_batches=1,
+    fanout_deadline_s=20.0,
     history_sizes=(5_000, 30_000),
     history_max_iters=3,
     bulk_runs=5,

@@ -96,7 +96,7 @@ def log_batch(raw: bytes, content_type: str | None) -> tuple[str, list[MetricPoi
         return None
     try:
         batch = _BATCH.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return None
     metrics = batch.metrics
     keys = {m.key for m in metrics}
@@ -113,7 +113,7 @@ def log_metric(raw: bytes, content_type: str | None) -> tuple[str, MetricPoint] 
         return None
     try:
         call = _SINGLE.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return None
     if not call.run_id or call.run_uuid not in (None, call.run_id) or not _key_ok(call.key):
         return None

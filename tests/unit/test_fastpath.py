@@ -61,6 +61,7 @@ def test_common_batch_takes_the_fast_path_with_identical_result() -> None:
         _body(run_id="../bad", metrics=[]),
         _body(run_id=RUN, metrics=[{"key": "k", "value": 1.0, "timestamp": 1}] * 1001),
         b'"{\\"run_id\\": \\"x\\"}"',
+        b'{"run_id": "\xff\xfe", "metrics": []}',  # invalid UTF-8 (msgspec: UnicodeDecodeError)
         b"not json",
     ],
 )

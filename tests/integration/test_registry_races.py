@@ -16,7 +16,7 @@ import aiohttp
 WRITERS_VERSIONS = 50
 WRITERS_TRANSITIONS = 20
 WRITERS_ALIASES = 20
-READERS = 4
+READERS = 8
 
 
 async def _call(
@@ -124,6 +124,7 @@ async def test_parallel_promotions_leave_exactly_one_production(sluice_url: str)
         final = await _call(
             session, sluice_url, "GET", "model-versions/search", params={"filter": f"name='{name}'"}
         )
+    print(f"promotions: {len(samples)} reader samples, Production counts {Counter(samples)}")
     assert len(samples) >= READERS and set(samples) == {1}, Counter(samples)
     stages = Counter(v["current_stage"] for v in final["model_versions"])
     assert stages["Production"] == 1

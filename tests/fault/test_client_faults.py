@@ -8,9 +8,11 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
+import orjson
+import pytest
 
 from tests.fault.faults import converge, start_report
 from tests.fault.oracle import Oracle, Point, create_run, stream, wait_until
@@ -141,27 +143,29 @@ async def test_graceful_shutdown_under_load(stack: Stack) -> None:
     results: dict[str, tuple[int, float]] = {}
     in_flight: list[int] = []
 
-    async def inflight_requests(service: str, path: str, body: dict[str, object] | None) -> None:
-        # Sent just before the signal; each must get an HTTP answer, not a reset.
-        async with aiohttp.ClientSession() as session:
-
-            async def one() -> int:
-                if body is None:
-                    async with session.get(stack.url(service) + path) as r:
-                        return r.status
-                async with session.post(stack.url(service) + path, json=body) as r:
-                    return r.status
-
-            tasks = [asyncio.create_task(one()) for _ in range(8)]
-            await asyncio.sleep(0.05)
-            process = stack.processes[service]
-            started = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            in_flight.extend(await asyncio.gather(*tasks))
-            code = await asyncio.to_thread(process.wait, DRAIN_DEADLINE_S + 10)
-            results[service] = (code, time.monotonic() - started)
-        stack.processes.pop(service)
-        await asyncio.to_thread(stack.start, service)
+    async def inflight_requests(service: str, path: str, body: dict[str, object]) -> None:
+        """Eight requests sent just before SIGTERM over connections already open (so none
+        waits in the accept backlog); each must get its HTTP answer, not a reset."""
+        process = stack.processes[service]
+        connector = aiohttp.TCPConnector(limit=8)
+        try:
+            async with aiohttp.ClientSession(connector=connector) as session:
+                await _warm(session, f"{stack.url(service)}/health/live", 8)
+                tasks = [
+                    asyncio.create_task(_post_status(session, stack.url(service) + path, body))
+                    for _ in range(8)
+                ]
+                await asyncio.sleep(0.05)
+                started = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                in_flight.extend(await asyncio.gather(*tasks))
+                code = await asyncio.to_thread(process.wait, DRAIN_DEADLINE_S + 10)
+                results[service] = (code, time.monotonic() - started)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            stack.processes.pop(service)
+            await asyncio.to_thread(stack.start, service)
 
     points, body = _batch(1000)
     body["run_id"] = oracle.run_id
@@ -174,7 +178,8 @@ async def test_graceful_shutdown_under_load(stack: Stack) -> None:
     await wait_until(lambda: _acked(oracle, 80), deadline_s=120)
     results["writer"] = await _sigterm_under_load(stack, "writer")
     await wait_until(lambda: _acked(oracle, 140), deadline_s=120)
-    await inflight_requests("api", f"/api/2.0/mlflow/runs/get?run_id={oracle.run_id}", None)
+    search = {"experiment_ids": ["0"], "max_results": 1}
+    await inflight_requests("api", "/api/2.0/mlflow/runs/search", search)
     await load
     print(f"sigterm: exit code and seconds {results}; in-flight statuses {in_flight}")
     await converge(stack, oracle, report)
@@ -184,3 +189,69 @@ async def test_graceful_shutdown_under_load(stack: Stack) -> None:
 
 async def _acked(oracle: Oracle, requests: int) -> bool:
     return oracle.requests_acked >= requests
+
+
+async def _warm(session: aiohttp.ClientSession, url: str, connections: int) -> None:
+    async def one() -> None:
+        async with session.get(url) as r:
+            await r.read()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+
+
+async def _post_status(session: aiohttp.ClientSession, url: str, body: dict[str, object]) -> int:
+    """HTTP status, 0 when the connection broke before an answer."""
+    try:
+        async with session.post(url, json=body) as r:
+            await r.read()
+            return r.status
+    except aiohttp.ClientConnectionError:
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="aiohttp's graceful shutdown does not let a handler finish reading a body still"
+    " being uploaded at SIGTERM: the drain waits its 10 s, then the connection is reset",
+)
+async def test_sigterm_while_body_uploading_is_answered(stack: Stack) -> None:
+    """Finding of fault 9: eight log-batches whose handlers already run (headers and half
+    the body sent) when ingest gets SIGTERM; the second halves follow 0.5 s later. Each should
+    get an answer (200, or 429 to retry); today each gets a reset after the full drain."""
+    oracle_run = await _new_oracle(stack, "sigterm-upload")
+    points, body = _batch(2000)
+    body["run_id"] = oracle_run.run_id
+    raw = orjson.dumps(body)
+    release = asyncio.Event()
+    process = stack.processes["ingest"]
+
+    async def halves() -> AsyncIterator[bytes]:
+        yield raw[: len(raw) // 2]
+        await release.wait()
+        yield raw[len(raw) // 2 :]
+
+    async def one(session: aiohttp.ClientSession) -> int:
+        url = f"{stack.url('ingest')}/api/2.0/mlflow/runs/log-batch"
+        headers = {"Content-Type": "application/json"}
+        try:
+            async with session.post(url, data=halves(), headers=headers) as r:
+                await r.read()
+                return r.status
+        except aiohttp.ClientConnectionError:
+            return 0
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            tasks = [asyncio.create_task(one(session)) for _ in range(8)]
+            await asyncio.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            release.set()
+            statuses = await asyncio.gather(*tasks)
+    finally:
+        await asyncio.to_thread(process.wait, DRAIN_DEADLINE_S + 10)
+        stack.processes.pop("ingest")
+        await asyncio.to_thread(stack.start, "ingest")
+    print(f"sigterm during upload: statuses {statuses} ({len(points)} points each)")
+    assert all(s in (200, 429) for s in statuses), statuses

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from schemas.routes import service_for
 from sluice import health, lifecycle
@@ -77,7 +78,7 @@ async def _proxy(request: web.Request) -> web.StreamResponse:
     try:
         async with request.app[session_key].request(
             request.method,
-            base + request.rel_url.raw_path_qs,
+            URL(base + request.raw_path, encoded=True),  # as sent: the upstream judges dot segments
             headers=headers,
             data=body,
             # A streamed body would get Content-Type: application/octet-stream; MLflow's

@@ -64,8 +64,8 @@ def compile_run_search(
 ) -> Query:
     """The page query. ``clauses`` and ``order_by`` come from ``parse_run_filter`` and
     ``parse_run_order_by``; ``max_results`` is already checked. Raises MLflow's 400 for a
-    non-integer experiment id, and for dataset filters until ``datasets_available`` (the
-    ``datasets``/``run_inputs`` tables do not exist yet)."""
+    non-integer experiment id, and for dataset filters unless ``datasets_available`` (the api
+    passes True: ``schemas/sql/0002_run_inputs.sql`` has the tables)."""
     ids = [validate_experiment_id(experiment_id) for experiment_id in experiment_ids]
     binder = Binder()
     joins, order_terms = _ordering(order_by, binder)

@@ -1,10 +1,15 @@
-"""Run-state cache: is this run active? Answered synchronously before anything is produced.
+"""Is this run active? Answered synchronously before anything is produced.
 
-Positive answers are cached for a short TTL and invalidated early by PostgreSQL NOTIFY (a trigger
-on ``runs.lifecycle_stage``). The cache is cleared whenever the LISTEN connection (re)connects,
-because notifications sent while it was down are lost. While it is down, entries still expire
-after the TTL: staleness is bounded by ``run_cache_ttl_s``, and ingest keeps accepting points
-for known runs through a short PostgreSQL outage (Kafka buffers them).
+Exact while PostgreSQL answers: every write looks the run up, so a delete answered a moment
+ago already refuses the next write (MLflow's semantics). The lookups of concurrent requests are
+coalesced into one ``= ANY($1)`` query per event-loop turn, so the cost stays one round trip per
+burst, not per request.
+
+Available while PostgreSQL does not: recent positive answers are kept for ``run_cache_ttl_s``
+(invalidated early by NOTIFY from a trigger on ``runs.lifecycle_stage``; cleared whenever the
+LISTEN connection reconnects, since notifications sent meanwhile are lost). When the lookup
+fails or times out, a run seen active within the TTL is still accepted -- Kafka buffers its
+points through the outage -- and anything else gets 429 + Retry-After.
 """
 
 from __future__ import annotations
@@ -18,10 +23,52 @@ from collections.abc import Callable
 import asyncpg
 
 from schemas.mlflow_errors import does_not_exist, invalid_parameter
+from sluice.pg import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "sluice_run_lifecycle"
+
+
+_LOOKUP_DEADLINE_S = 1.0  # past it, PostgreSQL counts as unreachable for this request
+_LOOKUP = "SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid = ANY($1::text[])"
+
+
+class _Lookups:
+    """Coalesces the run lookups of one event-loop turn into a single query."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._pending: dict[str, asyncio.Future[str | None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def stage(self, run_id: str) -> str | None:
+        future = self._pending.get(run_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._pending[run_id] = future
+            if self._task is None:
+                self._task = asyncio.create_task(self._run())
+        # shield: one caller's deadline must not cancel the answer others wait for
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # let the requests of this turn join
+        batch, self._pending, self._task = self._pending, {}, None
+        try:
+            rows = await self._pool.fetch(_LOOKUP, list(batch))
+        except BaseException as exc:
+            for future in batch.values():
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: no "never retrieved" noise if all timed out
+            if not isinstance(exc, Exception):
+                raise
+            return
+        found = {row["run_uuid"]: row["lifecycle_stage"] for row in rows}
+        for run_id, future in batch.items():
+            if not future.done():
+                future.set_result(found.get(run_id))
 
 
 class RunStates:
@@ -37,15 +84,17 @@ class RunStates:
         self._max = max_entries
         self._clock = clock
         self._active: OrderedDict[str, float] = OrderedDict()  # run id -> checked at
+        self._lookups = _Lookups(pool)
         self.listening = False
 
     async def require_active(self, run_id: str) -> None:
         """Raise MLflow's 404 for an unknown run and its 400 for a deleted one."""
-        if self._cached(run_id):
-            return
-        stage = await self._pool.fetchval(
-            "SELECT lifecycle_stage FROM runs WHERE run_uuid = $1", run_id
-        )
+        try:
+            stage = await asyncio.wait_for(self._lookups.stage(run_id), _LOOKUP_DEADLINE_S)
+        except TRANSIENT_ERRORS:
+            if self._cached(run_id):
+                return  # PostgreSQL unreachable: trust a recent answer (bounded staleness)
+            raise
         if stage is None:
             raise does_not_exist(f"Run with id={run_id} not found")
         if stage != "active":

@@ -7,15 +7,6 @@ entry is a place where an MLflow client or the UI may see Sluice behave differen
 
 from __future__ import annotations
 
-_DELETE_RACE = (
-    "A metric-only write sent within milliseconds of runs/delete may still be answered 200: "
-    "ingest's run-state cache hears of the delete by PostgreSQL NOTIFY, asynchronously, and "
-    "the writer then quarantines the points (never stored into the deleted run). Params and "
-    "tags re-read the run's state and always get MLflow's 400 (docs/design.md)."
-)
-
-DEVIATIONS: dict[str, str] = {
-    "runs/deleted-run-rejects-log-metric": _DELETE_RACE,
-    "runs/deleted-run-rejects-log-batch": _DELETE_RACE,
-    "runs/deleted-run-rejects-empty-log-batch": _DELETE_RACE,
-}
+# The delete race once listed here (a metric write right after runs/delete answered 200) is
+# gone: ingest now looks every run up in PostgreSQL (coalesced), its cache only covers outages.
+DEVIATIONS: dict[str, str] = {}

@@ -74,6 +74,36 @@ async def load_history(system: str, dsn: str, run_id: str, key: str, n: int) -> 
         await conn.close()
 
 
+_GENERATE = {
+    "mlflow": """
+        INSERT INTO {table} (key, value, timestamp, run_uuid, step, is_nan)
+        SELECT $2, g * 0.001, $4::bigint + g, r, g, false
+        FROM unnest($1::text[]) AS r, generate_series({first}, $3::bigint - 1) AS g""",
+    "sluice": """
+        INSERT INTO {table} (run_uuid, key, step, timestamp, value, is_nan)
+        SELECT r, $2, g, $4::bigint + g, g * 0.001, false
+        FROM unnest($1::text[]) AS r, generate_series({first}, $3::bigint - 1) AS g""",
+}
+
+
+async def generate_series(system: str, dsn: str, runs: list[str], key: str, n: int) -> None:
+    """``n`` points of ``key`` in each of ``runs`` (existing runs), written by the server itself
+    (INSERT ... SELECT generate_series), plus their latest_metrics rows."""
+    conn = await asyncpg.connect(dsn, command_timeout=3600)
+    try:
+        t0 = int(time.time() * 1000) - n
+        sql = _GENERATE[system]
+        for start in range(0, len(runs), 10):
+            part = runs[start : start + 10]
+            await conn.execute(sql.format(table="metrics", first=0), part, key, n, t0)
+        await conn.execute(
+            sql.format(table="latest_metrics", first="$3::bigint - 1"), runs, key, n, t0
+        )
+        await conn.execute("ANALYZE metrics")
+    finally:
+        await conn.close()
+
+
 def _row(system: str, run: str, key: str, step: int, ts: int, value: float) -> tuple[object, ...]:
     if system == "mlflow":  # metrics(key, value, timestamp, run_uuid, step, is_nan)
         return key, value, ts, run, step, False

@@ -17,7 +17,15 @@ from api.search_filter import Clause, Entity
 from api.search_order import OrderKey
 from api.search_request import ViewType, lifecycle_stages
 from api.search_rules import EXPERIMENT_ATTRIBUTES
-from api.search_sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
+from api.search_sql import (
+    SQL_OPS,
+    Binder,
+    Query,
+    bind_number,
+    direction,
+    key_value_probe,
+    text_compare,
+)
 from schemas.mlflow_names import validate_experiment_id
 
 _COLUMNS: Final = {name: f"e.{name}" for name in EXPERIMENT_ATTRIBUTES}
@@ -63,15 +71,7 @@ def _predicate(clause: Clause, binder: Binder) -> str:
 
 
 def _tag_predicate(clause: Clause, binder: Binder) -> str:
-    probe = (
-        "EXISTS (SELECT 1 FROM experiment_tags x WHERE x.experiment_id = e.experiment_id"
-        f" AND x.key = {binder.bind(clause.key, 'text')}"
-    )
-    if clause.comparator == "IS NULL":
-        return f"NOT {probe})"
-    if clause.comparator == "IS NOT NULL":
-        return f"{probe})"
-    return f"{probe} AND {text_compare('x.value', clause.comparator, clause.value, binder)})"
+    return key_value_probe("experiment_tags", "x.experiment_id = e.experiment_id", clause, binder)
 
 
 def _id_predicate(clause: Clause, binder: Binder) -> str:

@@ -33,6 +33,7 @@ from api.search_sql import (
     Query,
     bind_number,
     direction,
+    key_value_probe,
     text_compare,
 )
 from schemas.mlflow_errors import invalid_parameter
@@ -126,15 +127,7 @@ def _metric_predicate(clause: Clause, binder: Binder) -> str:
 
 
 def _key_value_predicate(table: str, clause: Clause, binder: Binder) -> str:
-    probe = (
-        f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid"
-        f" AND x.key = {binder.bind(clause.key, 'text')}"
-    )
-    if clause.comparator == "IS NULL":
-        return f"NOT {probe})"
-    if clause.comparator == "IS NOT NULL":
-        return f"{probe})"
-    return f"{probe} AND {text_compare('x.value', clause.comparator, clause.value, binder)})"
+    return key_value_probe(table, "x.run_uuid = r.run_uuid", clause, binder)
 
 
 def _attribute_predicate(clause: Clause, binder: Binder) -> str:

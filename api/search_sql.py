@@ -8,7 +8,10 @@ cache) and no user text is ever spliced into SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+if TYPE_CHECKING:
+    from api.search_filter import Clause
 
 SQL_OPS: Final = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -68,3 +71,18 @@ def list_value(value: object) -> list[object]:
 
 def direction(ascending: bool) -> str:
     return "" if ascending else " DESC"
+
+
+def key_value_probe(table: str, join: str, clause: Clause, binder: Binder) -> str:
+    """A params/tags filter as an ``EXISTS`` probe on ``table``'s (owner, key) primary key:
+    ``join`` ties alias ``x`` to the outer row (e.g. ``x.run_uuid = r.run_uuid``). IS NULL means
+    "no such key"; any other comparator compares the value as text."""
+    probe = (
+        f"EXISTS (SELECT 1 FROM {table} x WHERE {join}"
+        f" AND x.key = {binder.bind(clause.key, 'text')}"
+    )
+    if clause.comparator == "IS NULL":
+        return f"NOT {probe})"
+    if clause.comparator == "IS NOT NULL":
+        return f"{probe})"
+    return f"{probe} AND {text_compare('x.value', clause.comparator, clause.value, binder)})"

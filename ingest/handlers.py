@@ -22,14 +22,6 @@ async def _request_doc(request: web.Request, deps: Deps) -> dict[str, Any]:
     return parse_json_body(raw, request.headers.get("Content-Type"), request.method)
 
 
-async def _require_active_now(deps: Deps, run_id: str) -> None:
-    """The run's state read afresh, not from the cache. Params and tags go to PostgreSQL
-    anyway, so the lookup costs little, and a delete answered a moment ago must already refuse
-    them: the cache hears of deletes by NOTIFY, asynchronously (and only within its TTL)."""
-    deps.runs.invalidate(run_id)
-    await deps.runs.require_active(run_id)
-
-
 async def log_batch(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
     raw = await read_body(request, deps.max_body_bytes)
@@ -42,11 +34,9 @@ async def log_batch(request: web.Request) -> web.Response:
         return json_response({})
     doc = parse_json_body(raw, content_type, request.method)
     batch = validate.validate_log_batch(doc)
+    await deps.runs.require_active(batch.run_id)
     if batch.params or batch.tags:
-        await _require_active_now(deps, batch.run_id)
         await store.write_params_and_tags(deps.pool, batch.run_id, batch.params, batch.tags)
-    else:
-        await deps.runs.require_active(batch.run_id)
     if batch.metrics:
         await deps.producer.send_points(batch.run_id, batch.metrics)
     return json_response({})
@@ -68,7 +58,7 @@ async def log_metric(request: web.Request) -> web.Response:
 async def log_param(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
     call = validate.validate_log_param(await _request_doc(request, deps))
-    await _require_active_now(deps, call.run_id)
+    await deps.runs.require_active(call.run_id)
     await store.write_params_and_tags(
         deps.pool, call.run_id, [(call.key, call.value)], [], single_param=True
     )
@@ -78,7 +68,7 @@ async def log_param(request: web.Request) -> web.Response:
 async def set_tag(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
     call = validate.validate_set_tag(await _request_doc(request, deps))
-    await _require_active_now(deps, call.run_id)
+    await deps.runs.require_active(call.run_id)
     await store.write_params_and_tags(deps.pool, call.run_id, [], [(call.key, call.value)])
     return json_response({})
 
@@ -86,6 +76,6 @@ async def set_tag(request: web.Request) -> web.Response:
 async def delete_tag(request: web.Request) -> web.Response:
     deps = request.app[deps_key]
     call = validate.validate_delete_tag(await _request_doc(request, deps))
-    await _require_active_now(deps, call.run_id)
+    await deps.runs.require_active(call.run_id)
     await store.delete_tag(deps.pool, call.run_id, call.key)
     return json_response({})

@@ -85,7 +85,6 @@ class RunStates:
         self._clock = clock
         self._active: OrderedDict[str, float] = OrderedDict()  # run id -> checked at
         self._lookups = _Lookups(pool)
-        self.listening = False
 
     async def require_active(self, run_id: str) -> None:
         """Raise MLflow's 404 for an unknown run and its 400 for a deleted one."""
@@ -134,7 +133,6 @@ async def listen(states: RunStates, dsn: str, stop: asyncio.Event) -> None:
             delay = 0.5
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             log.warning("run lifecycle listener down", extra={"err": repr(exc)})
-        states.listening = False
         try:
             await asyncio.wait_for(stop.wait(), timeout=delay)
         except TimeoutError:
@@ -148,11 +146,9 @@ async def _listen_once(states: RunStates, dsn: str, stop: asyncio.Event) -> None
     try:
         await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, run_id: states.invalidate(run_id))
         states.clear()
-        states.listening = True
         waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
         _done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
     finally:
-        states.listening = False
         await conn.close(timeout=2)

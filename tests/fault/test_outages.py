@@ -42,7 +42,9 @@ async def test_postgres_immediate_shutdown_mid_batch(stack: Stack) -> None:
     knows (Kafka buffers the points); the writer retries its flush and the data converges."""
     report = start_report("3 PostgreSQL immediate shutdown mid-batch")
     oracle = await _new_oracle(stack, "pg-crash")
-    load = asyncio.create_task(stream(oracle, stack.url("ingest"), requests=150, concurrency=6))
+    # Enough load to outlast the catch-a-flush wait and the outage: with the fast ingest path
+    # 150 requests could all be answered before the kill, leaving nothing to ack while down.
+    load = asyncio.create_task(stream(oracle, stack.url("ingest"), requests=600, concurrency=6))
     await wait_until(lambda: _acked(oracle, 20), deadline_s=60)
     conn = await asyncpg.connect(stack.dsn)
     try:

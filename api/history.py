@@ -7,15 +7,10 @@ from aiohttp import web
 from api import pages, render
 from api.deps import deps_key, request_doc
 from api.runs import run_id_of
+from api.series import Point, SeriesReader
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 from schemas.protojson import get_int32, get_string
 from sluice.http import json_response
-
-# Order MLflow returns history in; served by the metrics_identity index.
-_HISTORY = (
-    "SELECT key, value, timestamp, step, is_nan FROM metrics"
-    " WHERE run_uuid = $1 AND key = $2 ORDER BY timestamp, step, value"
-)
 
 
 async def get_metric_history(request: web.Request) -> web.Response:
@@ -26,14 +21,11 @@ async def get_metric_history(request: web.Request) -> web.Response:
     max_results = _max_results(doc)
     offset = pages.decode_offset(get_string(doc, "page_token"))
     await deps.fence.wait_for_run(run_id)
-    if max_results is None:
-        rows = await deps.pool.fetch(_HISTORY, run_id, key)
-        return json_response(_body(rows, None))
-    rows = await deps.pool.fetch(
-        _HISTORY + " LIMIT $3 OFFSET $4", run_id, key, max_results + 1, offset
-    )
-    token = pages.encode_offset(offset + max_results) if len(rows) > max_results else None
-    return json_response(_body(rows[:max_results], token))
+    async with deps.pool.acquire() as conn:
+        points, total = await SeriesReader(conn, run_id, key).history(offset, max_results)
+    more = max_results is not None and total > offset + max_results
+    token = pages.encode_offset(offset + (max_results or 0)) if more else None
+    return json_response(_body(key, points, token))
 
 
 def _max_results(doc: dict[str, object]) -> int | None:
@@ -51,10 +43,10 @@ def _max_results(doc: dict[str, object]) -> int | None:
     return max_results
 
 
-def _body(rows: list[object], token: str | None) -> dict[str, object]:
+def _body(key: str, points: list[Point], token: str | None) -> dict[str, object]:
     body: dict[str, object] = {}
-    if rows:
-        body["metrics"] = [render.metric(r) for r in rows]  # type: ignore[arg-type]
+    if points:
+        body["metrics"] = [render.point(key, t, s, v) for t, s, v in points]
     if token:
         body["next_page_token"] = token
     return body

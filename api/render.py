@@ -56,6 +56,16 @@ def metric(row: Row) -> dict[str, Any]:
     }
 
 
+def point(key: str, timestamp: int, step: int, value: float | None) -> dict[str, Any]:
+    """A metric point read from chunks (value None = NaN), the same shape as ``metric``."""
+    return {
+        "key": key,
+        "value": "NaN" if value is None else value,
+        "timestamp": timestamp,
+        "step": step,
+    }
+
+
 def key_values(rows: Iterable[Row]) -> list[dict[str, str]]:
     return [{"key": r["key"], "value": r["value"]} for r in rows]
 

@@ -1,6 +1,11 @@
 """Direct database access of the benchmark: verification counts, bulk loads for the read
-workloads, storage sizes, table growth. Both schemas store one row per point in a ``metrics``
-table with ``run_uuid``, ``key`` and ``step`` columns, so verification is the same SQL.
+workloads, storage sizes, table growth.
+
+MLflow stores one row per point in ``metrics``; Sluice stores per-(run, key) chunks in
+``metric_chunks`` and offers the logical one-row-per-distinct-point ``metrics`` view
+(schemas/sql/0007_metric_chunks.sql), so the final verification is the same SQL on both.
+Bulk loads write each system's native layout (Sluice: chunks of 1000 points, built by the
+server from generate_series).
 """
 
 from __future__ import annotations
@@ -16,20 +21,28 @@ import asyncpg
 _CHUNK = 200_000
 
 
-async def count_acked(dsn: str, runs: list[str], divisor: int, seqs: list[int]) -> int:
-    """Stored points of the acknowledged requests (step // divisor identifies the request)."""
+_COUNT = (
+    "SELECT count(*) FROM metrics WHERE run_uuid = ANY($1::text[])"
+    " AND step / $2 = ANY($3::bigint[])"
+)
+# Sluice while draining: stored copies, without the view's de-duplication (cheaper to poll).
+_COUNT_STORED_COPIES = (
+    "SELECT count(*) FROM metric_chunks c, unnest(c.steps) AS s(step)"
+    " WHERE c.run_uuid = ANY($1::text[]) AND s.step / $2 = ANY($3::bigint[])"
+)
+
+
+async def count_acked(
+    dsn: str, runs: list[str], divisor: int, seqs: list[int], *, copies: bool = False
+) -> int:
+    """Stored points of the acknowledged requests (step // divisor identifies the request);
+    ``copies``: count Sluice's stored copies instead of distinct points."""
     if not seqs:
         return 0
     conn = await asyncpg.connect(dsn)
     try:
-        found = await conn.fetchval(
-            "SELECT count(*) FROM metrics WHERE run_uuid = ANY($1::text[])"
-            " AND step / $2 = ANY($3::bigint[])",
-            runs,
-            divisor,
-            seqs,
-        )
-        return int(found)
+        sql = _COUNT_STORED_COPIES if copies else _COUNT
+        return int(await conn.fetchval(sql, runs, divisor, seqs))
     finally:
         await conn.close()
 
@@ -40,11 +53,23 @@ async def wait_for(
     """Poll until ``want`` acknowledged points are stored (Sluice's writer may still be
     draining Kafka) or the deadline passes; return (found, seconds waited)."""
     started = time.perf_counter()
-    found = await count_acked(dsn, runs, divisor, seqs)
+    copies = await _is_sluice(dsn)
+    found = await count_acked(dsn, runs, divisor, seqs, copies=copies)
     while found < want and time.perf_counter() - started < timeout_s:
         await asyncio.sleep(0.25)
+        found = await count_acked(dsn, runs, divisor, seqs, copies=copies)
+    waited = time.perf_counter() - started
+    if copies:  # the figure reported: distinct points, as reads see them
         found = await count_acked(dsn, runs, divisor, seqs)
-    return found, time.perf_counter() - started
+    return found, waited
+
+
+async def _is_sluice(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return bool(await conn.fetchval("SELECT to_regclass('metric_chunks') IS NOT NULL"))
+    finally:
+        await conn.close()
 
 
 # --- bulk loads ---------------------------------------------------------------------------------
@@ -57,6 +82,9 @@ def _points(run_id: str, key: str, n: int, t0: int) -> Iterator[tuple[str, str, 
 
 async def load_history(system: str, dsn: str, run_id: str, key: str, n: int) -> None:
     """``n`` points of ``key`` into ``run_id`` (which exists) plus its latest_metrics row."""
+    if system == "sluice":
+        await generate_series(system, dsn, [run_id], key, n)
+        return
     conn = await asyncpg.connect(dsn, command_timeout=3600)
     try:
         t0 = int(time.time() * 1000) - n
@@ -74,6 +102,16 @@ async def load_history(system: str, dsn: str, run_id: str, key: str, n: int) -> 
         await conn.close()
 
 
+# Sluice: one chunk row per 1000 consecutive points (the writer's CHUNK_CAP), in the layout
+# and with the metadata the writer produces.
+_SLUICE_CHUNKS = """
+    INSERT INTO metric_chunks (run_uuid, key, n, min_ts, max_ts, min_step, max_step,
+                               step_sorted, first_val, timestamps, steps, vals)
+    SELECT r, $2, count(*), min($4::bigint + g), max($4::bigint + g), min(g), max(g), true,
+           min(g) * 0.001, array_agg($4::bigint + g ORDER BY g), array_agg(g ORDER BY g),
+           array_agg(g * 0.001 ORDER BY g)
+    FROM unnest($1::text[]) AS r, generate_series(0, $3::bigint - 1) AS g
+    GROUP BY r, g / 1000"""
 _GENERATE = {
     "mlflow": """
         INSERT INTO {table} (key, value, timestamp, run_uuid, step, is_nan)
@@ -84,6 +122,7 @@ _GENERATE = {
         SELECT r, $2, g, $4::bigint + g, g * 0.001, false
         FROM unnest($1::text[]) AS r, generate_series({first}, $3::bigint - 1) AS g""",
 }
+_POINTS_TABLE = {"mlflow": "metrics", "sluice": "metric_chunks"}
 
 
 async def generate_series(system: str, dsn: str, runs: list[str], key: str, n: int) -> None:
@@ -93,13 +132,14 @@ async def generate_series(system: str, dsn: str, runs: list[str], key: str, n: i
     try:
         t0 = int(time.time() * 1000) - n
         sql = _GENERATE[system]
+        points_sql = _SLUICE_CHUNKS if system == "sluice" else sql.format(table="metrics", first=0)
         for start in range(0, len(runs), 10):
             part = runs[start : start + 10]
-            await conn.execute(sql.format(table="metrics", first=0), part, key, n, t0)
+            await conn.execute(points_sql, part, key, n, t0)
         await conn.execute(
             sql.format(table="latest_metrics", first="$3::bigint - 1"), runs, key, n, t0
         )
-        await conn.execute("ANALYZE metrics")
+        await conn.execute(f"ANALYZE {_POINTS_TABLE[system]}")
     finally:
         await conn.close()
 
@@ -107,19 +147,30 @@ async def generate_series(system: str, dsn: str, runs: list[str], key: str, n: i
 def _row(system: str, run: str, key: str, step: int, ts: int, value: float) -> tuple[object, ...]:
     if system == "mlflow":  # metrics(key, value, timestamp, run_uuid, step, is_nan)
         return key, value, ts, run, step, False
-    return run, key, step, ts, value, False  # Sluice's COPY column order
+    return run, key, step, ts, value, False  # Sluice's latest_metrics column order
 
 
 _COLUMNS = {
     "mlflow": ["key", "value", "timestamp", "run_uuid", "step", "is_nan"],
     "sluice": ["run_uuid", "key", "step", "timestamp", "value", "is_nan"],
 }
+_CHUNK_COLUMNS = [
+    *("run_uuid", "key", "n", "min_ts", "max_ts", "min_step", "max_step", "step_sorted"),
+    *("first_val", "timestamps", "steps", "vals"),
+]
 
 
 async def _copy_metrics(
     conn: asyncpg.Connection, system: str, rows: list[tuple[object, ...]]
 ) -> None:
-    await conn.copy_records_to_table("metrics", records=rows, columns=_COLUMNS[system])
+    if system == "mlflow":
+        await conn.copy_records_to_table("metrics", records=rows, columns=_COLUMNS[system])
+        return
+    chunks = [  # one single-point chunk per row (run, key, step, ts, value, is_nan)
+        (run, key, 1, ts, ts, step, step, True, value, [ts], [step], [value])
+        for run, key, step, ts, value, _ in rows
+    ]
+    await conn.copy_records_to_table("metric_chunks", records=chunks, columns=_CHUNK_COLUMNS)
 
 
 async def _copy_latest(
@@ -232,10 +283,11 @@ async def storage(dsn: str) -> dict[str, float]:
     """Bytes of the metric tables (all partitions, indexes, TOAST) per stored point."""
     conn = await asyncpg.connect(dsn, command_timeout=600)
     try:
-        await conn.execute("VACUUM ANALYZE metrics")
+        table = "metric_chunks" if await _is_sluice(dsn) else "metrics"
+        await conn.execute(f"VACUUM ANALYZE {table}")
         await conn.execute("VACUUM ANALYZE latest_metrics")
-        points = int(await conn.fetchval("SELECT count(*) FROM metrics"))
-        metrics_bytes = int(await conn.fetchval(_SIZE, "metrics"))
+        points = int(await conn.fetchval("SELECT count(*) FROM metrics"))  # distinct points
+        metrics_bytes = int(await conn.fetchval(_SIZE, table))
         latest_bytes = int(await conn.fetchval(_SIZE, "latest_metrics"))
     finally:
         await conn.close()
@@ -254,7 +306,7 @@ async def truncate_metrics(dsn: str) -> None:
     storage figures were taken)."""
     conn = await asyncpg.connect(dsn, command_timeout=600)
     try:
-        await conn.execute("TRUNCATE metrics, latest_metrics")
+        await conn.execute("TRUNCATE metric_chunks, latest_metrics")
     finally:
         await conn.close()
 
@@ -262,15 +314,16 @@ async def truncate_metrics(dsn: str) -> None:
 async def row_count(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        # Planner estimate would do for growth, but the exact count is cheap enough below 1e8.
-        return int(await conn.fetchval("SELECT count(*) FROM metrics"))
+        # Stored copies (the growth curve's x axis); exact and cheap: one row per chunk.
+        return int(await conn.fetchval("SELECT coalesce(sum(n), 0) FROM metric_chunks"))
     finally:
         await conn.close()
 
 
 async def grow_sluice(dsn: str, rows: int, label: str) -> float:
-    """Add ``rows`` synthetic points to Sluice's metrics (server-side generate_series, runs of
-    100k points over 10 keys, spread over all hash partitions); returns seconds taken."""
+    """Add ``rows`` synthetic points to Sluice's metric_chunks (server-side generate_series,
+    runs of 100k points over 10 keys, 1000-point chunks, spread over all hash partitions);
+    returns seconds taken."""
     started = time.perf_counter()
     conn = await asyncpg.connect(dsn, command_timeout=7200)
     try:
@@ -279,16 +332,22 @@ async def grow_sluice(dsn: str, rows: int, label: str) -> float:
             n = min(step, rows - offset)
             await conn.execute(
                 """
-                INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan)
-                SELECT md5($1 || ((g / 100000)::text)), 'k' || (g % 10), g / 10,
-                       1700000000000 + g, g * 0.001, false
+                INSERT INTO metric_chunks (run_uuid, key, n, min_ts, max_ts, min_step,
+                                           max_step, step_sorted, first_val, timestamps, steps,
+                                           vals)
+                SELECT md5($1 || ((g / 100000)::text)), 'k' || (g % 10), count(*),
+                       min(1700000000000 + g), max(1700000000000 + g), min(g / 10),
+                       max(g / 10), true, min(g) * 0.001,
+                       array_agg(1700000000000 + g ORDER BY g), array_agg(g / 10 ORDER BY g),
+                       array_agg(g * 0.001 ORDER BY g)
                 FROM generate_series($2::bigint, $3::bigint) AS g
+                GROUP BY g / 100000, g % 10, g / 10000
                 """,
                 label,
                 offset,
                 offset + n - 1,
             )
-        await conn.execute("ANALYZE metrics")
+        await conn.execute("ANALYZE metric_chunks")
     finally:
         await conn.close()
     return time.perf_counter() - started

@@ -37,7 +37,10 @@ writer_flush_seconds = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 # Rows copied per flush / stored (new, not duplicates) per flush.
-writer_rows_total = Counter("sluice_writer_rows_total", "Metric rows copied", ["outcome"])
+writer_rows_total = Counter("sluice_writer_rows_total", "Metric points flushed", ["outcome"])
+writer_chunks_compacted_total = Counter(
+    "sluice_writer_chunks_compacted_total", "Small metric chunks merged by compaction"
+)
 # received_at (ingest) -> committed in PostgreSQL.
 writer_end_to_end_seconds = Histogram(
     "sluice_writer_end_to_end_seconds",

@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.wire import MetricRecord
+from writer.chunks import Point
 
-# Column order of the COPY into staging_metrics (and of the metrics table).
-COLUMNS = ("run_uuid", "key", "step", "timestamp", "value", "is_nan")
-Row = tuple[str, str, int, int, float, bool]
+Series = tuple[str, str]  # (run_uuid, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +21,15 @@ class BatchPolicy:
 
 @dataclass(slots=True)
 class Batch:
-    """Rows and offset progress of records consumed since the last flush.
+    """Points (grouped by partition, then series) and offset progress of records consumed
+    since the last flush.
 
     ``next_offsets[p]`` is one past the last consumed offset of partition ``p`` -- including
     records that were dead-lettered, because their offsets must advance too.
     """
 
     policy: BatchPolicy
-    rows: dict[int, list[Row]] = field(default_factory=dict)
+    rows: dict[int, dict[Series, list[Point]]] = field(default_factory=dict)
     next_offsets: dict[int, int] = field(default_factory=dict)
     received_at_ms: list[int] = field(default_factory=list)
     row_count: int = 0
@@ -42,9 +42,13 @@ class Batch:
         self.next_offsets[partition] = offset + 1
         if record is None:
             return
-        rows = self.rows.setdefault(partition, [])
+        series = self.rows.setdefault(partition, {})
         run = record.run_id
-        rows.extend((run, k, step, ts, value, nan) for k, value, ts, step, nan in record.metrics)
+        for k, value, ts, step, nan in record.metrics:
+            points = series.get((run, k))
+            if points is None:
+                points = series[(run, k)] = []
+            points.append((ts, step, value, nan))
         self.row_count += len(record.metrics)
         self.received_at_ms.append(record.received_at_ms)
 
@@ -58,13 +62,17 @@ class Batch:
     def empty(self) -> bool:
         return not self.next_offsets
 
-    def all_rows(self) -> list[Row]:
-        return [row for rows in self.rows.values() for row in rows]
+    def all_series(self) -> dict[Series, list[Point]]:
+        """Every series of the batch (a run lives in one partition, so keys never collide)."""
+        merged: dict[Series, list[Point]] = {}
+        for series in self.rows.values():
+            merged.update(series)
+        return merged
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget what was consumed from partitions this writer no longer owns."""
         for p in partitions:
-            self.row_count -= len(self.rows.pop(p, []))
+            self.row_count -= sum(len(pts) for pts in self.rows.pop(p, {}).values())
             self.next_offsets.pop(p, None)
         if not self.next_offsets:
             self.clear()

@@ -1,41 +1,41 @@
-"""One flush = one PostgreSQL transaction: rows, latest values and offsets commit together.
+"""One flush = one PostgreSQL transaction: chunks, latest values and offsets commit together.
 
-Steps: lock the batch's runs FOR SHARE and set aside rows of runs that are no longer active
-(quarantine); binary COPY into a temporary staging table; INSERT ... ON CONFLICT DO NOTHING into
-the partitioned ``metrics`` table (MLflow's metric identity is the unique key, so re-delivered
-points are stored once); monotone upsert of ``latest_metrics``; conditional offset update
-(fencing).
+Steps: lock the batch's runs FOR SHARE and set aside points of runs that are no longer active
+(quarantine); binary COPY of one chunk row per (run, key) into the partitioned
+``metric_chunks`` table (writer.chunks: sorted, de-duplicated, at most CHUNK_CAP points);
+monotone upsert of ``latest_metrics``; conditional offset update (fencing).
 
-Lock order: runs rows (sorted by run_uuid, FOR SHARE) before metric rows. A concurrent run or
-experiment delete waits for the flush to commit, so a point is either stored before the delete
-or quarantined after it -- never stored into a run already deleted.
+Re-delivery cannot store a point twice: offsets commit with the chunks, so a record is either
+stored and past the offset, or neither. A point a client *re-sent* (lost answer) may land in two
+chunks; readers drop exact duplicates and compaction (writer.compact) removes them.
+
+Lock order: runs rows (sorted by run_uuid, FOR SHARE) before latest_metrics rows (sorted by
+(run_uuid, key)). A concurrent run or experiment delete waits for the flush to commit, so a
+point is either stored before the delete or quarantined after it -- never stored into a run
+already deleted.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from sluice import metrics
-from writer import offsets
-from writer.batch import COLUMNS, Batch, Row
+from writer import chunks, offsets
+from writer.batch import Batch, Series
+from writer.chunks import Point
 
 _STAGING_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS staging_metrics (LIKE metrics) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS staging_latest (LIKE latest_metrics) ON COMMIT DELETE ROWS"
 )
-_INSERT_METRICS = "INSERT INTO metrics SELECT * FROM staging_metrics ON CONFLICT DO NOTHING"
-# DISTINCT ON keeps, per (run, key), the argmax of (step, timestamp, value) within the batch;
-# the WHERE makes the upsert monotone across batches, so arrival order never matters.
-# Rows come out sorted by (run_uuid, key), which fixes the row-lock order between writers
-# (MLflow's latest_metrics deadlocks came from unordered concurrent upserts).
+# The WHERE makes the upsert monotone across batches, so arrival order never matters; rows
+# are sorted by (run_uuid, key), which fixes the row-lock order between writers (MLflow's
+# latest_metrics deadlocks came from unordered concurrent upserts).
 _UPSERT_LATEST = """
 INSERT INTO latest_metrics AS l (run_uuid, key, step, timestamp, value, is_nan)
-SELECT DISTINCT ON (run_uuid, key) run_uuid, key, step, timestamp, value, is_nan
-FROM staging_metrics
-ORDER BY run_uuid, key, step DESC, timestamp DESC, value DESC
+SELECT run_uuid, key, step, timestamp, value, is_nan FROM staging_latest ORDER BY run_uuid, key
 ON CONFLICT (run_uuid, key) DO UPDATE
 SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value,
     is_nan = excluded.is_nan
@@ -47,14 +47,15 @@ _ACTIVE_RUNS = (
     "SELECT run_uuid FROM runs WHERE run_uuid = ANY($1::text[]) AND lifecycle_stage = 'active'"
     " ORDER BY run_uuid FOR SHARE"
 )
-_QUARANTINE_COLUMNS = (*COLUMNS, "reason")
+_QUARANTINE_COLUMNS = ("run_uuid", "key", "step", "timestamp", "value", "is_nan", "reason")
 
 
 @dataclass(frozen=True, slots=True)
 class FlushResult:
-    copied: int
-    stored: int  # new rows; copied - stored were exact duplicates
+    copied: int  # points consumed
+    stored: int  # points written into chunks (duplicates inside the batch dropped)
     quarantined: int = 0
+    small: tuple[Series, ...] = ()  # series that got a chunk below compact.SMALL_CHUNK
 
 
 async def prepare(conn: asyncpg.Connection) -> None:
@@ -63,35 +64,51 @@ async def prepare(conn: asyncpg.Connection) -> None:
 
 
 async def flush(
-    conn: asyncpg.Connection, topic: str, batch: Batch, committed: dict[int, int]
+    conn: asyncpg.Connection,
+    topic: str,
+    batch: Batch,
+    committed: dict[int, int],
+    small_chunk: int = 0,
 ) -> FlushResult:
     """Store ``batch`` and advance offsets from ``committed`` (mutated only after COMMIT).
 
     Raises LostOwnership (rolled back) when another writer committed one of the partitions.
     """
-    rows = batch.all_rows()
+    series = batch.all_series()
+    copied = sum(len(points) for points in series.values())
     stored = quarantined = 0
+    rows: list[chunks.ChunkRow] = []
     async with conn.transaction():
-        if rows:
-            rows, quarantined = await _quarantine_inactive(conn, rows)
-        if rows:
-            stored = await _store_rows(conn, rows)
+        if series:
+            series, quarantined = await _quarantine_inactive(conn, series)
+        if series:
+            rows = await _store(conn, series)
+            stored = sum(row[2] for row in rows)
         with metrics.writer_flush_seconds.labels("offsets").time():
             for partition, next_offset in sorted(batch.next_offsets.items()):
                 await offsets.advance(conn, topic, partition, committed[partition], next_offset)
     committed.update(batch.next_offsets)
-    return FlushResult(copied=len(rows) + quarantined, stored=stored, quarantined=quarantined)
+    small = tuple(sorted({(row[0], row[1]) for row in rows if row[2] < small_chunk}))
+    return FlushResult(copied=copied, stored=stored, quarantined=quarantined, small=small)
 
 
-async def _quarantine_inactive(conn: asyncpg.Connection, rows: list[Row]) -> tuple[list[Row], int]:
-    """Rows of active runs (returned) and the count of the others, moved to quarantine."""
-    runs = sorted({row[0] for row in rows})
+async def _quarantine_inactive(
+    conn: asyncpg.Connection, series: dict[Series, list[Point]]
+) -> tuple[dict[Series, list[Point]], int]:
+    """Series of active runs (returned) and the count of the others' points, moved to
+    quarantine."""
+    runs = sorted({run for run, _ in series})
     with metrics.writer_flush_seconds.labels("runs").time():
         active = {r["run_uuid"] for r in await conn.fetch(_ACTIVE_RUNS, runs)}
     if len(active) == len(runs):
-        return rows, 0
-    kept = [row for row in rows if row[0] in active]
-    inactive = [(*row, "run not active when stored") for row in rows if row[0] not in active]
+        return series, 0
+    kept = {s: points for s, points in series.items() if s[0] in active}
+    inactive = [
+        (run, key, step, ts, value, nan, "run not active when stored")
+        for (run, key), points in series.items()
+        if run not in active
+        for ts, step, value, nan in points
+    ]
     await conn.copy_records_to_table(
         "quarantined_metrics", records=inactive, columns=_QUARANTINE_COLUMNS
     )
@@ -99,14 +116,22 @@ async def _quarantine_inactive(conn: asyncpg.Connection, rows: list[Row]) -> tup
     return kept, len(inactive)
 
 
-async def _store_rows(conn: asyncpg.Connection, rows: Sequence[Row]) -> int:
+async def _store(
+    conn: asyncpg.Connection, series: dict[Series, list[Point]]
+) -> list[chunks.ChunkRow]:
+    with metrics.writer_flush_seconds.labels("build").time():
+        rows = [row for (r, k), pts in series.items() for row in chunks.chunk_rows(r, k, pts)]
+        latest = [chunks.latest_row(r, k, pts) for (r, k), pts in series.items()]
     with metrics.writer_flush_seconds.labels("copy").time():
-        await conn.copy_records_to_table("staging_metrics", records=rows, columns=COLUMNS)
-    with metrics.writer_flush_seconds.labels("insert").time():
-        status = await conn.execute(_INSERT_METRICS)
+        await conn.copy_records_to_table(
+            "metric_chunks", records=rows, columns=chunks.CHUNK_COLUMNS
+        )
     with metrics.writer_flush_seconds.labels("latest").time():
+        await conn.copy_records_to_table(
+            "staging_latest", records=latest, columns=chunks.LATEST_COLUMNS
+        )
         await conn.execute(_UPSERT_LATEST)
-    return int(status.rsplit(" ", 1)[1])
+    return rows
 
 
 def observe_end_to_end(batch: Batch) -> None:

@@ -57,7 +57,7 @@ async def converge(
     every request sent was acknowledged in the end; without it, points refused with a 429 may
     be stored too (a timed-out record can still be delivered) but stored stays ⊆ sent."""
     await drained(stack, deadline_s)
-    verdict = await verify(oracle, stack.dsn)
+    verdict = await verify(oracle, stack.dsn, stack.url("api"))
     report.finish(oracle, verdict)
     assert_converged(oracle, verdict, all_acked=exact)
     return verdict

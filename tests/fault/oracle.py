@@ -138,23 +138,47 @@ class Verdict:
     latest_mismatches: int
 
 
-async def verify(oracle: Oracle, dsn: str) -> Verdict:
+async def verify(oracle: Oracle, dsn: str, api: str) -> Verdict:
+    """Stored = what get-history serves (the user's view: a point served twice counts as
+    duplicated); latest values checked against the stored points in PostgreSQL."""
+    served = await _served(api, oracle.run_id, sorted({p[0] for p in oracle.sent}))
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch(
-            "SELECT key, step, timestamp, value FROM metrics WHERE run_uuid = $1", oracle.run_id
-        )
         mismatches = await conn.fetchval(_LATEST_MISMATCHES, oracle.run_id)
     finally:
         await conn.close()
-    stored = {(r["key"], r["step"], r["timestamp"], r["value"]) for r in rows}
+    stored = set(served)
     return Verdict(
-        stored=len(rows),
+        stored=len(served),
         lost=len(oracle.acked - stored),
-        duplicated=len(rows) - len(stored),
+        duplicated=len(served) - len(stored),
         unsent=len(stored - oracle.sent),
         latest_mismatches=mismatches,
     )
+
+
+async def _served(api: str, run_id: str, keys: list[str]) -> list[Point]:
+    """Every point of ``keys`` as get-history pages them (25,000 a page, like the client)."""
+    points: list[Point] = []
+    async with aiohttp.ClientSession() as session:
+        for key in keys:
+            token = None
+            while True:
+                query = {"run_id": run_id, "metric_key": key, "max_results": "25000"}
+                if token:
+                    query["page_token"] = token
+                url = f"{api}/api/2.0/mlflow/metrics/get-history"
+                async with session.get(url, params=query) as r:
+                    assert r.status == 200, await r.text()
+                    page = await r.json()
+                points += [
+                    (m["key"], m["step"], m["timestamp"], m["value"])
+                    for m in page.get("metrics", [])
+                ]
+                token = page.get("next_page_token")
+                if not token:
+                    break
+    return points
 
 
 # latest_metrics must equal argmax (step, timestamp, value) recomputed from the history.

@@ -27,7 +27,7 @@ async def _run_with_fault(stack: Stack, fault: Callable[[], None], name: str) ->
     await asyncio.to_thread(fault)
     await load
     await _drained(stack, run_id)
-    verdict = await verify(oracle, stack.dsn)
+    verdict = await verify(oracle, stack.dsn, stack.url("api"))
     print(f"{name}: {oracle.summary(verdict.stored, verdict.lost, verdict.duplicated)}")
     assert oracle.requests_acked == REQUESTS
     assert verdict.lost == 0 and verdict.duplicated == 0 and verdict.unsent == 0

@@ -34,12 +34,14 @@ from tests.stack import Stack
 SESSION_MS = "6000"
 KILLS = 5
 
-# A writer transaction past its COPY: the statements that follow it, up to COMMIT.
+# A writer transaction that has started writing chunks: the COPY into metric_chunks (running or
+# just run) and the statements that follow it, up to COMMIT. (Chunks made the part after the
+# COPY too short to catch reliably on its own.)
 _OPEN_FLUSH = """
 SELECT pid, xact_start, left(query, 40) AS query FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-  AND (query LIKE 'INSERT INTO metrics %' OR query LIKE '%INSERT INTO latest_metrics%'
-       OR query LIKE 'UPDATE writer_offsets%')
+  AND (query LIKE 'COPY %metric_chunks%' OR query LIKE 'COPY %staging_latest%'
+       OR query LIKE '%INSERT INTO latest_metrics%' OR query LIKE 'UPDATE writer_offsets%')
 """
 
 
@@ -67,7 +69,8 @@ async def _catch_open_flush(conn: asyncpg.Connection, deadline_s: float = 60) ->
 
 async def test_writer_sigkill_between_copy_and_commit(stack: Stack) -> None:
     """Fault 1: SIGKILL the writer while PostgreSQL shows its flush transaction past the COPY
-    (INSERT INTO metrics / latest_metrics / UPDATE writer_offsets running or just run), five
+    (COPY metric_chunks / staging_latest, INSERT INTO latest_metrics, UPDATE writer_offsets
+    running or just run), five
     times, restarting it each time. The transaction rolls back; the restarted writer seeks to
     the stored offset and replays."""
     report = start_report("1 writer SIGKILL between COPY and COMMIT x5")

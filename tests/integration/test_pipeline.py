@@ -55,20 +55,22 @@ async def test_log_batch_record_is_on_the_topic_and_rows_in_a_partition(stack: S
     conn = await asyncpg.connect(stack.dsn)
     try:
         partitioned = await conn.fetchval(
-            "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'metrics'::regclass"
+            "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'metric_chunks'::regclass"
         )
         partitions = await conn.fetchval(
-            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'metrics'::regclass"
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'metric_chunks'::regclass"
         )
         homes = await conn.fetch(
-            "SELECT DISTINCT tableoid::regclass::text AS home FROM metrics WHERE run_uuid = $1",
+            "SELECT DISTINCT tableoid::regclass::text AS home FROM metric_chunks"
+            " WHERE run_uuid = $1",
             run_id,
         )
-        direct = await conn.fetchval("SELECT count(*) FROM ONLY metrics")
+        direct = await conn.fetchval("SELECT count(*) FROM ONLY metric_chunks")
     finally:
         await conn.close()
     assert partitioned == 1 and partitions == 16
-    assert len(homes) == 1 and homes[0]["home"].startswith("metrics_p")  # one run, one partition
+    # one run, one partition
+    assert len(homes) == 1 and homes[0]["home"].startswith("metric_chunks_p")
     assert direct == 0  # the parent holds no rows itself
 
 

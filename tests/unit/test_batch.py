@@ -27,14 +27,20 @@ def test_dead_lettered_records_still_advance_offsets() -> None:
     batch = Batch(BatchPolicy(max_rows=10, max_age_s=1))
     batch.add(2, 41, None, now=0.0)
     assert batch.next_offsets == {2: 42}
-    assert batch.all_rows() == []
+    assert batch.all_series() == {}
     assert not batch.empty()
 
 
-def test_rows_are_in_copy_column_order() -> None:
+def test_points_are_grouped_by_series_in_history_tuple_order() -> None:
     batch = Batch(BatchPolicy(max_rows=10, max_age_s=1))
     batch.add(0, 0, MetricRecord("run", "e", 1, [("loss", 0.0, 7, -3, True)]), now=0.0)
-    assert batch.all_rows() == [("run", "loss", -3, 7, 0.0, True)]
+    batch.add(0, 1, MetricRecord("run", "e", 1, [("loss", 2.5, 8, -2, False)]), now=0.0)
+    batch.add(1, 0, MetricRecord("other", "e", 1, [("loss", 1.0, 9, 0, False)]), now=0.0)
+    assert batch.all_series() == {
+        ("run", "loss"): [(7, -3, 0.0, True), (8, -2, 2.5, False)],
+        ("other", "loss"): [(9, 0, 1.0, False)],
+    }
+    assert batch.row_count == 3
 
 
 def test_drop_partitions_forgets_rows_and_offsets() -> None:

@@ -1,0 +1,73 @@
+"""writer.chunks and writer.compact's pure parts: chunk rows, latest values, merging."""
+
+from __future__ import annotations
+
+import random
+
+from writer import chunks, compact
+
+
+def test_chunk_rows_sort_dedupe_and_describe_their_arrays() -> None:
+    points = [(30, 3, 1.5, False), (10, 1, 0.0, True), (20, 2, -1.0, False), (10, 1, 0.0, True)]
+    (row,) = chunks.chunk_rows("r", "loss", points)
+    assert row == (
+        "r", "loss", 3, 10, 30, 1, 3, True, None,
+        [10, 20, 30], [1, 2, 3], [None, -1.0, 1.5],
+    )  # fmt: skip
+
+
+def test_chunk_rows_split_at_the_cap_in_history_order() -> None:
+    rng = random.Random(7)
+    points = [(rng.randrange(100), rng.randrange(5), float(i), False) for i in range(2500)]
+    rows = chunks.chunk_rows("r", "k", points, cap=1000)
+    assert [row[2] for row in rows] == [1000, 1000, 500]
+    flat = [(t, s, v) for row in rows for t, s, v in zip(row[9], row[10], row[11], strict=True)]
+    assert flat == sorted((t, s, v) for t, s, v, _ in set(points))
+    for row in rows:  # metadata is exact per chunk
+        assert (row[3], row[4]) == (min(row[9]), max(row[9]))
+        assert (row[5], row[6]) == (min(row[10]), max(row[10]))
+        assert row[7] == (row[10] == sorted(row[10]))
+        assert row[8] == row[11][0]
+
+
+def test_step_sorted_is_false_when_steps_go_back_in_time_order() -> None:
+    (row,) = chunks.chunk_rows("r", "k", [(1, 5, 0.0, False), (2, 4, 0.0, False)])
+    assert row[7] is False
+
+
+def test_latest_is_argmax_of_step_then_timestamp_then_value() -> None:
+    points = [(100, 2, 1.0, False), (50, 3, 0.5, False), (60, 3, 0.1, False), (60, 3, 0.2, False)]
+    assert chunks.latest_row("r", "k", points) == ("r", "k", 3, 60, 0.2, False)
+
+
+def test_tracker_reports_series_once_they_have_enough_small_chunks() -> None:
+    tracker = compact.Tracker(limit=2)
+    for _ in range(compact.COMPACT_AFTER - 1):
+        tracker.add([("r", "a"), ("r", "b"), ("r", "c")])  # "c" is beyond the bound
+    assert len(tracker) == 2 and tracker.due() == []
+    tracker.add([("r", "a")])
+    assert tracker.due() == [("r", "a")]
+    assert tracker.due() == []  # forgotten once handed out
+
+
+def _record(
+    series: tuple[str, str], chunk_id: int, points: list[chunks.Point]
+) -> dict[str, object]:
+    (row,) = chunks.chunk_rows(series[0], series[1], points)
+    return {
+        "run_uuid": series[0], "key": series[1], "chunk_id": chunk_id,
+        "timestamps": row[9], "steps": row[10], "vals": row[11],
+    }  # fmt: skip
+
+
+def test_merge_combines_dedupes_and_skips_lonely_chunks() -> None:
+    a, b = ("r", "a"), ("r", "b")
+    rows = [
+        _record(a, 1, [(2, 2, 0.0, True)]),
+        _record(a, 5, [(1, 1, 1.0, False), (2, 2, 0.0, True)]),  # re-sent NaN point
+        _record(b, 3, [(1, 1, 1.0, False)]),
+    ]
+    new_rows, old_series, old_ids = compact.merge(rows)
+    assert old_series == [a, a] and old_ids == [1, 5]
+    assert new_rows == chunks.chunk_rows("r", "a", [(1, 1, 1.0, False), (2, 2, 0.0, True)])
+    assert new_rows[0][2] == 2

@@ -34,7 +34,7 @@ class Resource(enum.Enum):
 class Rule:
     resource: Resource
     level: Level = Level.READ
-    public: bool = False  # no credentials needed (health, version, server-info)
+    public: bool = False  # no credentials needed (server-info; a URL that is its own credential)
     creates: Resource | None = None  # the caller becomes MANAGE of what the call creates
 
 
@@ -86,7 +86,15 @@ RULES: Final[dict[str, Rule]] = {
     "proxy_download_artifact": _r(_A),
     "proxy_upload_artifact": _r(_A, EDIT),
     "proxy_delete_artifact": _r(_A, MANAGE),
-    "proxy_multipart_unsupported": _r(Resource.NONE),
+    # Multipart needs what a plain upload needs, on the experiment its path names (MLflow had
+    # no check here: CVE-2026-2651, cross-user overwrite).
+    "create_multipart_upload_artifact": _r(_A, EDIT),
+    "complete_multipart_upload_artifact": _r(_A, EDIT),
+    "abort_multipart_upload_artifact": _r(_A, EDIT),
+    # A local part URL works like an S3 presigned URL: the MLflow client PUTs it without
+    # credentials, and its unguessable upload id (256 random bits, handed out by create to a
+    # caller with EDIT, expiring) is the credential.
+    "upload_multipart_part": Rule(Resource.NONE, public=True),
     # logged models
     "create_logged_model": _r(_E, EDIT),
     "search_logged_models": _r(Resource.NONE),

@@ -100,9 +100,33 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route(
         "DELETE", "/mlflow-artifacts/artifacts/{artifact_path:.+}", "api", "proxy_delete_artifact"
     ),
-    Route("POST", "/mlflow-artifacts/mpu/create/{path:.*}", "api", "proxy_multipart_unsupported"),
-    Route("POST", "/mlflow-artifacts/mpu/complete/{path:.*}", "api", "proxy_multipart_unsupported"),
-    Route("POST", "/mlflow-artifacts/mpu/abort/{path:.*}", "api", "proxy_multipart_unsupported"),
+    # Multipart: the tail is the target's directory ("" = the root), named artifact_path so
+    # access control finds the experiment as for plain uploads.
+    Route(
+        "POST",
+        "/mlflow-artifacts/mpu/create/{artifact_path:.*}",
+        "api",
+        "create_multipart_upload_artifact",
+    ),
+    Route(
+        "POST",
+        "/mlflow-artifacts/mpu/complete/{artifact_path:.*}",
+        "api",
+        "complete_multipart_upload_artifact",
+    ),
+    Route(
+        "POST",
+        "/mlflow-artifacts/mpu/abort/{artifact_path:.*}",
+        "api",
+        "abort_multipart_upload_artifact",
+    ),
+    # Not MLflow's: where local-root part URLs point (api/artifacts/handlers.py).
+    Route(
+        "PUT",
+        "/mlflow-artifacts/mpu/part/{upload_id}/{part_number:[0-9]{1,5}}",
+        "api",
+        "upload_multipart_part",
+    ),
     Route("POST", "/mlflow/logged-models", "api", "create_logged_model"),
     Route("POST", "/mlflow/logged-models/search", "api", "search_logged_models"),
     Route("GET", "/mlflow/logged-models/{model_id}", "api", "get_logged_model"),

@@ -100,6 +100,13 @@ class ApiConfig:
     artifact_s3_endpoint_url: str = ""  # S3 API endpoint; empty = AWS default (tests: moto)
     artifact_s3_timeout_s: float = 60.0  # connect/read deadline of each S3 call (botocore)
     artifact_upload_part_bytes: int = 8 * 1024 * 1024  # S3 part size: an upload's memory bound
+    # Client multipart (mpu/*): part URLs (S3 presigned, local staging) are valid this long.
+    artifact_mpu_expiry_s: int = 3600
+    # Local root only: where parts wait for complete; "" = "<artifact_root>.mpu" beside the root.
+    artifact_mpu_staging_dir: str = ""
+    # Origin clients reach the api at (e.g. https://mlflow.example.com[/prefix]); local part
+    # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
+    public_url: str = ""
     max_body_bytes: int = 4 * 1024 * 1024
 
 

@@ -1,7 +1,8 @@
 """Artifact storage: the interface handlers use, and the local-folder backend.
 
 Segments reaching a store were validated by ``api.artifacts.paths``; the local store also
-checks, after resolving symlinks, that every path it touches stays inside its root.
+checks, after resolving symlinks, that every path it touches stays inside its root. Its
+multipart uploads are staged outside the root (``api.artifacts.staging``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Protocol
 
 from aiohttp import web
 
+from api.artifacts.multipart import MultipartStore
 from api.artifacts.paths import Segments, display, invalid_path
+from api.artifacts.staging import LocalMultipart
 from schemas.mlflow_errors import does_not_exist, invalid_parameter
 
 
@@ -47,6 +50,10 @@ class ArtifactStore(Protocol):
     async def delete(self, parts: Segments) -> None:
         """Delete a file or a directory recursively; missing is not an error."""
 
+    @property
+    def multipart(self) -> MultipartStore | None:
+        """Multipart uploads (``mpu/*``), or None where they answer MLflow's 501."""
+
 
 artifact_store_key = web.AppKey("artifact_store", ArtifactStore)
 
@@ -70,9 +77,21 @@ def attachment_headers(parts: Segments) -> dict[str, str]:
 class LocalStore:
     """Files below one folder (the default for ``make up``)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, staging: str, multipart_expiry_s: float) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        # Beside the root, never inside it (everything below the root is served), nor above it
+        # (the sweep deletes stale entries of the staging folder).
+        staged = (
+            Path(staging).resolve() if staging else self.root.with_name(self.root.name + ".mpu")
+        )
+        if staged == self.root or self.root in staged.parents or staged in self.root.parents:
+            raise ValueError(f"multipart staging {staged} overlaps the artifact root {self.root}")
+        self._multipart = LocalMultipart(staged, self.put, multipart_expiry_s)
+
+    @property
+    def multipart(self) -> LocalMultipart:
+        return self._multipart
 
     @property
     def s3_root(self) -> tuple[str, tuple[str, ...]] | None:

@@ -1,12 +1,11 @@
 """Hostile artifact paths (issue 4, acceptance 4), sent byte for byte (http.client: no client-side
-normalisation) to both backends. Every request must be refused with an MLflow error, nothing
-outside the root (local) or prefix (S3) may be written, read or deleted.
+normalisation) to both backends, on the plain routes and the multipart ones (``mpu/*`` tails,
+file names in the body, upload ids in the local part route). Every request must be refused with
+an MLflow error, nothing outside the root (local) or prefix (S3) may be written, read or deleted.
 
-All of them go to the api directly. Through the front, tails with ``.``/``..`` segments, raw or
-``%2e``-encoded, are left out: the front proxy (sluice/front.py forwards ``rel_url``) normalises
-them away before forwarding (``0/x/%2e%2e/y`` arrives as ``0/y``, still inside the root); the api
-refuses them itself for deployments whose load balancer forwards the raw target. Double-encoded
-dots (``%252e``) do reach the api through the front and are refused there."""
+All of them go to the api directly and through the front, which forwards the raw request target
+(``sluice/front.py``), so raw and ``%2e``-encoded dot segments reach the api and are refused
+there, as behind a load balancer that forwards the target unchanged."""
 
 from __future__ import annotations
 
@@ -64,11 +63,39 @@ HOSTILE_TAILS = [
 HOSTILE_LIST_PATHS = ["..", "../", "/", "/etc", "%2e%2e", "0/../..", "..\\..", "#", "a\x00", "C:\\"]
 
 
-def _request(base: str, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
+# Multipart: the same tails as directories of mpu/create|complete|abort, hostile file names in
+# the body's ``path`` (its basename is the file name), hostile upload ids in the part route.
+MPU_ACTIONS = ("create", "complete", "abort")
+HOSTILE_NAMES = [
+    "..",
+    "/tmp/..",
+    "C:\\..",
+    "%2e%2e",
+    "%252e%252e",
+    f"a\x00{MARK}",
+    f"#{MARK}",
+    f"{MARK}%2f..%2f..",
+    f"x%00{MARK}",
+    f"\n{MARK}",
+    "/tmp/",
+    "",
+]
+HOSTILE_UPLOAD_IDS = ["..", "%2e%2e", "..%2f..%2fetc", "%252e%252e%252f", "a%00b", "x" * 43]
+
+
+def _request(
+    base: str,
+    method: str,
+    target: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
     url = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
     try:
         conn.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
         if body is not None:
             conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body)
@@ -97,19 +124,10 @@ def _assert_mlflow_error(status: int, body: bytes, what: str) -> None:
     assert SECRET.encode() not in body
 
 
-def _raw_dots(tail: str) -> bool:
-    """Dot segments the front resolves itself: raw, or ``%2e``-encoded (an unreserved character,
-    which URL normalisation decodes before removing dot segments)."""
-    segments = tail.replace("%2e", ".").replace("%2E", ".").split("/")
-    return any(seg in (".", "..") for seg in segments)
-
-
-def _send_all(base: str, *, raw_dots: bool = True) -> int:
+def _send_all(base: str) -> int:
     sent = 0
     prefix = "/api/2.0/mlflow-artifacts/artifacts/"
     for tail in HOSTILE_TAILS:
-        if _raw_dots(tail) and not raw_dots:
-            continue
         for method in ("PUT", "GET", "DELETE"):
             body = f"{MARK} written".encode() if method == "PUT" else None
             status, reply = _request(base, method, prefix + tail, body)
@@ -119,6 +137,41 @@ def _send_all(base: str, *, raw_dots: bool = True) -> int:
         query = urllib.parse.urlencode({"path": path})
         status, reply = _request(base, "GET", f"/api/2.0/mlflow-artifacts/artifacts?{query}")
         _assert_mlflow_error(status, reply, f"list {path!r}")
+        sent += 1
+    return sent
+
+
+def _mpu_body(name: str) -> bytes:
+    return json.dumps(
+        {
+            "path": name,
+            "num_parts": 1,
+            "upload_id": "u" * 43,
+            "parts": [{"part_number": 1, "etag": "0" * 32}],
+        }
+    ).encode()
+
+
+def _send_mpu(base: str) -> int:
+    sent = 0
+    json_type = {"Content-Type": "application/json"}
+    for tail in HOSTILE_TAILS:
+        for action in MPU_ACTIONS:
+            target = f"/api/2.0/mlflow-artifacts/mpu/{action}/{tail}"
+            status, reply = _request(base, "POST", target, _mpu_body(f"{MARK}.bin"), json_type)
+            _assert_mlflow_error(status, reply, f"mpu/{action} {tail}")
+            sent += 1
+    for name in HOSTILE_NAMES:
+        for action in MPU_ACTIONS:
+            target = f"/api/2.0/mlflow-artifacts/mpu/{action}/0/{MARK}-dir"
+            status, reply = _request(base, "POST", target, _mpu_body(name), json_type)
+            assert status == 400, (action, name, status, reply)
+            _assert_mlflow_error(status, reply, f"mpu/{action} path={name!r}")
+            sent += 1
+    for upload_id in HOSTILE_UPLOAD_IDS:
+        target = f"/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/1"
+        status, reply = _request(base, "PUT", target, f"{MARK} part".encode())
+        _assert_mlflow_error(status, reply, f"part {upload_id}")
         sent += 1
     return sent
 
@@ -136,10 +189,10 @@ def test_hostile_paths_local(stack: Stack, sluice_url: str) -> None:
     (canary_dir / "keep.txt").write_text(SECRET)
     (root / "0").mkdir(parents=True, exist_ok=True)
 
-    sent = _send_all(stack.url("api"))
-    via_front = _send_all(sluice_url, raw_dots=False)
+    sent = _send_all(stack.url("api")) + _send_mpu(stack.url("api"))
+    via_front = _send_all(sluice_url) + _send_mpu(sluice_url)
 
-    assert sent >= 30 and via_front >= 30, (sent, via_front)
+    assert sent == via_front >= 200, (sent, via_front)
     assert canary.read_text() == SECRET
     assert (canary_dir / "keep.txt").read_text() == SECRET
     outside = [p for p in _marked_files(Path("/tmp")) + _marked_files(stack.state_dir)]
@@ -152,10 +205,12 @@ def test_hostile_paths_s3(s3: S3, s3_services: dict[str, str]) -> None:
     client.put_object(Bucket=s3.bucket, Key="outside/canary.txt", Body=SECRET.encode())
     client.put_object(Bucket=s3.bucket, Key="root/canary.txt", Body=SECRET.encode())
 
-    sent = _send_all(s3_services["api"])
-    via_front = _send_all(s3_services["front"], raw_dots=False)
+    sent = _send_all(s3_services["api"]) + _send_mpu(s3_services["api"])
+    via_front = _send_all(s3_services["front"]) + _send_mpu(s3_services["front"])
 
-    assert sent >= 30 and via_front >= 30, (sent, via_front)
+    assert sent == via_front >= 200, (sent, via_front)
+    uploads = client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
+    assert [u["Key"] for u in uploads if MARK in u["Key"]] == []
     keys = [
         o["Key"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)

@@ -1,7 +1,9 @@
 """Artifacts and models with the real client, against both backends (issue 4, acceptance 1).
 
 ``tracking_url`` is parametrised: "local" is the stack's api (local folder root), "s3" a second
-api + front whose root is an S3 prefix on moto (server mode).
+api + front whose root is an S3 prefix on moto (server mode). Multipart uploads are proven by
+the api's own request counter (``sluice_api_request_seconds``): ``mpu/create`` and
+``mpu/complete`` once, the local part route once per part, and no plain PUT.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import os
+import secrets
 import time
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +24,23 @@ import mlflow
 import pytest
 import requests
 from mlflow import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.routes import ROUTES
 from tests.integration.conftest import S3
+from tests.stack import Stack
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
 CI_FILE_MB = 30
+MPU_CHUNK = 5 * 1024 * 1024  # S3's (and moto's) smallest part size, the last part excepted
+MPU_FILE_BYTES = 2 * MPU_CHUNK + 3 * 1024 * 1024 + 777  # three parts: 5 + 5 + 3 MB
+API = "/api/2.0/mlflow-artifacts"
+PLAIN_ROUTE = f"{API}/artifacts/{{artifact_path}}"
+CREATE_ROUTE = f"{API}/mpu/create/{{artifact_path}}"
+COMPLETE_ROUTE = f"{API}/mpu/complete/{{artifact_path}}"
+ABORT_ROUTE = f"{API}/mpu/abort/{{artifact_path}}"
+PART_ROUTE = f"{API}/mpu/part/{{upload_id}}/{{part_number}}"
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -36,6 +50,55 @@ def tracking_url(request: pytest.FixtureRequest) -> Iterator[str]:
     mlflow.set_tracking_uri(url)
     yield url
     mlflow.set_tracking_uri("")
+
+
+@pytest.fixture
+def api_url(tracking_url: str, stack: Stack, request: pytest.FixtureRequest) -> str:
+    """The api behind ``tracking_url``'s front (its /metrics counts the requests it served)."""
+    if tracking_url == stack.url("front"):
+        return stack.url("api")
+    services: dict[str, str] = request.getfixturevalue("s3_services")
+    return services["api"]
+
+
+@pytest.fixture
+def multipart_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MLflow client in its default mode (server-info's flag decides), with thresholds low
+    enough that ``MPU_FILE_BYTES`` takes three parts."""
+    monkeypatch.delenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", raising=False)
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(MPU_CHUNK))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(MPU_CHUNK))
+
+
+def request_counts(api_url: str) -> Counter[tuple[str, str]]:
+    """Requests the api finished, by (route template, status), from its Prometheus metrics."""
+    text = requests.get(f"{api_url}/metrics", timeout=30).text
+    counts: Counter[tuple[str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        if family.name == "sluice_api_request_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_count"):
+                    key = (sample.labels["route"], sample.labels["status"])
+                    counts[key] += int(sample.value)
+    return counts
+
+
+def assert_went_multipart(delta: Counter[tuple[str, str]], parts_via_api: int) -> None:
+    """One create and one complete, ``parts_via_api`` part PUTs, no plain upload, no abort."""
+    assert delta[(CREATE_ROUTE, "200")] == 1, delta
+    assert delta[(COMPLETE_ROUTE, "200")] == 1, delta
+    assert delta[(PART_ROUTE, "200")] == parts_via_api, delta
+    assert not any(route in (PLAIN_ROUTE, ABORT_ROUTE) for route, _ in delta), delta
+    assert not any(status != "200" for _, status in delta), delta
+
+
+def write_random(path: Path, size: int) -> Path:
+    with path.open("wb") as handle:
+        while size > 0:
+            block = min(size, 1 << 20)
+            handle.write(os.urandom(block))
+            size -= block
+    return path
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -152,14 +215,12 @@ def _sha256(path: Path) -> str:
 
 
 def round_trip_big_file(tracking_url: str, tmp_path: Path, megabytes: int) -> None:
-    """Upload and download one random file through plain streaming PUT/GET (multipart is not
-    advertised); prints the timings."""
+    """Upload and download one random file with the client's settings (multipart from
+    ``MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE``, 500 MB by default, else one streaming PUT;
+    downloads are one streaming GET); prints the timings."""
     client = MlflowClient(tracking_url)
     run_id = _new_run(client)
-    big = tmp_path / "big.bin"
-    with big.open("wb") as handle:
-        for _ in range(megabytes):
-            handle.write(os.urandom(1 << 20))
+    big = write_random(tmp_path / "big.bin", megabytes << 20)
     started = time.monotonic()
     client.log_artifact(run_id, str(big), "large")
     uploaded = time.monotonic()
@@ -172,10 +233,164 @@ def round_trip_big_file(tracking_url: str, tmp_path: Path, megabytes: int) -> No
     assert filecmp.cmp(local, big, shallow=False) or _sha256(local) == _sha256(big)
 
 
-def test_big_file_streams_both_ways(tracking_url: str, tmp_path: Path) -> None:
-    """30 MB: several S3 parts of the streamed upload. The 200 MB acceptance run is
-    tests/integration/heavy_artifacts.py (10-25 s on the shared CI machine, run separately)."""
+def test_big_file_streams_both_ways(tracking_url: str, api_url: str, tmp_path: Path) -> None:
+    """30 MB, below the client's multipart threshold: one streaming PUT (several S3 parts cut
+    by the api). The 200 MB multipart acceptance run is tests/integration/heavy_artifacts.py."""
+    before = request_counts(api_url)
     round_trip_big_file(tracking_url, tmp_path, CI_FILE_MB)
+    delta = request_counts(api_url) - before
+    assert delta[(PLAIN_ROUTE, "200")] == 2 and delta[(CREATE_ROUTE, "200")] == 0, delta
+
+
+def test_multipart_upload_round_trip(
+    tracking_url: str,
+    api_url: str,
+    stack: Stack,
+    s3: S3,
+    multipart_client: None,
+    tmp_path: Path,
+) -> None:
+    client = MlflowClient(tracking_url)
+    run_id = _new_run(client)
+    big = write_random(tmp_path / "multi.bin", MPU_FILE_BYTES)
+
+    before = request_counts(api_url)
+    client.log_artifact(run_id, str(big), "mpu/dir")
+    local = tracking_url == stack.url("front")
+    assert_went_multipart(request_counts(api_url) - before, parts_via_api=3 if local else 0)
+
+    assert [(f.path, f.file_size) for f in client.list_artifacts(run_id, "mpu/dir")] == [
+        ("mpu/dir/multi.bin", MPU_FILE_BYTES)
+    ]
+    out = tmp_path / "out"
+    out.mkdir()
+    got = Path(client.download_artifacts(run_id, "mpu/dir/multi.bin", str(out)))
+    assert _sha256(got) == _sha256(big)
+    if local:  # the staging folder is emptied by complete
+        assert list((stack.state_dir / f"artifacts-{stack.tag}.mpu").iterdir()) == []
+    else:  # S3 assembled three parts: a multipart object's ETag is "<md5 of md5s>-<parts>"
+        s3_client: Any = s3.client()
+        key = f"{s3.prefix}/{_artifact_dir(client, run_id)}/mpu/dir/multi.bin"
+        assert s3_client.head_object(Bucket=s3.bucket, Key=key)["ETag"].endswith('-3"')
+
+
+def _artifact_dir(client: MlflowClient, run_id: str) -> str:
+    uri = str(client.get_run(run_id).info.artifact_uri)
+    return uri.removeprefix("mlflow-artifacts:/").lstrip("/")
+
+
+def _mpu(tracking_url: str, action: str, directory: str, body: dict[str, Any]) -> requests.Response:
+    return requests.post(f"{tracking_url}{API}/mpu/{action}/{directory}", json=body, timeout=30)
+
+
+def _assert_400(response: requests.Response, what: str) -> None:
+    assert response.status_code == 400, (what, response.status_code, response.text)
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE", (what, response.text)
+
+
+def test_multipart_abort(tracking_url: str, stack: Stack, s3: S3) -> None:
+    client = MlflowClient(tracking_url)
+    run_id = _new_run(client)
+    directory = _artifact_dir(client, run_id)
+    body: dict[str, Any] = {"path": "/home/someone/data/f.bin", "num_parts": 2}
+    created = _mpu(tracking_url, "create", directory, body)
+    assert created.status_code == 200, created.text
+    doc = created.json()
+    assert [c["part_number"] for c in doc["credentials"]] == [1, 2]
+    put = requests.put(doc["credentials"][0]["url"], data=b"first part", timeout=30)
+    assert put.status_code == 200 and put.headers["ETag"]
+
+    ref = {"path": body["path"], "upload_id": doc["upload_id"]}
+    aborted = _mpu(tracking_url, "abort", directory, ref)
+    assert (aborted.status_code, aborted.json()) == (200, {})
+    parts = [{"part_number": 1, "etag": put.headers["ETag"]}]
+    _assert_400(_mpu(tracking_url, "complete", directory, {**ref, "parts": parts}), "complete")
+    _assert_400(_mpu(tracking_url, "abort", directory, ref), "second abort")
+    assert client.list_artifacts(run_id) == []
+    if tracking_url == stack.url("front"):
+        late = requests.put(doc["credentials"][1]["url"], data=b"second part", timeout=30)
+        _assert_400(late, "part after abort")
+        assert not (stack.state_dir / f"artifacts-{stack.tag}.mpu" / doc["upload_id"]).exists()
+    else:
+        s3_client: Any = s3.client()
+        uploads = s3_client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
+        assert doc["upload_id"] not in [u["UploadId"] for u in uploads]
+
+
+def test_multipart_bad_input_is_a_400(tracking_url: str) -> None:
+    client = MlflowClient(tracking_url)
+    directory = _artifact_dir(client, _new_run(client))
+    unknown = secrets.token_urlsafe(32)  # the local backend's id format, never handed out
+    bad_creates: list[dict[str, Any]] = [
+        {},
+        {"num_parts": 1},
+        {"path": "f.bin"},
+        {"path": "f.bin", "num_parts": 0},
+        {"path": "f.bin", "num_parts": 10_001},
+        {"path": "f.bin", "num_parts": "many"},
+        {"path": "/tmp/dir/", "num_parts": 1},
+        {"path": "..", "num_parts": 1},
+        {"path": 7, "num_parts": 1},
+    ]
+    for body in bad_creates:
+        _assert_400(_mpu(tracking_url, "create", directory, body), f"create {body}")
+    ref = {"path": "f.bin", "upload_id": unknown}
+    one = [{"part_number": 1, "etag": '"0123456789abcdef0123456789abcdef"'}]
+    bad_completes: list[dict[str, Any]] = [
+        {**ref, "parts": one},
+        {"path": "f.bin", "parts": one},
+        {**ref, "parts": []},
+        {**ref, "parts": [one[0], one[0]]},
+        {**ref, "parts": [{**one[0], "part_number": 2}, one[0]]},
+        {**ref, "parts": [{**one[0], "part_number": 0}]},
+        {**ref, "parts": [{"part_number": 1}]},
+        {**ref, "parts": ["x"]},
+        {**ref, "upload_id": "u" * 2000, "parts": one},
+    ]
+    for body in bad_completes:
+        _assert_400(_mpu(tracking_url, "complete", directory, body), f"complete {body}")
+    _assert_400(_mpu(tracking_url, "abort", directory, ref), "abort of an unknown upload")
+    _assert_400(_mpu(tracking_url, "abort", directory, {"path": "f.bin"}), "abort without id")
+
+
+def test_multipart_local_parts_are_checked(sluice_url: str) -> None:
+    """The local backend's own part route: ids, part numbers, ETags and the target are
+    checked; the part URL names the origin the caller says it used (X-Forwarded-*)."""
+    client = MlflowClient(sluice_url)
+    directory = _artifact_dir(client, _new_run(client))
+    created = requests.post(
+        f"{sluice_url}{API}/mpu/create/{directory}",
+        json={"path": "C:\\Users\\me\\g.bin", "num_parts": 2},
+        headers={"X-Forwarded-Host": "mlflow.example.test:8443", "X-Forwarded-Proto": "https"},
+        timeout=30,
+    ).json()
+    upload_id = created["upload_id"]
+    assert [c["url"] for c in created["credentials"]] == [
+        f"https://mlflow.example.test:8443{API}/mpu/part/{upload_id}/{n}" for n in (1, 2)
+    ]
+    part = f"{sluice_url}{API}/mpu/part"  # through the front, as a public URL would route it
+    etags = []
+    for n, data in ((1, b"one"), (2, b"two")):
+        r = requests.put(f"{part}/{upload_id}/{n}", data=data, timeout=30)
+        assert r.status_code == 200, r.text
+        etags.append(r.headers["ETag"])
+    assert etags[0] == f'"{hashlib.md5(b"one").hexdigest()}"'
+    for target in (f"{upload_id}/3", f"{upload_id}/0", f"{secrets.token_urlsafe(32)}/1", "x/1"):
+        _assert_400(requests.put(f"{part}/{target}", data=b"x", timeout=30), target)
+    ref = {"path": "g.bin", "upload_id": upload_id}
+    parts = [{"part_number": n, "etag": e} for n, e in ((1, etags[0]), (2, etags[1]))]
+    wrong_etag = [parts[0], {**parts[1], "etag": etags[0]}]
+    for body, what in (
+        ({**ref, "parts": parts[:1]}, "a missing part"),
+        ({**ref, "parts": wrong_etag}, "a wrong ETag"),
+        ({**ref, "path": "other.bin", "parts": parts}, "another target"),
+    ):
+        _assert_400(_mpu(sluice_url, "complete", directory, body), what)
+    _assert_400(_mpu(sluice_url, "complete", f"{directory}/sub", {**ref, "parts": parts}), "dir")
+    done = _mpu(sluice_url, "complete", directory, {**ref, "parts": parts})
+    assert (done.status_code, done.json()) == (200, {})
+    got = requests.get(f"{sluice_url}{API}/artifacts/{directory}/g.bin", timeout=30)
+    assert got.content == b"onetwo"
 
 
 def test_s3_objects_stay_under_prefix(s3: S3, s3_sluice_url: str, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ PURE = [
     "api/search_sql.py",
     "api/run_search.py",
     "api/experiment_search.py",
+    "api/artifacts/multipart.py",
 ]
 
 

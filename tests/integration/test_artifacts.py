@@ -8,6 +8,7 @@ the api's own request counter (``sluice_api_request_seconds``): ``mpu/create`` a
 
 from __future__ import annotations
 
+import asyncio
 import filecmp
 import hashlib
 import os
@@ -27,8 +28,10 @@ from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.routes import ROUTES
+from sluice import users
+from sluice.config import PgConfig
 from tests.integration.conftest import S3
-from tests.stack import Stack
+from tests.stack import Ports, Stack
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
@@ -351,6 +354,46 @@ def test_multipart_bad_input_is_a_400(tracking_url: str) -> None:
         _assert_400(_mpu(tracking_url, "complete", directory, body), f"complete {body}")
     _assert_400(_mpu(tracking_url, "abort", directory, ref), "abort of an unknown upload")
     _assert_400(_mpu(tracking_url, "abort", directory, {"path": "f.bin"}), "abort without id")
+
+
+def test_multipart_with_access_control_on(
+    stack: Stack, multipart_client: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With SLUICE_AUTH_ENABLED the client still uploads in parts: create and complete carry
+    its credentials, the part PUTs carry none (the upload id is their credential). A user
+    without EDIT on the experiment cannot start an upload there."""
+    ports = Ports.free()
+    owner, other = f"mpu-{uuid.uuid4().hex[:8]}", f"mpu-{uuid.uuid4().hex[:8]}"
+    for user in (owner, other):
+        asyncio.run(users.add_user(PgConfig(dsn=stack.dsn), user, "pw", False))
+    name = "api-auth-mpu"
+    stack.start("api", name, ports.api, SLUICE_API_PORT=str(ports.api), SLUICE_AUTH_ENABLED="true")
+    api = f"http://127.0.0.1:{ports.api}"
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", owner)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    mlflow.set_tracking_uri(api)
+    try:
+        client = MlflowClient(api)
+        run_id = _new_run(client)  # the owner created the experiment: MANAGE
+        big = write_random(tmp_path / "auth.bin", MPU_FILE_BYTES)
+        before = request_counts(api)
+        client.log_artifact(run_id, str(big))
+        assert_went_multipart(request_counts(api) - before, parts_via_api=3)
+        out = tmp_path / "out"
+        out.mkdir()
+        assert _sha256(Path(client.download_artifacts(run_id, "auth.bin", str(out)))) == _sha256(
+            big
+        )
+        denied = requests.post(
+            f"{api}{API}/mpu/create/{_artifact_dir(client, run_id)}",
+            json={"path": "x.bin", "num_parts": 1},
+            auth=(other, "pw"),
+            timeout=30,
+        )
+        assert denied.status_code == 403, denied.text
+    finally:
+        mlflow.set_tracking_uri("")
+        stack.kill(name)
 
 
 def test_multipart_local_parts_are_checked(sluice_url: str) -> None:

@@ -81,7 +81,7 @@ async def _ready(app: web.Application) -> bool:
 
 
 async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[None]:
-    pool = await pg.create_pool(settings.pg)
+    pool = await pg.create_pool(settings.pg, custom_plans=True)
     partitions = await kafka.partition_count(settings.kafka, settings.kafka.topic)
     consumer = kafka.create_consumer(settings.kafka, group_id=None)
     await consumer.start()

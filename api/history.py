@@ -7,7 +7,7 @@ from aiohttp import web
 from api import pages, render
 from api.deps import deps_key, request_doc
 from api.runs import run_id_of
-from api.series import Point, SeriesReader
+from api.series import Columns, SeriesReader
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 from schemas.protojson import get_int32, get_string
 from sluice.http import json_response
@@ -43,10 +43,10 @@ def _max_results(doc: dict[str, object]) -> int | None:
     return max_results
 
 
-def _body(key: str, points: list[Point], token: str | None) -> dict[str, object]:
+def _body(key: str, points: Columns, token: str | None) -> dict[str, object]:
     body: dict[str, object] = {}
-    if points:
-        body["metrics"] = [render.point(key, t, s, v) for t, s, v in points]
+    if points.timestamps:
+        body["metrics"] = render.points(key, points.timestamps, points.steps, points.vals)
     if token:
         body["next_page_token"] = token
     return body

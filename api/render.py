@@ -66,6 +66,16 @@ def point(key: str, timestamp: int, step: int, value: float | None) -> dict[str,
     }
 
 
+def points(
+    key: str, timestamps: list[int], steps: list[int], vals: list[float | None]
+) -> list[dict[str, Any]]:
+    """``point`` for parallel columns (a whole history page: the hot loop of get-history)."""
+    return [
+        {"key": key, "value": "NaN" if v is None else v, "timestamp": t, "step": s}
+        for t, s, v in zip(timestamps, steps, vals, strict=True)
+    ]
+
+
 def key_values(rows: Iterable[Row]) -> list[dict[str, str]]:
     return [{"key": r["key"], "value": r["value"]} for r in rows]
 

@@ -14,7 +14,8 @@ and decodes only the chunks it needs:
 - otherwise (points logged out of order, a re-sent request stored twice) the chunks are decoded,
   sorted and de-duplicated in Python: exact, slower.
 
-A point here is ``(timestamp, step, value)`` with ``value`` None for NaN.
+A point here is ``(timestamp, step, value)`` with ``value`` None for NaN; histories come back
+as ``Columns`` (three parallel lists), the form the chunks store and the cheapest to render.
 """
 
 from __future__ import annotations
@@ -29,14 +30,40 @@ import asyncpg
 
 Point = tuple[int, int, float | None]
 
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    timestamps: list[int]
+    steps: list[int]
+    vals: list[float | None]
+
+    @classmethod
+    def of(cls, points: Sequence[Point]) -> Columns:
+        return cls([p[0] for p in points], [p[1] for p in points], [p[2] for p in points])
+
+    def window(self, start: int, end: int | None) -> Columns:
+        return Columns(self.timestamps[start:end], self.steps[start:end], self.vals[start:end])
+
+
+# One row of arrays: asyncpg decodes arrays in C, hundreds of rows cost ~1 ms per series.
 _META: Final = (
-    "SELECT chunk_id, n, min_ts, max_ts, min_step, max_step, step_sorted FROM metric_chunks"
+    "SELECT array_agg(chunk_id), array_agg(n), array_agg(min_ts), array_agg(max_ts),"
+    " array_agg(min_step), array_agg(max_step), array_agg(step_sorted) FROM metric_chunks"
     " WHERE run_uuid = $1 AND key = $2"
 )
 _DATA: Final = (
     "SELECT chunk_id, timestamps, steps, vals FROM metric_chunks"
     " WHERE run_uuid = $1 AND key = $2 AND chunk_id = ANY($3::bigint[])"
 )
+# Points at chosen positions of chosen chunks, in the order asked ($3/$4: chunk id and 1-based
+# position per point). Full chunks are stored inline and uncompressed, so a subscript reads the
+# heap tuple in place (measured: 2.3 ms for 1000 points of a 100k-point run).
+_PICK: Final = """
+SELECT c.timestamps[p.j], c.steps[p.j], c.vals[p.j]
+FROM unnest($3::bigint[], $4::int[]) WITH ORDINALITY AS p(chunk_id, j, ord)
+JOIN metric_chunks c ON c.run_uuid = $1 AND c.key = $2 AND c.chunk_id = p.chunk_id
+ORDER BY p.ord
+"""
 # Sampling a run with more points than this, when its chunks are not in step order, looks at
 # one point per chunk for at most max_results chunks instead of sorting the whole history.
 EXACT_SAMPLE_LIMIT: Final = 100_000
@@ -128,30 +155,37 @@ class SeriesReader:
         self._conn, self._run, self._key = conn, run_id, key
 
     async def metas(self) -> list[Meta]:
-        rows = await self._conn.fetch(_META, self._run, self._key)
-        return [Meta(*row) for row in rows]
+        columns = await self._conn.fetchrow(_META, self._run, self._key)
+        if columns is None or columns[0] is None:
+            return []
+        return [Meta(*fields) for fields in zip(*columns, strict=True)]
 
     async def _data(self, ids: Sequence[int]) -> dict[int, asyncpg.Record]:
         rows = await self._conn.fetch(_DATA, self._run, self._key, list(ids))
         return {row["chunk_id"]: row for row in rows}
 
-    async def history(self, offset: int = 0, limit: int | None = None) -> tuple[list[Point], int]:
+    async def history(self, offset: int = 0, limit: int | None = None) -> tuple[Columns, int]:
         """Points ``offset .. offset+limit`` of the history (all without ``limit``) and the
         history's length."""
         metas = sorted(await self.metas(), key=_time_order)
         if not is_chain(metas, follows_in_time):
             points = distinct_sorted(await self._all(metas), _sort_key)
             end = None if limit is None else offset + limit
-            return points[offset:end], len(points)
+            return Columns.of(points[offset:end]), len(points)
         total = sum(m.n for m in metas)
         end = total if limit is None else min(total, offset + limit)
         if offset >= end:
-            return [], total
+            return Columns([], [], []), total
         first, last = locate(metas, [offset, end - 1])
         wanted = metas[first[0] : last[0] + 1]
         data = await self._data([m.chunk_id for m in wanted])
-        points = [p for m in wanted for p in _points(data[m.chunk_id])]
-        return points[first[1] : first[1] + end - offset], total
+        out = Columns([], [], [])
+        for m in wanted:
+            row = data[m.chunk_id]
+            out.timestamps.extend(row["timestamps"])
+            out.steps.extend(row["steps"])
+            out.vals.extend(row["vals"])
+        return out.window(first[1], first[1] + end - offset), total
 
     async def sample(self, buckets: int, steps: tuple[int, int] | None) -> list[Point]:
         """MLflow's chart sample of the points (in the ``steps`` window), in step order."""
@@ -171,14 +205,11 @@ class SeriesReader:
         return [points[i] for i in ntile_picks(len(points), buckets)]
 
     async def _sample_chain(self, metas: list[Meta], buckets: int) -> list[Point]:
-        """Exact sample of a step-ordered chain: decode only the chunks holding picked points."""
+        """Exact sample of a step-ordered chain: PostgreSQL reads just the picked points."""
         spots = locate(metas, ntile_picks(sum(m.n for m in metas), buckets))
-        data = await self._data(sorted({metas[i].chunk_id for i, _ in spots}))
-        out = []
-        for i, j in spots:
-            row = data[metas[i].chunk_id]
-            out.append((row["timestamps"][j], row["steps"][j], row["vals"][j]))
-        return out
+        ids = [metas[i].chunk_id for i, _ in spots]
+        rows = await self._conn.fetch(_PICK, self._run, self._key, ids, [j + 1 for _, j in spots])
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def _sample_chunks(
         self, metas: list[Meta], buckets: int, steps: tuple[int, int] | None

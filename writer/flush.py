@@ -120,8 +120,9 @@ async def _store(
     conn: asyncpg.Connection, series: dict[Series, list[Point]]
 ) -> list[chunks.ChunkRow]:
     with metrics.writer_flush_seconds.labels("build").time():
-        rows = [row for (r, k), pts in series.items() for row in chunks.chunk_rows(r, k, pts)]
-        latest = [chunks.latest_row(r, k, pts) for (r, k), pts in series.items()]
+        per_series = [chunks.chunk_rows(r, k, pts) for (r, k), pts in series.items()]
+        rows = [row for series_rows in per_series for row in series_rows]
+        latest = [chunks.latest_row(series_rows) for series_rows in per_series]
     with metrics.writer_flush_seconds.labels("copy").time():
         await conn.copy_records_to_table(
             "metric_chunks", records=rows, columns=chunks.CHUNK_COLUMNS

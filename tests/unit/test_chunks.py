@@ -37,7 +37,24 @@ def test_step_sorted_is_false_when_steps_go_back_in_time_order() -> None:
 
 def test_latest_is_argmax_of_step_then_timestamp_then_value() -> None:
     points = [(100, 2, 1.0, False), (50, 3, 0.5, False), (60, 3, 0.1, False), (60, 3, 0.2, False)]
-    assert chunks.latest_row("r", "k", points) == ("r", "k", 3, 60, 0.2, False)
+    rows = chunks.chunk_rows("r", "k", points)
+    assert rows[0][7] is False  # steps go back in time order: the scan path
+    assert chunks.latest_row(rows) == ("r", "k", 3, 60, 0.2, False)
+
+
+def test_latest_matches_a_brute_force_argmax_across_chunks() -> None:
+    rng = random.Random(11)
+    for trial in range(200):
+        forward = trial % 2 == 0  # step-sorted chunks take the last-point shortcut
+        points = [
+            (ts, ts // 3 if forward else rng.randrange(50), rng.choice([0.5, 1.5, 0.0]), False)
+            for ts in (rng.randrange(100) for _ in range(rng.randrange(1, 40)))
+        ]
+        points += [(p[0], p[1], 0.0, True) for p in points[:2]]  # NaN twins
+        rows = chunks.chunk_rows("r", "k", points, cap=7)
+        ts, step, value, _ = max(points, key=lambda p: (p[1], p[0], p[2]))
+        got = chunks.latest_row(rows)
+        assert got[2:5] == (step, ts, value), (points, got)
 
 
 def test_tracker_reports_series_once_they_have_enough_small_chunks() -> None:

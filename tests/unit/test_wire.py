@@ -89,3 +89,20 @@ def test_encoded_record_never_holds_non_finite_numbers() -> None:
     record = wire.MetricRecord("r", "e", 1, [(point[0], point[1], 1, 0, point[2])])
     assert b"Infinity" not in wire.encode(record)
     assert orjson.loads(wire.encode(record))["metrics"][0][1] == wire.DOUBLE_MAX
+
+
+def test_fast_decoder_agrees_with_the_explicit_checks() -> None:
+    """The msgspec path must accept exactly what the explicit checks accept, with the same
+    result (ints become floats, NaN/Inf were normalised by the producer)."""
+    raws = [path.read_bytes() for path in sorted(EXAMPLES.glob("*.json"))]
+    raws.append(
+        b'{"v": 1, "type": "metrics", "run_id": "r", "event_id": "e", "received_at_ms": 1,'
+        b' "extra": {"ignored": true}, "metrics": [["k", 3, 0, -9223372036854775808, false],'
+        b' ["k", -1.7976931348623157e308, 9223372036854775807, 0, true]]}'
+    )
+    for raw in raws:
+        assert wire.decode(raw) == wire._explain(raw)
+    too_big = b'{"v": 1, "type": "metrics", "run_id": "r", "event_id": "e", "received_at_ms": 1,'
+    too_big += b' "metrics": [["k", 1e400, 1, 1, false]]}'
+    with pytest.raises(wire.InvalidRecord, match="infinity"):  # orjson's reason, not msgspec's
+        wire.decode(too_big)

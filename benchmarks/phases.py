@@ -108,6 +108,29 @@ async def rest(
             return response.status, raw.decode(errors="replace")
 
 
+SETTLE_DEADLINE_S = 600.0
+
+
+async def settle(target: Target, deadline_s: float = SETTLE_DEADLINE_S) -> float:
+    """Seconds until ``target`` answers a trivial read within 2 s again. A system left with a
+    backlog (MLflow after the fan-out: requests the clients gave up on are still queued for
+    its workers) would otherwise hand that backlog to the next workload."""
+    started = time.perf_counter()
+    url = f"{target.read_url}{_PREFIX}/experiments/get"
+    timeout = aiohttp.ClientTimeout(total=2.0)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while time.perf_counter() - started < deadline_s:
+            try:
+                async with session.get(url, params={"experiment_id": "0"}) as response:
+                    await response.read()
+                    if response.status == 200:
+                        return round(time.perf_counter() - started, 1)
+            except (TimeoutError, aiohttp.ClientError):
+                pass
+            await asyncio.sleep(1.0)
+    raise RuntimeError(f"{target.name} still unresponsive {deadline_s:.0f} s after a workload")
+
+
 async def experiment(ctx: Context, target: Target) -> str:
     if target.name not in ctx.experiments:
         name = f"bench-{target.name}-{int(time.time() * 1000)}"
@@ -431,7 +454,10 @@ async def run_all(targets: list[Target], ctx: Context) -> Result:
     for name, step in steps:
         ctx.log(f"workload {name}")
         for target in targets:
-            workloads[name][target.name] = await step(ctx, target)
+            workloads[name][target.name] = result = await step(ctx, target)
+            result["settle_s"] = await settle(target)
+            if result["settle_s"] > 2:
+                ctx.log(f"  {target.name} answered again {result['settle_s']} s after {name}")
     for target in targets:
         workloads["storage"][target.name] = await store.storage(target.dsn)
     if ctx.profiler is not None and ctx.profile.profile_s > 0:

@@ -138,7 +138,7 @@ def rows(doc: Doc) -> list[Row]:
     w = ("workloads",)
     out: list[Row] = []
     for key in sorted(_get(doc, "workloads", "log_batch", "sluice") or {}):
-        if key == "max_verified_points_per_s":
+        if key in ("max_verified_points_per_s", "settle_s"):
             continue
         out.append(
             (
@@ -190,6 +190,13 @@ def rows(doc: Doc) -> list[Row]:
         ),
         ("fan-out: p99 ms", (*w, "fanout", "{s}", "latency", "p99_ms"), False, None, ""),
         (
+            "fan-out: s until a read answers within 2 s again",
+            (*w, "fanout", "{s}", "settle_s"),
+            False,
+            None,
+            "",
+        ),
+        (
             "ingest p99 ms at half max rate",
             (*w, "visibility", "{s}", "latency", "p99_ms"),
             False,
@@ -206,6 +213,8 @@ def rows(doc: Doc) -> list[Row]:
         ),
     ]
     for key in sorted(_get(doc, "workloads", "reads", "sluice") or {}):
+        if key == "settle_s":
+            continue
         target: float | None = None
         if key == "get-history/100000":
             target = 100

@@ -109,24 +109,33 @@ async def rest(
 
 
 SETTLE_DEADLINE_S = 600.0
+_SETTLE_PROBES = 4  # MLflow runs 4 workers
 
 
 async def settle(target: Target, deadline_s: float = SETTLE_DEADLINE_S) -> float:
-    """Seconds until ``target`` answers a trivial read within 2 s again. A system left with a
-    backlog (MLflow after the fan-out: requests the clients gave up on are still queued for
-    its workers) would otherwise hand that backlog to the next workload."""
+    """Seconds until ``target`` serves ``_SETTLE_PROBES`` concurrent runs/create (in the Default
+    experiment) within 5 s again. A system left with a backlog -- MLflow after the fan-out:
+    requests its clients gave up on still hold or wait for its database pools -- would
+    otherwise hand that backlog to the next workload. (A read alone is not enough: MLflow
+    answered experiments/get at once while its runs/create still timed out.)"""
     started = time.perf_counter()
-    url = f"{target.read_url}{_PREFIX}/experiments/get"
-    timeout = aiohttp.ClientTimeout(total=2.0)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        while time.perf_counter() - started < deadline_s:
+    url = f"{target.read_url}{_PREFIX}/runs/create"
+    timeout = aiohttp.ClientTimeout(total=5.0)
+    headers = {"Content-Type": "application/json"}  # Sluice refuses a body without it
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
+
+        async def probe() -> bool:
+            body = mlflow_json.create_run("0", "settle-probe", int(time.time() * 1000))
             try:
-                async with session.get(url, params={"experiment_id": "0"}) as response:
+                async with session.post(url, data=body) as response:
                     await response.read()
-                    if response.status == 200:
-                        return round(time.perf_counter() - started, 1)
+                    return response.status == 200
             except (TimeoutError, aiohttp.ClientError):
-                pass
+                return False
+
+        while time.perf_counter() - started < deadline_s:
+            if all(await asyncio.gather(*(probe() for _ in range(_SETTLE_PROBES)))):
+                return round(time.perf_counter() - started, 1)
             await asyncio.sleep(1.0)
     raise RuntimeError(f"{target.name} still unresponsive {deadline_s:.0f} s after a workload")
 
@@ -456,7 +465,7 @@ async def run_all(targets: list[Target], ctx: Context) -> Result:
         for target in targets:
             workloads[name][target.name] = result = await step(ctx, target)
             result["settle_s"] = await settle(target)
-            if result["settle_s"] > 2:
+            if result["settle_s"] > 5:
                 ctx.log(f"  {target.name} answered again {result['settle_s']} s after {name}")
     for target in targets:
         workloads["storage"][target.name] = await store.storage(target.dsn)

@@ -190,7 +190,7 @@ def rows(doc: Doc) -> list[Row]:
         ),
         ("fan-out: p99 ms", (*w, "fanout", "{s}", "latency", "p99_ms"), False, None, ""),
         (
-            "fan-out: s until a read answers within 2 s again",
+            "fan-out: s until 4 runs/create answer within 5 s again",
             (*w, "fanout", "{s}", "settle_s"),
             False,
             None,

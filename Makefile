@@ -37,8 +37,9 @@ clean: services-stop
 .PHONY: bench bench-smoke bench-deps
 BENCH_PROFILE ?= default
 
+# psutil is in the dev extras too, so py-spy (bench only) is what tells whether they are in.
 bench-deps: bootstrap
-	@$(VENV)/bin/python -c 'import psutil' 2>/dev/null \
+	@test -x $(VENV)/bin/py-spy \
 		|| $(VENV)/bin/python -m pip install --disable-pip-version-check -q -e '.[dev,bench]'
 	@scripts/kafka.sh fetch
 

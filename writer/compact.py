@@ -51,6 +51,7 @@ class Tracker:
 
     def __init__(self, limit: int = MAX_TRACKED) -> None:
         self._counts: dict[Series, int] = {}
+        self._ready: set[Series] = set()  # counts >= COMPACT_AFTER: due() never scans _counts
         self._limit = limit
 
     def add(self, series: Iterable[Series]) -> None:
@@ -59,12 +60,17 @@ class Tracker:
                 self._counts[s] += 1
             elif len(self._counts) < self._limit:
                 self._counts[s] = 1
+            else:
+                continue
+            if self._counts[s] >= COMPACT_AFTER:
+                self._ready.add(s)
 
     def due(self, limit: int = MAX_SERIES_PER_ROUND) -> list[Series]:
         """Series to compact now (forgotten here; ``add`` them again if compaction failed)."""
-        ready = sorted(s for s, count in self._counts.items() if count >= COMPACT_AFTER)[:limit]
+        ready = sorted(self._ready)[:limit]
         for s in ready:
             del self._counts[s]
+            self._ready.discard(s)
         return ready
 
     def __len__(self) -> int:

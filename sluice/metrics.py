@@ -41,6 +41,9 @@ writer_rows_total = Counter("sluice_writer_rows_total", "Metric points flushed",
 writer_chunks_compacted_total = Counter(
     "sluice_writer_chunks_compacted_total", "Small metric chunks merged by compaction"
 )
+writer_compaction_due = Gauge(
+    "sluice_writer_compaction_due_series", "Series with enough small chunks, not yet compacted"
+)
 # received_at (ingest) -> committed in PostgreSQL.
 writer_end_to_end_seconds = Histogram(
     "sluice_writer_end_to_end_seconds",

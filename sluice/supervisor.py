@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sluice import config, metrics
+from sluice import config, lifecycle, metrics
 from sluice.migrate import migrate_all
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,7 @@ async def _backoff(child: Child, started: float, code: int, stop: asyncio.Event)
         "service exited; restarting",
         extra={"service": child.name, "code": code, "in_s": child.backoff_s},
     )
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=child.backoff_s)
+    await lifecycle.sleep_unless_stopped(stop, child.backoff_s)
     child.backoff_s = min(child.backoff_s * 2, _BACKOFF_MAX_S)
 
 

@@ -3,8 +3,14 @@
 Why: every flush writes one chunk per series it saw, so a training loop calling ``log_metric``
 once per step gets one-point chunks -- row-per-point cost again, and a long history of them
 reads slowly. The pipeline counts, per series, the small chunks its flushes wrote
-(``Tracker``, a bounded map); once a series has ``COMPACT_AFTER`` of them it is compacted right
-after a flush, in its own transaction, at most ``MAX_SERIES_PER_ROUND`` series at a time.
+(``Tracker``, a bounded map); once a series has ``COMPACT_AFTER`` of them it is due.
+
+``Compactor`` merges due series in the background, never on the flush path: a burst of
+1000-key batches leaves ~100k series due, and compacting them inline after every flush held the
+pipeline lock and delayed every following flush (and with it acks' visibility). A round takes
+at most ``MAX_SERIES_PER_ROUND`` series in its own transaction on its own connection, and the
+pause after it keeps compaction to ``DUTY`` of the wall clock, so it can lag behind ingest but
+never starve it; small chunks are still read correctly, only more slowly.
 
 Safe against everything running concurrently: the chunks read are locked (FOR UPDATE), deleted
 by id and replaced by their merged, de-duplicated points in one transaction, and chunk ids come
@@ -15,12 +21,18 @@ the tracker forgot (restart, overflow) keeps its small chunks until it gets new 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
+from itertools import islice
 from typing import Final
 
 import asyncpg
 
+from sluice import lifecycle, metrics
+from sluice.pg import TRANSIENT_ERRORS
 from writer import chunks
 from writer.batch import Series
 from writer.chunks import Point
@@ -28,7 +40,11 @@ from writer.chunks import Point
 SMALL_CHUNK: Final = 64  # chunks with fewer points are merged
 COMPACT_AFTER: Final = 16  # ... once a series has this many of them
 MAX_TRACKED: Final = 100_000  # series remembered; beyond, new series are not tracked
-MAX_SERIES_PER_ROUND: Final = 500
+MAX_SERIES_PER_ROUND: Final = 200
+DUTY: Final = 0.25  # share of wall-clock time a busy compactor may spend in rounds
+MIN_PAUSE_S: Final = 0.2  # also how often an idle compactor looks for due series
+
+log = logging.getLogger(__name__)
 
 _SMALL_CHUNKS: Final = """
 SELECT c.run_uuid, c.key, c.chunk_id, c.timestamps, c.steps, c.vals
@@ -51,7 +67,9 @@ class Tracker:
 
     def __init__(self, limit: int = MAX_TRACKED) -> None:
         self._counts: dict[Series, int] = {}
-        self._ready: set[Series] = set()  # counts >= COMPACT_AFTER: due() never scans _counts
+        # counts >= COMPACT_AFTER, oldest first (a dict keeps insertion order): due() never
+        # scans or sorts _counts; lock order is the SQL's ORDER BY, not this one.
+        self._ready: dict[Series, None] = {}
         self._limit = limit
 
     def add(self, series: Iterable[Series]) -> None:
@@ -63,15 +81,20 @@ class Tracker:
             else:
                 continue
             if self._counts[s] >= COMPACT_AFTER:
-                self._ready.add(s)
+                self._ready[s] = None
 
     def due(self, limit: int = MAX_SERIES_PER_ROUND) -> list[Series]:
-        """Series to compact now (forgotten here; ``add`` them again if compaction failed)."""
-        ready = sorted(self._ready)[:limit]
+        """Series to compact now, longest due first (forgotten here; ``add`` them again if
+        compaction failed)."""
+        ready = list(islice(self._ready, limit))
         for s in ready:
             del self._counts[s]
-            self._ready.discard(s)
+            del self._ready[s]
         return ready
+
+    def pending(self) -> int:
+        """Series due and not yet handed out."""
+        return len(self._ready)
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -116,3 +139,42 @@ async def compact(conn: asyncpg.Connection, series: list[Series]) -> int:
             "metric_chunks", records=new_rows, columns=chunks.CHUNK_COLUMNS
         )
     return len(old_ids)
+
+
+def pause_after(round_s: float) -> float:
+    """Seconds to wait after a round that took ``round_s`` so rounds use at most ``DUTY``."""
+    return max(MIN_PAUSE_S, round_s * (1 - DUTY) / DUTY)
+
+
+class Compactor:
+    """Background loop: compact due series in bounded rounds until ``stop`` is set."""
+
+    def __init__(self, pool: asyncpg.Pool, tracker: Tracker) -> None:
+        self._pool = pool
+        self._tracker = tracker
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.round()
+            except Exception:  # a bug here must neither kill the writer nor stop silently
+                log.exception("compaction round failed")
+            await lifecycle.sleep_unless_stopped(stop, pause_after(time.monotonic() - started))
+
+    async def round(self) -> None:
+        """One round. Failing loses nothing (the chunks stay as they are), so errors are
+        logged and the series handed back, not raised."""
+        due = self._tracker.due()
+        metrics.writer_compaction_due.set(self._tracker.pending())
+        if not due:
+            return
+        try:
+            async with self._pool.acquire() as conn:
+                with metrics.writer_flush_seconds.labels("compact").time():
+                    replaced = await compact(conn, due)
+        except (*TRANSIENT_ERRORS, asyncpg.TransactionRollbackError) as exc:
+            log.warning("compaction failed; will retry", extra={"err": repr(exc)})
+            self._tracker.add(due)
+            return
+        metrics.writer_chunks_compacted_total.inc(replaced)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from sluice import health, kafka, lifecycle, pg
 from sluice.config import Settings
 from writer.batch import BatchPolicy
+from writer.compact import Compactor
 from writer.dlq import DlqLimit, InvalidTracker, dead_letter
 from writer.pipeline import Pipeline
 
@@ -30,7 +31,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.writer
-    pool = await pg.create_pool(settings.pg, max_size=2)
+    pool = await pg.create_pool(settings.pg, max_size=3)  # flush, compactor, health
     producer = kafka.create_producer(settings.kafka)
     consumer = kafka.create_consumer(
         settings.kafka, cfg.group_id, max_partition_fetch_bytes=4 * 1024 * 1024
@@ -55,9 +56,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await producer.start()
     consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
     await consumer.start()
+    compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
     try:
         await _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records)
     finally:
+        compactor.cancel()  # a round cut short rolls back: nothing lost
+        await asyncio.gather(compactor, return_exceptions=True)
         await pipeline.flush(stop)
         await consumer.stop()  # leaves the group: partitions move without a session timeout
         await producer.stop()

@@ -50,7 +50,7 @@ class Pipeline:
         self._invalid = invalid
         self._committed: dict[int, int] = {}  # partition -> next offset stored in PostgreSQL
         self._lock = asyncio.Lock()
-        self._small_chunks = compact.Tracker()
+        self.small_chunks = compact.Tracker()  # compacted by compact.Compactor, not here
 
     # --- ownership (called by the rebalance listener) -------------------------------------
     async def assign(self, partitions: list[int]) -> None:
@@ -90,7 +90,6 @@ class Pipeline:
             async with self._lock:
                 try:
                     await self._flush_once()
-                    await self._compact()
                     return
                 except offsets.LostOwnership as exc:
                     metrics.writer_lost_ownership_total.inc()
@@ -126,7 +125,7 @@ class Pipeline:
             result = await flush_step.flush(
                 conn, self._topic, self._batch, self._committed, compact.SMALL_CHUNK
             )
-        self._small_chunks.add(result.small)
+        self.small_chunks.add(result.small)
         metrics.writer_rows_total.labels("copied").inc(result.copied)
         metrics.writer_rows_total.labels("stored").inc(result.stored)
         if result.quarantined:
@@ -134,22 +133,6 @@ class Pipeline:
         flush_step.observe_end_to_end(self._batch)
         log.debug("flushed", extra={"rows": result.copied, "s": time.monotonic() - started})
         self._batch.clear()
-
-    async def _compact(self) -> None:
-        """Merge small chunks of the series that collected enough of them. Failing here
-        loses nothing (the chunks stay as they are), so errors are logged, not raised."""
-        due = self._small_chunks.due()
-        if not due:
-            return
-        try:
-            async with self._pool.acquire() as conn:
-                with metrics.writer_flush_seconds.labels("compact").time():
-                    replaced = await compact.compact(conn, due)
-        except _RETRIABLE as exc:
-            log.warning("compaction failed; will retry", extra={"err": repr(exc)})
-            self._small_chunks.add(due)
-            return
-        metrics.writer_chunks_compacted_total.inc(replaced)
 
     async def _load_and_seek(self, partitions: list[int]) -> None:
         if not partitions:

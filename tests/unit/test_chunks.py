@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from writer import chunks, compact
 
 
@@ -65,6 +67,23 @@ def test_tracker_reports_series_once_they_have_enough_small_chunks() -> None:
     tracker.add([("r", "a")])
     assert tracker.due() == [("r", "a")]
     assert tracker.due() == []  # forgotten once handed out
+
+
+def test_tracker_hands_out_due_series_oldest_first_in_bounded_rounds() -> None:
+    tracker = compact.Tracker()
+    order = [("r", k) for k in "zyxw"]
+    for series in order:
+        tracker.add([series] * compact.COMPACT_AFTER)
+    assert tracker.pending() == 4
+    assert tracker.due(limit=3) == order[:3]
+    assert tracker.pending() == 1 and tracker.due(limit=3) == order[3:]
+
+
+def test_compactor_pauses_keep_rounds_to_their_share_of_time() -> None:
+    assert compact.pause_after(0.0) == compact.MIN_PAUSE_S
+    for round_s in (0.5, 2.0, 10.0):
+        pause = compact.pause_after(round_s)
+        assert round_s / (round_s + pause) == pytest.approx(compact.DUTY)
 
 
 def _record(

@@ -2,21 +2,20 @@
 
 The query returns the ``run_uuid`` of one page of runs in MLflow's order, fetching one row more
 than ``max_results`` so that ``search_request.page_of`` can tell whether a next page exists.
-Its shape, for a metric filter and a metric ordering::
+Its shape, for a param filter and the default order::
 
     SELECT r.run_uuid FROM runs r
-    LEFT JOIN latest_metrics o1 ON o1.run_uuid = r.run_uuid AND o1.key = $1::text
-    WHERE r.experiment_id = $2::bigint AND r.lifecycle_stage = ANY($3::text[])
-      AND EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid
-                  AND m.key = $4::text AND m.value > $5::float8 AND NOT m.is_nan)
-    ORDER BY CASE WHEN o1.is_nan THEN 1 WHEN o1.run_uuid IS NULL THEN 2 ELSE 0 END,
-             o1.value DESC, r.start_time DESC, r.run_uuid
-    LIMIT $6::bigint OFFSET $7::bigint
+    WHERE r.experiment_id = $1::bigint AND r.lifecycle_stage = ANY($2::text[])
+      AND EXISTS (SELECT 1 FROM params x WHERE x.run_uuid = r.run_uuid
+                  AND x.key = $3::text AND x.value = $4::text)
+    ORDER BY r.start_time DESC, r.run_uuid
+    LIMIT $5::bigint OFFSET $6::bigint
 
 Every filter on metrics, params and tags is an ``EXISTS`` probe on a primary key
 (``(run_uuid, key)``), and every ordering key a ``LEFT JOIN`` on the same key, so the cost per
 run is a few index lookups however many runs an experiment holds; the default order
-(``start_time DESC, run_uuid``) is the ``runs_by_experiment`` index itself.
+(``start_time DESC, run_uuid``) is the ``runs_by_experiment`` index itself. An order led by a
+metric is split into segments so that it, too, is an index walk (see ``_metric_first``).
 """
 
 from __future__ import annotations
@@ -70,19 +69,26 @@ def compile_run_search(
     ids = [validate_experiment_id(experiment_id) for experiment_id in experiment_ids]
     binder = Binder()
     joins, order_terms = _ordering(order_by, binder)
+    leading = _leading_metric(order_by)
     where = [_experiment_scope(ids, binder), _lifecycle(view_type, binder)]
-    where += [_predicate(clause, binder, datasets_available) for clause in clauses]
-    limit = binder.bind(max_results + 1, "bigint")
-    start = binder.bind(offset, "bigint")
-    return binder.query(
-        "SELECT r.run_uuid FROM runs r"
-        + "".join(joins)
-        + " WHERE "
-        + " AND ".join(where)
-        + " ORDER BY "
-        + ", ".join(order_terms)
-        + f" LIMIT {limit} OFFSET {start}"
+    where += [_predicate(clause, binder, datasets_available, leading) for clause in clauses]
+    source = "FROM runs r" + "".join(joins)
+    if leading is not None:
+        rest = not any(_excludes_nan_and_missing(clause, leading) for clause in clauses)
+        return _metric_first(source, where, order_terms, rest, binder, max_results, offset)
+    page = _select(source, where, order_terms)
+    return binder.query(page + _page_window(binder, max_results, offset))
+
+
+def _select(source: str, where: Sequence[str], order_terms: Sequence[str]) -> str:
+    return (
+        f"SELECT r.run_uuid {source} WHERE {' AND '.join(where)} ORDER BY {', '.join(order_terms)}"
     )
+
+
+def _page_window(binder: Binder, max_results: int, offset: int) -> str:
+    limit = binder.bind(max_results + 1, "bigint")
+    return f" LIMIT {limit} OFFSET {binder.bind(offset, 'bigint')}"
 
 
 def _experiment_scope(ids: list[int], binder: Binder) -> str:
@@ -100,7 +106,11 @@ def _lifecycle(view_type: ViewType, binder: Binder) -> str:
 # ---------------------------------------------------------------- filters
 
 
-def _predicate(clause: Clause, binder: Binder, datasets_available: bool) -> str:
+def _predicate(
+    clause: Clause, binder: Binder, datasets_available: bool, leading: str | None
+) -> str:
+    if clause.entity is Entity.METRIC and clause.key == leading:
+        return _leading_metric_predicate(clause, binder)
     if clause.entity is Entity.METRIC:
         return _metric_predicate(clause, binder)
     if clause.entity in _KEY_VALUE_TABLES:
@@ -112,18 +122,31 @@ def _predicate(clause: Clause, binder: Binder, datasets_available: bool) -> str:
 
 def _metric_predicate(clause: Clause, binder: Binder) -> str:
     key = binder.bind(clause.key, "text")
-    value = binder.bind(clause.value, "float8")
-    op = SQL_OPS[clause.comparator]
-    # NaN is stored as value 0 with is_nan. As in IEEE arithmetic (and MLflow), a NaN latest
-    # value satisfies "!=" and nothing else, so the stored 0 must never take part.
-    if clause.comparator == "!=":
-        test = f"(m.value <> {value} OR m.is_nan)"
-    else:
-        test = f"m.value {op} {value} AND NOT m.is_nan"
+    test = _metric_test("m", clause.comparator, binder.bind(clause.value, "float8"))
     return (
         "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid"
         f" AND m.key = {key} AND {test})"
     )
+
+
+def _leading_metric_predicate(clause: Clause, binder: Binder) -> str:
+    """A filter on the metric that leads the order tests the joined row ``o1`` (the run's only
+    latest row of that key) instead of probing again, so the walk starts where the filter does.
+    The value is an InitPlan, ``(SELECT $n)``: planned as unknown, the range gets PostgreSQL's
+    default selectivity (1/3) rather than one from the value histogram, which mixes every
+    metric key. With the histogram, ``loss < 0.5`` over 1M latest rows was estimated at 48
+    rows instead of 5,000, and PostgreSQL sorted all 5,000 (12 ms) instead of walking the
+    index (0.8 ms)."""
+    value = f"(SELECT {binder.bind(clause.value, 'float8')})"
+    return _metric_test("o1", clause.comparator, value)
+
+
+def _metric_test(alias: str, comparator: str, value: str) -> str:
+    # NaN is stored as value 0 with is_nan. As in IEEE arithmetic (and MLflow), a NaN latest
+    # value satisfies "!=" and nothing else, so the stored 0 must never take part.
+    if comparator == "!=":
+        return f"({alias}.value <> {value} OR {alias}.is_nan)"
+    return f"{alias}.value {SQL_OPS[comparator]} {value} AND NOT {alias}.is_nan"
 
 
 def _key_value_predicate(table: str, clause: Clause, binder: Binder) -> str:
@@ -200,3 +223,91 @@ def _attribute_order(item: OrderKey) -> list[str]:
         return [f"{column} IS NULL", f"{column}{direction(item.ascending)}"]
     # Code-point order, as MLflow's reference stores sort, whatever the cluster's locale.
     return [f'{column} COLLATE "C"{direction(item.ascending)}']
+
+
+# ---------------------------------------------------------------- metric-first order
+
+
+def _leading_metric(order_by: Sequence[OrderKey]) -> str | None:
+    """The metric key that leads the order (joined as ``o1``), if a metric leads it."""
+    if order_by and order_by[0].entity is Entity.METRIC:
+        return order_by[0].key
+    return None
+
+
+def _excludes_nan_and_missing(clause: Clause, leading: str) -> bool:
+    """Only real values pass a filter on the leading metric, except ``!=`` (NaN passes)."""
+    return clause.entity is Entity.METRIC and clause.key == leading and clause.comparator != "!="
+
+
+def _metric_first(
+    source: str,
+    where: list[str],
+    order_terms: list[str],
+    rest: bool,
+    binder: Binder,
+    max_results: int,
+    offset: int,
+) -> Query:
+    """An order led by a metric, as two segments that concatenate to MLflow's order: runs with
+    a real value, in value order, then -- only when those cannot fill the page -- runs whose
+    value is NaN, then runs without the metric::
+
+        WITH valued AS MATERIALIZED (
+            SELECT r.run_uuid, row_number() OVER (ORDER BY o1.value DESC, ...) AS pos
+            FROM runs r LEFT JOIN latest_metrics o1 ON ... WHERE ... AND NOT o1.is_nan
+            ORDER BY o1.value DESC, ... LIMIT $wanted)
+        SELECT run_uuid FROM (
+            SELECT 0 AS segment, pos, run_uuid FROM valued
+            UNION ALL (SELECT 1, pos, run_uuid FROM (
+                SELECT r.run_uuid, row_number() OVER (ORDER BY <rank>, ...) AS pos ...
+                WHERE ... AND (o1.run_uuid IS NULL OR o1.is_nan)
+                  AND (SELECT count(*) FROM valued) < $wanted
+                ORDER BY <rank>, ... LIMIT $wanted) rest)
+        ) page ORDER BY segment, pos LIMIT $limit OFFSET $offset
+
+    The first segment's order is the full order without its rank term (0 for every real
+    value), so PostgreSQL walks ``latest_metrics_by_value`` (schemas/sql/0008), probes each
+    run and stops after ``$wanted`` = offset + max_results + 1 rows; one ``ORDER BY rank,
+    value`` had to rank and sort every run of the experiment. ``NOT o1.is_nan`` also makes
+    the ``LEFT JOIN`` an inner join. The second segment keeps the full order (rank 1 for NaN,
+    2 for missing); its condition on the first segment's count is planned as a one-time
+    filter, so it costs nothing when the first segment fills the page.
+
+    ``row_number()`` over the segment's own order is pipelined under its LIMIT, and ordering
+    the page by (segment, number) is exact whatever order UNION ALL yields rows in. ``rest``
+    is False when a filter on the leading metric already rejects NaN and missing values:
+    the page is then the first segment alone, without the numbering.
+
+    Measured (EXPLAIN ANALYZE, 10,000 runs beside 1M latest rows of other keys, the
+    benchmark's ``metrics.loss < 0.5`` by ``loss DESC``): 42 ms as one sorted query, 0.9 ms.
+    latest_metrics has no experiment column, so the walk also passes over other experiments'
+    runs with the same key: when 90,000 of them sat in the filtered range, the walk read 9,339
+    entries for 101 runs (21 ms, as much as the single query took). Keeping experiment_id in
+    latest_metrics (the writer's upsert) would let the index start with it.
+    """
+    valued_terms = order_terms[1:]  # order_terms[0] is the rank (_joined_order)
+    if not rest:  # the filter on the leading metric already says NOT o1.is_nan
+        page = _select(source, where, valued_terms)
+        return binder.query(page + _page_window(binder, max_results, offset))
+    valued = [*where, "NOT o1.is_nan"]
+    wanted = binder.bind(offset + max_results + 1, "bigint")
+    gate = f"(SELECT count(*) FROM valued) < {wanted}"
+    first = _numbered(source, valued, valued_terms, wanted)
+    second = _numbered(
+        source, [*where, "(o1.run_uuid IS NULL OR o1.is_nan)", gate], order_terms, wanted
+    )
+    return binder.query(
+        f"WITH valued AS MATERIALIZED ({first})"
+        " SELECT run_uuid FROM (SELECT 0 AS segment, pos, run_uuid FROM valued"
+        f" UNION ALL (SELECT 1, pos, run_uuid FROM ({second}) rest)) page"
+        " ORDER BY segment, pos" + _page_window(binder, max_results, offset)
+    )
+
+
+def _numbered(source: str, where: Sequence[str], order_terms: Sequence[str], wanted: str) -> str:
+    order = ", ".join(order_terms)
+    return (
+        f"SELECT r.run_uuid, row_number() OVER (ORDER BY {order}) AS pos {source}"
+        f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {wanted}"
+    )

@@ -8,7 +8,9 @@ times and NULL end times, searched with 60 filters x 19 orderings x 3 view types
 MLflow 3.17.2's in-memory ``SearchUtils.filter``/``sort`` on the same runs: identical in all
 1515 cases; likewise 529 experiment searches against ``SearchExperimentsUtils``. On 25,000
 runs in one experiment the default order is an index scan of ``runs_by_experiment`` that stops
-after LIMIT rows (< 1 ms); metric-ordered pages took about 20 ms.
+after LIMIT rows (< 1 ms); metric-ordered pages took about 20 ms then. Metric-ordered pages are
+now segmented (api/run_search.py ``_metric_first``): tests/integration/test_run_search_order.py
+checks their pages against MLflow's rule on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -246,19 +248,73 @@ def test_dataset_filters_once_available(filter_string: str, test: str) -> None:
 # ---------------------------------------------------------------- ordering
 
 
-def test_metric_order_puts_nan_then_missing_last_both_ways() -> None:
+METRIC_JOIN = " LEFT JOIN latest_metrics o1 ON o1.run_uuid = r.run_uuid AND o1.key = $1::text"
+SCOPE = " WHERE r.experiment_id = $2::bigint AND r.lifecycle_stage = ANY($3::text[])"
+RANK = "CASE WHEN o1.is_nan THEN 1 WHEN o1.run_uuid IS NULL THEN 2 ELSE 0 END"
+
+
+def test_metric_order_is_real_values_then_nan_then_missing() -> None:
     """Real values first in either direction, then NaN, then runs without the metric (verified
-    for ASC and DESC, with ±1.8e308 values present)."""
+    for ASC and DESC, with ±1.8e308 values present). Two segments: runs with a real value in
+    value order, which PostgreSQL reads from latest_metrics_by_value and stops; then, only if
+    those cannot fill the page (a one-time filter on their count), the rest by rank. Pages
+    are compared with MLflow's rule in tests/integration/test_run_search_order.py."""
     query = runs_query(order_by=("metrics.acc DESC",))
-    assert " LEFT JOIN latest_metrics o1 ON o1.run_uuid = r.run_uuid AND o1.key = $1::text" in (
-        query.sql
+    order = "o1.value DESC, r.start_time DESC, r.run_uuid"
+    valued = (
+        f"SELECT r.run_uuid, row_number() OVER (ORDER BY {order}) AS pos FROM runs r"
+        f"{METRIC_JOIN}{SCOPE} AND NOT o1.is_nan ORDER BY {order} LIMIT $4::bigint"
     )
-    assert order_of(query) == (
-        "CASE WHEN o1.is_nan THEN 1 WHEN o1.run_uuid IS NULL THEN 2 ELSE 0 END, o1.value DESC,"
-        " r.start_time DESC, r.run_uuid"
+    rest = (
+        f"SELECT r.run_uuid, row_number() OVER (ORDER BY {RANK}, {order}) AS pos FROM runs r"
+        f"{METRIC_JOIN}{SCOPE} AND (o1.run_uuid IS NULL OR o1.is_nan)"
+        f" AND (SELECT count(*) FROM valued) < $4::bigint ORDER BY {RANK}, {order} LIMIT $4::bigint"
     )
-    assert query.args[0] == "acc"
+    assert query.sql == (
+        f"WITH valued AS MATERIALIZED ({valued}) SELECT run_uuid FROM"
+        " (SELECT 0 AS segment, pos, run_uuid FROM valued"
+        f" UNION ALL (SELECT 1, pos, run_uuid FROM ({rest}) rest)) page"
+        " ORDER BY segment, pos LIMIT $5::bigint OFFSET $6::bigint"
+    )
+    assert query.args == ("acc", 1, ["active"], 101, 101, 0)
+
+
+def test_each_segment_reads_up_to_the_end_of_the_page() -> None:
+    """Page 5 of 50 needs the first 251 runs of a segment: offset + max_results + 1."""
+    query = runs_query(order_by=("metrics.acc",), max_results=50, offset=200)
+    assert "ORDER BY o1.value, r.start_time DESC, r.run_uuid LIMIT $4::bigint" in query.sql
+    assert query.args[3:] == (251, 51, 200)
+
+
+@pytest.mark.parametrize(("op", "direction"), [("<", " DESC"), (">=", ""), ("=", " DESC")])
+def test_filter_on_the_leading_metric_is_one_index_range(op: str, direction: str) -> None:
+    """Such a filter rejects NaN and missing values, so the page is the first segment alone,
+    and it tests the joined row: the walk starts at the filter's bound. The bound is an
+    InitPlan so that PostgreSQL does not estimate the range from a histogram of every key."""
+    query = runs_query(f"metrics.loss {op} 0.5", (f"metrics.loss{direction}",))
+    assert query.sql == (
+        f"SELECT r.run_uuid FROM runs r{METRIC_JOIN}{SCOPE}"
+        f" AND o1.value {op} (SELECT $4::float8) AND NOT o1.is_nan"
+        f" ORDER BY o1.value{direction}, r.start_time DESC, r.run_uuid"
+        " LIMIT $5::bigint OFFSET $6::bigint"
+    )
+    assert query.args == ("loss", 1, ["active"], 0.5, 101, 0)
+
+
+def test_not_equal_on_the_leading_metric_keeps_the_nan_segment() -> None:
+    """A NaN satisfies "!=", so NaN runs still follow the real values."""
+    query = runs_query("metrics.loss != 0.5", ("metrics.loss",))
+    assert query.sql.startswith("WITH valued AS MATERIALIZED")
+    assert query.sql.count(" AND (o1.value <> (SELECT $4::float8) OR o1.is_nan)") == 2
+    assert "latest_metrics m" not in query.sql
     assert placeholders_are_dense(query)
+
+
+def test_filter_on_another_metric_stays_a_probe() -> None:
+    query = runs_query("metrics.acc > 0", ("metrics.loss DESC",))
+    assert query.sql.count(f"{METRIC_PROBE.replace('$3', '$4')} AND m.value > $5::float8") == 2
+    assert query.sql.startswith("WITH valued AS MATERIALIZED")
+    assert query.args == ("loss", 1, ["active"], "acc", 0.0, 101, 101, 0)
 
 
 @pytest.mark.parametrize(("item", "table"), [("params.lr", "params"), ("tags.team DESC", "tags")])
@@ -313,7 +369,7 @@ def test_compiler_takes_parsed_clauses() -> None:
     clause = Clause(Entity.TAG, "k", "=", "v")
     order = OrderKey(Entity.METRIC, "m", ascending=True)
     query = compile_run_search(["7"], [clause], ViewType.ALL, [order], 10, 20)
-    assert query.args == ("m", 7, ["active", "deleted"], "k", "v", 11, 20)
+    assert query.args == ("m", 7, ["active", "deleted"], "k", "v", 31, 11, 20)
 
 
 # ---------------------------------------------------------------- experiments

@@ -146,6 +146,36 @@ _PAGING = [
         "runs-search/default-max-results",
         post("runs/search", {"experiment_ids": ["${exp}"]}, unordered=RUNS_SETS),
     ),
+    # Sluice reads a metric order as segments (real values, then NaN and missing): pages that
+    # end at and start past each boundary.
+    _found(
+        "runs-search/page-metric-order-into-nan",
+        {
+            **search(order_by=["metrics.acc DESC"], max_results=2),
+            "capture": {"p2": "next_page_token"},
+        },
+        search(order_by=["metrics.acc DESC"], max_results=2, page_token="${p2}"),
+    ),
+    _found(
+        "runs-search/page-metric-order-into-missing",
+        {
+            **search(order_by=["metrics.loss DESC"], max_results=1),
+            "capture": {"p2": "next_page_token"},
+        },
+        {
+            **search(order_by=["metrics.loss DESC"], max_results=1, page_token="${p2}"),
+            "capture": {"p3": "next_page_token"},
+        },
+        search(order_by=["metrics.loss DESC"], max_results=1, page_token="${p3}"),
+    ),
+    _found(
+        "runs-search/page-metric-not-equal-into-nan",
+        {
+            **search("metrics.acc != 0.5", ["metrics.acc ASC"], max_results=1),
+            "capture": {"p2": "next_page_token"},
+        },
+        search("metrics.acc != 0.5", ["metrics.acc ASC"], max_results=1, page_token="${p2}"),
+    ),
 ]
 
 _VIEWS = [

@@ -14,17 +14,19 @@ log-batch background plus a probe: log-metric, then get-history until the point 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from benchmarks import mlflow_json
+from benchmarks import mlflow_json, rawhttp
 
 Spec = dict[str, Any]
 Result = dict[str, Any]
@@ -84,6 +86,16 @@ class Tally:
         }
 
 
+@contextlib.asynccontextmanager
+async def _client(spec: Spec) -> AsyncIterator[rawhttp.Client]:
+    """The write workloads' client (benchmarks/rawhttp.py says why not aiohttp's)."""
+    client = rawhttp.Client(spec["url"], spec["request_timeout_s"])
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def _session(limit: int, timeout_s: float) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=60)
     return aiohttp.ClientSession(
@@ -93,16 +105,14 @@ def _session(limit: int, timeout_s: float) -> aiohttp.ClientSession:
     )
 
 
-async def _post(
-    session: aiohttp.ClientSession, url: str, body: bytes, tally: Tally, seq: int
-) -> None:
+async def _post(client: rawhttp.Client, path: str, body: bytes, tally: Tally, seq: int) -> None:
     started = time.perf_counter()
     try:
-        async with session.post(url, data=body) as response:
-            text = await response.text()
-            tally.record(seq, started, response.status, text)
-    except (TimeoutError, aiohttp.ClientError) as exc:
+        status, answer = await client.post(path, body)
+    except (TimeoutError, OSError, rawhttp.HttpError) as exc:
         tally.record(seq, started, type(exc).__name__, str(exc))
+        return
+    tally.record(seq, started, status, "" if status == 200 else answer.decode(errors="replace"))
 
 
 def _write_body(spec: Spec, seq: int) -> tuple[str, bytes]:
@@ -111,9 +121,9 @@ def _write_body(spec: Spec, seq: int) -> tuple[str, bytes]:
     now_ms = int(time.time() * 1000)
     if spec["kind"] == "single":
         body = mlflow_json.log_metric(run_id, "m", seq * 0.5, now_ms, seq)
-        return f"{spec['url']}{_PREFIX}/runs/log-metric", body
+        return f"{_PREFIX}/runs/log-metric", body
     points = mlflow_json.batch_points(spec["shape"], seq, now_ms)
-    return f"{spec['url']}{_PREFIX}/runs/log-batch", mlflow_json.log_batch(run_id, points)
+    return f"{_PREFIX}/runs/log-batch", mlflow_json.log_batch(run_id, points)
 
 
 async def closed_loop(spec: Spec) -> Result:
@@ -122,19 +132,19 @@ async def closed_loop(spec: Spec) -> Result:
     tally = Tally()
     counter = iter(range(10**12))
     deadline = time.perf_counter() + spec["duration_s"]
-    async with _session(spec["concurrency"], spec["request_timeout_s"]) as session:
+    async with _client(spec) as client:
 
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 seq = next(counter)
-                url, body = _write_body(spec, seq)
-                await _post(session, url, body, tally, seq)
+                path, body = _write_body(spec, seq)
+                await _post(client, path, body, tally, seq)
 
         await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
     return tally.result()
 
 
-async def open_loop(spec: Spec, session: aiohttp.ClientSession, tally: Tally) -> int:
+async def open_loop(spec: Spec, client: rawhttp.Client, tally: Tally) -> int:
     """Send at ``rate_rps`` for ``duration_s`` whatever the answers do (at most ``max_inflight``
     outstanding); return how many sends were skipped because that bound was reached."""
     interval = 1.0 / spec["rate_rps"]
@@ -149,8 +159,8 @@ async def open_loop(spec: Spec, session: aiohttp.ClientSession, tally: Tally) ->
         if len(inflight) >= spec["max_inflight"]:
             skipped += 1
         else:
-            url, body = _write_body(spec, seq)
-            task = asyncio.create_task(_post(session, url, body, tally, seq))
+            path, body = _write_body(spec, seq)
+            task = asyncio.create_task(_post(client, path, body, tally, seq))
             inflight.add(task)
             task.add_done_callback(inflight.discard)
         seq += 1
@@ -161,8 +171,8 @@ async def open_loop(spec: Spec, session: aiohttp.ClientSession, tally: Tally) ->
 
 async def rate_limited(spec: Spec) -> Result:
     tally = Tally()
-    async with _session(spec["max_inflight"], spec["request_timeout_s"]) as session:
-        skipped = await open_loop(spec, session, tally)
+    async with _client(spec) as client:
+        skipped = await open_loop(spec, client, tally)
     return tally.result() | {"skipped": skipped}
 
 
@@ -175,7 +185,7 @@ async def fanout(spec: Spec) -> Result:
     per_run = spec["batches_per_run"]
     deadline = time.perf_counter() + spec["deadline_s"]
     not_sent = 0
-    async with _session(len(runs), spec["request_timeout_s"]) as session:
+    async with _client(spec) as client:
 
         async def one_run(index: int) -> None:
             nonlocal not_sent
@@ -186,7 +196,7 @@ async def fanout(spec: Spec) -> Result:
                 seq = index * per_run + b
                 points = mlflow_json.batch_points("fanout", seq, int(time.time() * 1000))
                 body = mlflow_json.log_batch(runs[index], points)
-                await _post(session, f"{spec['url']}{_PREFIX}/runs/log-batch", body, tally, seq)
+                await _post(client, f"{_PREFIX}/runs/log-batch", body, tally, seq)
 
         await asyncio.gather(*(one_run(i) for i in range(len(runs))))
     return tally.result() | {"batches_not_sent": not_sent}
@@ -268,7 +278,7 @@ async def visibility(spec: Spec) -> Result:
     delays: list[float] = []
     probe_errors: list[str] = []
     async with (
-        _session(spec["max_inflight"], spec["request_timeout_s"]) as session,
+        _client(spec) as client,
         _session(2, spec["request_timeout_s"]) as probe_session,
     ):
         stop = asyncio.Event()
@@ -283,7 +293,7 @@ async def visibility(spec: Spec) -> Result:
                 await asyncio.sleep(spec["probe_gap_s"])
 
         probe_task = asyncio.create_task(probe())
-        skipped = await open_loop(spec, session, background)
+        skipped = await open_loop(spec, client, background)
         stop.set()
         await probe_task
     return background.result() | {

@@ -76,6 +76,23 @@ def points(
     ]
 
 
+def run_points(
+    key: str, run_id: str, timestamps: list[int], steps: list[int], vals: list[float | None]
+) -> list[dict[str, Any]]:
+    """``points`` plus the run id, for chart samples (up to 100 runs of 2500 points): one dict
+    per point built in one comprehension, half the time of merging ``point`` into a second."""
+    return [
+        {
+            "key": key,
+            "value": "NaN" if v is None else v,
+            "timestamp": t,
+            "step": s,
+            "run_id": run_id,
+        }
+        for t, s, v in zip(timestamps, steps, vals, strict=True)
+    ]
+
+
 def key_values(rows: Iterable[Row]) -> list[dict[str, str]]:
     return [{"key": r["key"], "value": r["value"]} for r in rows]
 

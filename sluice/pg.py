@@ -19,6 +19,19 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection released without asyncpg's reset statement.
+
+    asyncpg sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on every
+    release -- a second round trip for each one-statement request (ingest's run lookups, the
+    api's reads). Sluice's pooled connections never leave session state: no SET, LISTEN,
+    advisory locks or cursors outside transactions (LISTEN and the migration lock use their own
+    connections). asyncpg still rolls back a transaction left open."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(
     cfg: PgConfig, *, max_size: int | None = None, custom_plans: bool = False
 ) -> asyncpg.Pool:
@@ -34,6 +47,7 @@ async def create_pool(
         command_timeout=cfg.command_timeout_s,
         # Plans of the few hot statements are cached per connection anyway.
         statement_cache_size=256,
+        connection_class=_PooledConnection,
         server_settings={"plan_cache_mode": "force_custom_plan"} if custom_plans else None,
     )
 

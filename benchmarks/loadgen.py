@@ -31,6 +31,8 @@ from benchmarks import mlflow_json, rawhttp
 Spec = dict[str, Any]
 Result = dict[str, Any]
 _PREFIX = "/api/2.0/mlflow"
+_CREATE_TIMEOUT_S = 30.0  # per runs/create attempt
+_CREATE_ATTEMPTS = 6
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -328,22 +330,35 @@ async def _probe_once(
 
 
 async def create_runs(spec: Spec) -> Result:
-    """``count`` runs in ``experiment_id`` through runs/create; returns their ids."""
+    """``count`` runs in ``experiment_id`` through runs/create; returns their ids. A create that
+    fails or hangs is retried (MLflow once left 7 of 100 creates unanswered for minutes right
+    after its 1M-point history read, and the whole run died); a late first attempt at most
+    leaves an unused extra run."""
     ids: list[str] = []
     todo = iter(range(spec["count"]))
     url = f"{spec['url']}{_PREFIX}/runs/create"
-    async with _session(spec["concurrency"], 120.0) as session:
+    async with _session(spec["concurrency"], _CREATE_TIMEOUT_S) as session:
+
+        async def create(n: int) -> str:
+            body = mlflow_json.create_run(
+                spec["experiment_id"], f"bench-{n}", int(time.time() * 1000)
+            )
+            async with session.post(url, data=body) as response:
+                doc = json.loads(await response.read())
+                if response.status != 200:
+                    raise RuntimeError(f"runs/create answered {response.status}: {doc}")
+                return str(doc["run"]["info"]["run_id"])
 
         async def worker() -> None:
             for n in todo:
-                body = mlflow_json.create_run(
-                    spec["experiment_id"], f"bench-{n}", int(time.time() * 1000)
-                )
-                async with session.post(url, data=body) as response:
-                    doc = json.loads(await response.read())
-                    if response.status != 200:
-                        raise RuntimeError(f"runs/create answered {response.status}: {doc}")
-                    ids.append(doc["run"]["info"]["run_id"])
+                for attempt in range(_CREATE_ATTEMPTS):
+                    try:
+                        ids.append(await create(n))
+                        break
+                    except (TimeoutError, aiohttp.ClientError, RuntimeError):
+                        if attempt == _CREATE_ATTEMPTS - 1:
+                            raise
+                        await asyncio.sleep(1.0)
 
         await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
     return {"run_ids": ids}

@@ -1,11 +1,14 @@
-"""Integration fixtures beyond the shared stack: moto (S3, server mode) and a second api + front
-pair whose artifact root is an S3 bucket prefix (same PostgreSQL, Kafka, ingest and writer)."""
+"""Integration fixtures beyond the shared stack: a PostgreSQL connection planned like the api's,
+moto (S3, server mode) and a second api + front pair whose artifact root is an S3 bucket prefix
+(same PostgreSQL, Kafka, ingest and writer)."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import boto3  # type: ignore[import-untyped]
 import pytest
 
@@ -19,6 +22,16 @@ FAKE_AWS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+@pytest.fixture
+async def conn(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
+    # As the api pool: every execution planned with its parameter values (sluice/pg.py).
+    c = await asyncpg.connect(stack.dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
+    try:
+        yield c
+    finally:
+        await c.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,26 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
 from api.loading import load_runs
-from tests.stack import Stack
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-async def conn(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
-    # As the api pool: every execution planned with its parameter values (sluice/pg.py).
-    c = await asyncpg.connect(stack.dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def _experiment(conn: asyncpg.Connection) -> int:

@@ -17,7 +17,7 @@ import math
 import operator
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -28,7 +28,6 @@ from api.run_search import compile_run_search
 from api.search_order import parse_run_order_by
 from api.search_request import ViewType, page_of
 from api.search_rules import parse_run_filter
-from tests.stack import Stack
 
 pytestmark = pytest.mark.services
 
@@ -77,16 +76,6 @@ async def store(conn: asyncpg.Connection, experiment_id: int, runs: list[Run], s
         "INSERT INTO params VALUES ($1, 'p', $2)",
         [(r.run_id, r.param) for r in runs if r.param is not None],
     )
-
-
-@pytest.fixture
-async def conn(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
-    # As the api pool: every execution planned with its parameter values (sluice/pg.py).
-    c = await asyncpg.connect(stack.dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 @pytest.fixture

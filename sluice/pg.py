@@ -17,6 +17,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+# ... plus serialization failures and deadlocks: a writer transaction (flush, compaction) that
+# failed with any of these is retried as a whole on a fresh connection.
+RETRIABLE_TRANSACTION_ERRORS = (
+    *TRANSIENT_ERRORS,
+    asyncpg.TransactionRollbackError,
+)
 
 
 class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]

@@ -32,7 +32,7 @@ from typing import Final
 import asyncpg
 
 from sluice import lifecycle, metrics
-from sluice.pg import TRANSIENT_ERRORS
+from sluice.pg import RETRIABLE_TRANSACTION_ERRORS
 from writer import chunks
 from writer.batch import Series
 from writer.chunks import Point
@@ -173,7 +173,7 @@ class Compactor:
             async with self._pool.acquire() as conn:
                 with metrics.writer_flush_seconds.labels("compact").time():
                     replaced = await compact(conn, due)
-        except (*TRANSIENT_ERRORS, asyncpg.TransactionRollbackError) as exc:
+        except RETRIABLE_TRANSACTION_ERRORS as exc:
             log.warning("compaction failed; will retry", extra={"err": repr(exc)})
             self._tracker.add(due)
             return

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas import wire
 from sluice import metrics
-from sluice.pg import TRANSIENT_ERRORS
+from sluice.pg import RETRIABLE_TRANSACTION_ERRORS
 from writer import compact, offsets
 from writer import flush as flush_step
 from writer.batch import Batch, BatchPolicy
@@ -26,10 +26,6 @@ from writer.dlq import InvalidTracker
 log = logging.getLogger(__name__)
 
 DeadLetter = Callable[[ConsumerRecord, str], Awaitable[None]]
-
-# Errors after which the same batch is retried on a fresh connection (server restart, network,
-# serialization failure or deadlock).
-_RETRIABLE = (*TRANSIENT_ERRORS, asyncpg.TransactionRollbackError)
 
 
 class Pipeline:
@@ -63,7 +59,7 @@ class Pipeline:
         async with self._lock:
             try:
                 await self._flush_once()
-            except (offsets.LostOwnership, *_RETRIABLE) as exc:
+            except (offsets.LostOwnership, *RETRIABLE_TRANSACTION_ERRORS) as exc:
                 log.warning("flush on revoke failed; next owner re-reads", extra={"err": str(exc)})
             self._batch.drop_partitions(set(partitions))
             for p in partitions:
@@ -97,7 +93,7 @@ class Pipeline:
                     self._batch.clear()
                     await self._load_and_seek(list(self._committed))
                     return
-                except _RETRIABLE as exc:
+                except RETRIABLE_TRANSACTION_ERRORS as exc:
                     metrics.writer_flush_retries_total.inc()
                     log.warning("flush failed, retrying", extra={"err": repr(exc), "delay": delay})
             if stop.is_set():

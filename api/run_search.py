@@ -74,8 +74,11 @@ def compile_run_search(
     where += [_predicate(clause, binder, datasets_available, leading) for clause in clauses]
     source = "FROM runs r" + "".join(joins)
     if leading is not None:
-        rest = not any(_excludes_nan_and_missing(clause, leading) for clause in clauses)
-        return _metric_first(source, where, order_terms, rest, binder, max_results, offset)
+        if not any(_excludes_nan_and_missing(clause, leading) for clause in clauses):
+            return _metric_first(source, where, order_terms, binder, max_results, offset)
+        # The filter already says NOT o1.is_nan: only the first segment exists, and its order
+        # is the full one without the rank term (0 for every real value).
+        order_terms = order_terms[1:]
     page = _select(source, where, order_terms)
     return binder.query(page + _page_window(binder, max_results, offset))
 
@@ -244,7 +247,6 @@ def _metric_first(
     source: str,
     where: list[str],
     order_terms: list[str],
-    rest: bool,
     binder: Binder,
     max_results: int,
     offset: int,
@@ -275,9 +277,9 @@ def _metric_first(
     filter, so it costs nothing when the first segment fills the page.
 
     ``row_number()`` over the segment's own order is pipelined under its LIMIT, and ordering
-    the page by (segment, number) is exact whatever order UNION ALL yields rows in. ``rest``
-    is False when a filter on the leading metric already rejects NaN and missing values:
-    the page is then the first segment alone, without the numbering.
+    the page by (segment, number) is exact whatever order UNION ALL yields rows in. When a
+    filter on the leading metric already rejects NaN and missing values, the page is the first
+    segment alone, without the numbering (``compile_run_search``).
 
     Measured (EXPLAIN ANALYZE, 10,000 runs beside 1M latest rows of other keys, the
     benchmark's ``metrics.loss < 0.5`` by ``loss DESC``): 42 ms as one sorted query, 0.9 ms.
@@ -287,9 +289,6 @@ def _metric_first(
     latest_metrics (the writer's upsert) would let the index start with it.
     """
     valued_terms = order_terms[1:]  # order_terms[0] is the rank (_joined_order)
-    if not rest:  # the filter on the leading metric already says NOT o1.is_nan
-        page = _select(source, where, valued_terms)
-        return binder.query(page + _page_window(binder, max_results, offset))
     valued = [*where, "NOT o1.is_nan"]
     wanted = binder.bind(offset + max_results + 1, "bigint")
     gate = f"(SELECT count(*) FROM valued) < {wanted}"

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_admin(args.command, args.args, settings))
         return
     if args.command == "migrate":
-        from sluice.migrate import migrate_all
+        from sluice.commands.migrate import migrate_all
 
         asyncio.run(migrate_all(settings.pg, settings.kafka))
         return
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _admin(command: str, args: list[str], settings: config.Settings) -> None:
-    from sluice import users
+    from sluice.commands import users
 
     if command == "user-add" and len(args) in (2, 3):
         await users.add_user(settings.pg, args[0], args[1], args[2:] == ["admin"])
@@ -71,11 +71,11 @@ async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -
 
         await run(settings, stop)
     elif command == "front":
-        from sluice.front import run as run_front
+        from sluice.commands.front import run as run_front
 
         await run_front(settings, stop)
     elif command == "up":
-        from sluice.supervisor import up
+        from sluice.commands.up import up
 
         # `up` derives the children's environment (local server addresses) itself.
         await up(os.environ, stop)

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.access import RULES, Resource
 from schemas.routes import ROUTES, Route
-from sluice import users
+from sluice.commands import users
 from sluice.config import PgConfig
 from tests.stack import Ports, Stack
 

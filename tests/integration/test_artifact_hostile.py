@@ -4,7 +4,7 @@ file names in the body, upload ids in the local part route). Every request must 
 an MLflow error, nothing outside the root (local) or prefix (S3) may be written, read or deleted.
 
 All of them go to the api directly and through the front, which forwards the raw request target
-(``sluice/front.py``), so raw and ``%2e``-encoded dot segments reach the api and are refused
+(``sluice/commands/front.py``), so raw and ``%2e``-encoded dot segments reach the api and are refused
 there, as behind a load balancer that forwards the target unchanged."""
 
 from __future__ import annotations

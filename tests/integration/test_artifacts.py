@@ -28,7 +28,7 @@ from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.routes import ROUTES
-from sluice import users
+from sluice.commands import users
 from sluice.config import PgConfig
 from tests.integration.conftest import S3
 from tests.stack import Ports, Stack

@@ -63,3 +63,15 @@ def test_pure_modules_import_no_io_library(target: str) -> None:
     for path in paths:
         used = _imports(path, top_level_only=False) & IO_LIBS
         assert not used, f"{path.relative_to(REPO)} imports {used}"
+
+
+def test_runtime_does_not_import_operator_commands() -> None:
+    """sluice/ is the runtime the services share; sluice/commands/ sits on top of it (the CLI
+    dispatches to both), so a runtime module importing a command would invert the layers."""
+    for path in (REPO / "sluice").glob("*.py"):
+        if path.name == "cli.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("sluice.commands"), path.name

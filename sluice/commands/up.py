@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sluice import config, lifecycle, metrics
-from sluice.migrate import migrate_all
+from sluice.commands.migrate import migrate_all
 
 log = logging.getLogger(__name__)
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SERVICES = ("api", "ingest", "front")
 _STOP_DEADLINE_S = 15.0
 _HEALTHY_AFTER_S = 60.0  # a child that ran this long gets its backoff reset

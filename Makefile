@@ -12,6 +12,7 @@ bootstrap:
 
 up: bootstrap
 	@scripts/kafka.sh fetch
+	@scripts/ui-bundle.sh install >/dev/null
 	exec $(VENV)/bin/sluice up
 
 lint: bootstrap
@@ -23,6 +24,8 @@ lint: bootstrap
 # Kafka, S3 and Sluice processes under .state/test.
 test: lint
 	@scripts/kafka.sh fetch
+	@scripts/ui-bundle.sh install >/dev/null
+	@scripts/browser.sh install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 services-stop:
@@ -42,6 +45,8 @@ bench-deps: bootstrap
 	@test -x $(VENV)/bin/py-spy \
 		|| $(VENV)/bin/python -m pip install --disable-pip-version-check -q -e '.[dev,bench]'
 	@scripts/kafka.sh fetch
+	@scripts/ui-bundle.sh install >/dev/null
+	@scripts/browser.sh install
 
 bench: bench-deps
 	$(VENV)/bin/python -m benchmarks --profile $(BENCH_PROFILE)

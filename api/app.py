@@ -23,6 +23,11 @@ from api.deps import Deps, deps_key
 from api.fence import ReadFence
 from api.registry import models as registry_models
 from api.registry import versions as registry_versions
+from api.ui import artifacts as ui_artifacts
+from api.ui import bundle as ui_bundle
+from api.ui import probes as ui_probes
+from api.ui import runs_extra as ui_runs_extra
+from api.ui.graphql import handler as ui_graphql
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
 from sluice.auth import auth_middleware
@@ -43,6 +48,12 @@ _HANDLER_MODULES = (
     registry_versions,
     artifact_handlers,
     logged_models,
+    # The web UI (issue 12).
+    ui_bundle,
+    ui_probes,
+    ui_artifacts,
+    ui_runs_extra,
+    ui_graphql,
 )
 
 
@@ -62,7 +73,10 @@ def build_app(settings: Settings) -> web.Application:
         app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool))
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     app.cleanup_ctx.append(lambda a: artifact_handlers.artifact_store_context(a, settings.api))
+    app.cleanup_ctx.append(lambda a: ui_bundle.bundle_context(a, settings.api))
     for route in routes_of("api"):
+        if route.handler in ui_bundle.HANDLERS and not settings.api.ui_enabled:
+            continue  # headless: no web UI
         for url in route.urls():
             app.router.add_route(route.method, url, _handler(route.handler))
     app.router.add_get("/version", _version)

@@ -23,7 +23,8 @@ import asyncpg
 from aiohttp import web
 
 from api import render
-from api.deps import deps_key, request_doc
+from api.deps import Deps, deps_key, request_doc
+from api.fence import ReadFence
 from api.series import Columns, SeriesReader, sample_runs
 from schemas.mlflow_errors import API_DOCS_HINT, invalid_parameter
 from schemas.protojson import get_int32, get_int64, get_list, get_string, wrong_type
@@ -79,9 +80,14 @@ def _step_window(start: int | None, end: int | None) -> tuple[int, int] | None:
 
 
 async def get_metric_history_bulk_interval(request: web.Request) -> web.Response:
-    deps = request.app[deps_key]
-    call = parse_interval_request(await request_doc(request, frozenset({"run_ids"})))
-    await _fence(request, call.run_ids)
+    doc = await request_doc(request, frozenset({"run_ids"}))
+    return json_response(await sampled_histories(request.app[deps_key], doc))
+
+
+async def sampled_histories(deps: Deps, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """GetMetricHistoryBulkInterval's answer (also the UI's GraphQL query of that name)."""
+    call = parse_interval_request(doc)
+    await _fence(deps.fence, call.run_ids)
     samples = await _samples(deps.pool, call)
     points: list[dict[str, Any]] = []
     for run_id in call.run_ids:
@@ -89,7 +95,7 @@ async def get_metric_history_bulk_interval(request: web.Request) -> web.Response
         points += render.run_points(
             call.metric_key, run_id, sample.timestamps, sample.steps, sample.vals
         )
-    return json_response({"metrics": points} if points else {})
+    return {"metrics": points} if points else {}
 
 
 async def _samples(pool: asyncpg.Pool, call: IntervalRequest) -> dict[str, Columns]:
@@ -125,7 +131,7 @@ async def get_metric_history_bulk(request: web.Request) -> web.Response:
     if metric_key is None:
         raise invalid_parameter("GetMetricHistoryBulk request must specify a metric_key.")
     max_results = get_int32(dict(request.query), "max_results", default=MAX_BULK_HISTORY_RESULTS)
-    await _fence(request, run_ids)
+    await _fence(deps.fence, run_ids)
     limit = max(0, min(max_results, MAX_BULK_HISTORY_RESULTS))
     points: list[dict[str, Any]] = []
     async with deps.pool.acquire() as conn:
@@ -142,8 +148,7 @@ async def get_metric_history_bulk(request: web.Request) -> web.Response:
     return web.Response(text=json.dumps({"metrics": points}), content_type="application/json")
 
 
-async def _fence(request: web.Request, run_ids: list[str]) -> None:
-    fence = request.app[deps_key].fence
+async def _fence(fence: ReadFence, run_ids: list[str]) -> None:
     if len(set(run_ids)) == 1:
         await fence.wait_for_run(run_ids[0])
     else:

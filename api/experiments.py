@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -56,12 +57,18 @@ async def _insert(conn: asyncpg.Connection, exp_id: int, new: NewExperiment) -> 
 
 async def get_experiment(request: web.Request) -> web.Response:
     doc = await request_doc(request)
+    return json_response(await read_experiment(request.app[deps_key].pool, doc))
+
+
+async def read_experiment(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[str, Any]:
+    """GetExperiment's answer (also the UI's GraphQL ``mlflowGetExperiment``)."""
     raw_id = get_string(doc, "experiment_id", required=True)
     exp_id = validate_experiment_id(raw_id)
-    row = await request.app[deps_key].pool.fetchrow(_BY_ID, exp_id)
+    row = await pool.fetchrow(_BY_ID, exp_id)
     if row is None:
         raise does_not_exist(f"No Experiment with id={raw_id} exists")
-    return await _experiment_response(request, row)
+    tags = await pool.fetch(_TAGS, row["experiment_id"])
+    return {"experiment": render.experiment(row, tags)}
 
 
 async def get_experiment_by_name(request: web.Request) -> web.Response:

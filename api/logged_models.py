@@ -53,6 +53,12 @@ _CLAUSE: Final = re.compile(
     r"""('(?:[^']*)'|"(?:[^"]*)"|-?\d+)\s*$""",
     re.IGNORECASE,
 )
+# ``model_id IN ('m-1', 'm-2')``: the run page asks for its logged models this way.
+_IN_CLAUSE: Final = re.compile(
+    r"""^\s*(?:attributes?\.)?`?(\w+)`?\s+(NOT\s+IN|IN)\s*\(\s*"""
+    r"""((?:'[^']*'|"[^"]*")(?:\s*,\s*(?:'[^']*'|"[^"]*"))*)\s*\)\s*$""",
+    re.IGNORECASE,
+)
 
 
 def not_found(model_id: str) -> Exception:
@@ -253,6 +259,13 @@ def _filter_sql(filter_string: str, binder: Binder) -> list[str]:
     where: list[str] = []
     for part in re.split(r"\s+AND\s+", filter_string.strip(), flags=re.IGNORECASE):
         if not part.strip():
+            continue
+        listed = _IN_CLAUSE.match(part)
+        if listed is not None and listed.group(1) in _SEARCH_COLUMNS:
+            values = [v[1:-1] for v in re.findall(r"'[^']*'|\"[^\"]*\"", listed.group(3))]
+            op = "<> ALL" if listed.group(2).upper().startswith("NOT") else "= ANY"
+            column = _SEARCH_COLUMNS[listed.group(1)]
+            where.append(f"{column}::text {op}({binder.bind(values, 'text[]')})")
             continue
         match = _CLAUSE.match(part)
         if match is None or match.group(1) not in _SEARCH_COLUMNS:

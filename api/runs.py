@@ -9,7 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from api import render
-from api.deps import deps_key, request_doc
+from api.deps import Deps, deps_key, request_doc
 from api.loading import load_runs
 from api.naming import random_run_name
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
@@ -131,14 +131,18 @@ async def create_run(request: web.Request) -> web.Response:
 
 
 async def get_run(request: web.Request) -> web.Response:
-    deps = request.app[deps_key]
-    run_id = run_id_of(await request_doc(request))
+    return json_response(await read_run(request.app[deps_key], await request_doc(request)))
+
+
+async def read_run(deps: Deps, doc: dict[str, object]) -> dict[str, object]:
+    """GetRun's answer (also the UI's GraphQL ``mlflowGetRun``)."""
+    run_id = run_id_of(doc)
     await deps.fence.wait_for_run(run_id)
     async with deps.pool.acquire() as conn:
         found = await load_runs(conn, [run_id])
     if not found:
         raise does_not_exist(f"Run with id={run_id} not found")
-    return json_response({"run": found[0]})
+    return {"run": found[0]}
 
 
 def _status(doc: dict[str, object]) -> str | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from api import pages, render
-from api.deps import deps_key, request_doc
+from api.deps import Deps, deps_key, request_doc
 from api.experiment_search import compile_experiment_search
 from api.loading import load_runs
 from api.run_search import compile_run_search
@@ -28,8 +30,12 @@ _EXP_TAGS = (
 
 
 async def search_runs(request: web.Request) -> web.Response:
-    deps = request.app[deps_key]
     doc = await request_doc(request, _REPEATED)
+    return json_response(await run_search_page(request.app[deps_key], doc))
+
+
+async def run_search_page(deps: Deps, doc: dict[str, Any]) -> dict[str, object]:
+    """SearchRuns' answer (also the UI's GraphQL ``mlflowSearchRuns``)."""
     experiment_ids = [str(e) for e in get_list(doc, "experiment_ids")]
     clauses = parse_run_filter(get_string(doc, "filter"))
     order_by = parse_run_order_by([str(o) for o in get_list(doc, "order_by")])
@@ -37,7 +43,7 @@ async def search_runs(request: web.Request) -> web.Response:
     max_results = run_max_results(get_int32(doc, "max_results"))
     offset = pages.decode_offset(get_string(doc, "page_token"))
     if not experiment_ids:
-        return json_response({})
+        return {}
     query = compile_run_search(
         experiment_ids,
         clauses,
@@ -57,7 +63,7 @@ async def search_runs(request: web.Request) -> web.Response:
         body["runs"] = runs
     if token:
         body["next_page_token"] = token
-    return json_response(body)
+    return body
 
 
 async def search_experiments(request: web.Request) -> web.Response:

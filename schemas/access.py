@@ -126,6 +126,25 @@ RULES: Final[dict[str, Rule]] = {
     "delete_model_version_tag": _r(_M, EDIT),
     "delete_registered_model": _r(_M, MANAGE),
     "delete_model_version": _r(_M, MANAGE),
+    # the web UI (issue 12). The page and its scripts: the page needs credentials (so a
+    # browser asks for them, as with MLflow's auth app); the static bundle is public, as there.
+    "ui_index": _r(Resource.NONE),
+    "ui_static_file": Rule(Resource.NONE, public=True),
+    # GraphQL checks READ on each run/experiment it resolves (api/ui/graphql/).
+    "graphql": _r(Resource.NONE),
+    "get_artifact": _r(_RUN),
+    "list_artifacts": _r(_RUN),
+    "get_model_version_artifact": _r(_M),
+    "list_logged_model_artifacts": _r(_LM),
+    "get_logged_model_artifact": _r(_LM),
+    "search_datasets": _r(Resource.NONE),
+    "log_model": _r(_RUN, EDIT),
+    "current_user": _r(Resource.NONE),
+    "ui_telemetry": _r(Resource.NONE),
+    "ui_telemetry_events": _r(Resource.NONE),
+    "gateway_proxy": _r(Resource.NONE),
+    "assistant_config": _r(Resource.NONE),
+    "assistant_providers": _r(Resource.NONE),
 }
 
 

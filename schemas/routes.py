@@ -1,7 +1,8 @@
 """Which service serves which MLflow REST route.
 
 Every route is served under both ``/api/<v>`` and ``/ajax-api/<v>`` (MLflow registers both),
-except the few MLflow registers by hand under ``/ajax-api`` only (``ajax_only``).
+except the few MLflow registers by hand under ``/ajax-api`` only (``ajax_only``) and the web UI's
+own paths, served as written (``bare``: ``/``, ``/static-files/...``, ``/graphql``, ...).
 ``sluice up`` routes by this table; production load balancers use the same split (README).
 """
 
@@ -21,8 +22,11 @@ class Route:
     handler: str  # function name in the service's handler module
     version: str = "2.0"
     ajax_only: bool = False  # e.g. metrics/get-history-bulk, which the legacy UI calls
+    bare: bool = False  # the path is the whole URL (no version prefix): the web UI's routes
 
     def urls(self) -> tuple[str, ...]:
+        if self.bare:
+            return (self.path,)
         ajax = f"/ajax-api/{self.version}{self.path}"
         return (ajax,) if self.ajax_only else (f"/api/{self.version}{self.path}", ajax)
 
@@ -140,6 +144,48 @@ ROUTES: Final[tuple[Route, ...]] = (
         "delete_logged_model_tag",
     ),
     Route("POST", "/mlflow/logged-models/{model_id}/params", "api", "log_logged_model_params"),
+    # ---- Issue 12: what the MLflow web UI calls (api/ui/). ----
+    Route("GET", "/", "api", "ui_index", bare=True),
+    Route("GET", "/static-files/{path:.+}", "api", "ui_static_file", bare=True),
+    Route("POST", "/graphql", "api", "graphql", bare=True),
+    Route("GET", "/graphql", "api", "graphql", bare=True),
+    Route("GET", "/get-artifact", "api", "get_artifact", bare=True),
+    Route("GET", "/model-versions/get-artifact", "api", "get_model_version_artifact", bare=True),
+    Route("GET", "/mlflow/artifacts/list", "api", "list_artifacts"),
+    Route(
+        "GET",
+        "/mlflow/logged-models/{model_id}/artifacts/directories",
+        "api",
+        "list_logged_model_artifacts",
+    ),
+    Route(
+        "GET",
+        "/mlflow/logged-models/{model_id}/artifacts/files",
+        "api",
+        "get_logged_model_artifact",
+        ajax_only=True,
+    ),
+    Route("POST", "/mlflow/experiments/search-datasets", "api", "search_datasets", ajax_only=True),
+    Route("POST", "/mlflow/runs/log-model", "api", "log_model"),
+    Route("GET", "/mlflow/users/current", "api", "current_user"),
+    Route("GET", "/mlflow/ui-telemetry", "api", "ui_telemetry", version="3.0", ajax_only=True),
+    Route(
+        "POST", "/mlflow/ui-telemetry", "api", "ui_telemetry_events", version="3.0", ajax_only=True
+    ),
+    # No deployments server behind Sluice: MLflow then answers as an empty gateway.
+    Route("GET", "/mlflow/gateway-proxy", "api", "gateway_proxy", ajax_only=True),
+    Route("POST", "/mlflow/gateway-proxy", "api", "gateway_proxy", ajax_only=True),
+    Route(
+        "GET", "/mlflow/assistant/config", "api", "assistant_config", version="3.0", ajax_only=True
+    ),
+    Route(
+        "GET",
+        "/mlflow/assistant/providers",
+        "api",
+        "assistant_providers",
+        version="3.0",
+        ajax_only=True,
+    ),
 )
 
 

@@ -172,6 +172,14 @@ class Authorizer:
         if not allowed(rule, user.is_admin, granted, self._default):
             raise MlflowError("PERMISSION_DENIED", "Permission denied")
 
+    async def require_experiment(self, user: User, experiment_id: int, level: Level) -> None:
+        """For checks inside a handler (GraphQL resolves runs and experiments one by one)."""
+        if user.is_admin:
+            return
+        granted = await self._grant(("experiment", experiment_id), user.name)
+        if not allowed(Rule(Resource.EXPERIMENT, level), False, granted, self._default):
+            raise MlflowError("PERMISSION_DENIED", "Permission denied")
+
     async def record_creation(
         self, rule: Rule, user: User, request: web.Request, body: bytes
     ) -> None:
@@ -267,6 +275,26 @@ async def _request_doc(request: web.Request) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+_USER = web.RequestKey("sluice_auth_user", User)
+_AUTHORIZER = web.RequestKey("sluice_auth_authorizer", Authorizer)
+
+
+def current_user_of(request: web.Request) -> User | None:
+    """The caller the middleware identified; None when access control is off (or the route is
+    public)."""
+    return request.get(_USER)
+
+
+async def require_experiment(
+    request: web.Request, experiment_id: int, level: Level = Level.READ
+) -> None:
+    """Raise PERMISSION_DENIED unless the caller reaches ``level`` on the experiment; a no-op
+    when access control is off."""
+    user, authorizer = request.get(_USER), request.get(_AUTHORIZER)
+    if user is not None and authorizer is not None:
+        await authorizer.require_experiment(user, experiment_id, level)
+
+
 def auth_middleware(cfg: AuthConfig, pool: Callable[[], asyncpg.Pool]) -> Middleware:
     authorizer = Authorizer(cfg, pool)
 
@@ -278,6 +306,7 @@ def auth_middleware(cfg: AuthConfig, pool: Callable[[], asyncpg.Pool]) -> Middle
         user = await authorizer.identify(request.headers.get("Authorization"))
         authorizer.throttle(user)
         await authorizer.check(rule, user, request)
+        request[_USER], request[_AUTHORIZER] = user, authorizer
         response = await handler(request)
         if (
             rule.creates is not None

@@ -108,6 +108,8 @@ class ApiConfig:
     # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
     public_url: str = ""
     max_body_bytes: int = 4 * 1024 * 1024
+    ui_enabled: bool = True  # serve the MLflow web UI on / (false: headless deployments)
+    ui_dir: str = "./.state/ui/mlflow-3.17.2"  # the bundle scripts/ui-bundle.sh unpacks
 
 
 @dataclass(frozen=True, slots=True)

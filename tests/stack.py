@@ -25,6 +25,8 @@ import asyncpg
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
+# The MLflow UI bundle (scripts/ui-bundle.sh install): shared by every session, never deleted.
+UI_BUNDLE = REPO / ".state" / "ui" / "mlflow-3.17.2"
 READY_DEADLINE_S = 90.0
 
 
@@ -120,6 +122,7 @@ class Stack:
             SLUICE_WRITER_METRICS_PORT=str(self.ports.writer),
             SLUICE_WRITER_GROUP_ID=f"sluice-writer-{self.tag}",
             SLUICE_API_ARTIFACT_ROOT=str(self.state_dir / f"artifacts-{self.tag}"),
+            SLUICE_API_UI_DIR=str(UI_BUNDLE),
             SLUICE_LOG_LEVEL="INFO",
         )
         env.update(overrides)

@@ -247,6 +247,11 @@ async def delete_model_version_tag(request: web.Request) -> web.Response:
 
 async def search_model_versions(request: web.Request) -> web.Response:
     doc = await request_doc(request, frozenset({"order_by"}))
+    return json_response(await model_version_page(request.app[deps_key].pool, doc))
+
+
+async def model_version_page(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[str, object]:
+    """SearchModelVersions' answer (also the run page's GraphQL ``modelVersions``)."""
     limit = get_int64(doc, "max_results", default=search.MV_MAX_RESULTS)
     if limit < 1 or limit > search.MV_MAX_RESULTS:
         raise invalid_parameter(
@@ -258,13 +263,13 @@ async def search_model_versions(request: web.Request) -> web.Response:
     query = search.version_search(
         get_string(doc, "filter"), order_by, limit, offset, store.MV_COLUMNS
     )
-    rows = await request.app[deps_key].pool.fetch(query.sql, *query.args)
+    rows = await pool.fetch(query.sql, *query.args)
     body: dict[str, object] = {}
     if rows:
         body["model_versions"] = [render.model_version(r) for r in rows[:limit]]
     if len(rows) > limit:
         body["next_page_token"] = encode_offset(offset + limit)
-    return json_response(body)
+    return body
 
 
 # -- aliases -----------------------------------------------------------------------------------

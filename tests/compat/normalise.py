@@ -7,7 +7,9 @@ What legitimately differs between two servers and is therefore replaced:
 - "now" timestamps in `*_time` / `*_timestamp` fields (values a case sets explicitly are kept);
 - the root of `artifact_location` / `artifact_uri` (`mlflow-artifacts:` vs `s3://bucket/x`);
 - random run names (`adjective-noun-123`) and opaque page tokens.
-Everything else, including error messages, is compared as sent.
+Everything else, including error messages, is compared as sent. GraphQL answers name the
+same fields in camelCase (``runUuid``, ``startTime`` as a string): they are classified by
+their snake_case spelling.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ TOKEN = "<token>"
 RANDOM_RUN_NAME = "<random-run-name>"
 
 _TIME_FIELD = re.compile(r"(^|_)(time|timestamp)(_ms)?$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _RANDOM_NAME = re.compile(r"^[a-z]+-[a-z]+-\d{1,4}$")
 # Run ids are uuid4 hex; canonical uuids for anything else a server may generate.
 _HEX_ID = re.compile(
@@ -77,7 +80,14 @@ def normalise(body: Any, ids: IdMap, window: Window) -> Any:
     return _value(body, None, ids, window)
 
 
+def _snake(key: str | None) -> str | None:
+    return None if key is None else _CAMEL.sub("_", key).lower()
+
+
 def _value(value: Any, key: str | None, ids: IdMap, window: Window) -> Any:
+    key = _snake(key)
+    if isinstance(value, str) and key and _TIME_FIELD.search(key) and value.isdigit():
+        return NOW if window.is_now(int(value)) else value  # GraphQL's 64-bit integers
     if isinstance(value, dict):
         return _object(value, ids, window)
     if isinstance(value, list):
@@ -92,7 +102,7 @@ def _value(value: Any, key: str | None, ids: IdMap, window: Window) -> Any:
 def _object(obj: dict[str, Any], ids: IdMap, window: Window) -> dict[str, Any]:
     # Id fields first: an artifact_uri in the same object can then be expressed in terms of them,
     # whatever order the server emitted the keys in.
-    order = sorted(obj, key=lambda k: k not in ID_FIELDS)
+    order = sorted(obj, key=lambda k: _snake(k) not in ID_FIELDS)
     out = {key: _value(obj[key], key, ids, window) for key in order}
     if out.get("key") == RUN_NAME_TAG and isinstance(out.get("value"), str):
         out["value"] = _run_name(out["value"])

@@ -16,8 +16,9 @@ def test_every_route_has_an_access_rule(route: object) -> None:
 
 def test_only_probes_and_capability_urls_are_public() -> None:
     # upload_multipart_part: a local part URL carries its own credential (the upload id).
+    # ui_static_file: the UI's scripts and styles, public as with MLflow's auth app.
     public = {name for name, rule in RULES.items() if rule.public}
-    assert public == {"server_info", "upload_multipart_part"}
+    assert public == {"server_info", "upload_multipart_part", "ui_static_file"}
 
 
 @pytest.mark.parametrize(

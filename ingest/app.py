@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingest import handlers
 from ingest.deps import Deps, deps_key
 from ingest.produce import Producer
 from ingest.runs import RunStates, listen
@@ -15,7 +14,7 @@ from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
 from sluice.auth import auth_middleware
 from sluice.config import Settings
-from sluice.http import error_middleware
+from sluice.http import bind_handler, error_middleware
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -28,7 +27,7 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     for route in routes_of("ingest"):
         for url in route.urls():
-            app.router.add_route(route.method, url, getattr(handlers, route.handler))
+            app.router.add_route(route.method, url, bind_handler(route.handler))
     health.add_health_routes(app, lambda: _ready(app))
     return app
 

@@ -27,6 +27,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from schemas.access import RULES, Level, Resource, Rule, allowed
 from schemas.mlflow_errors import MlflowError, Unavailable
+from schemas.routes import handler_ref
 from sluice.config import AuthConfig
 
 _PBKDF2_ITERATIONS = 200_000
@@ -272,7 +273,7 @@ def auth_middleware(cfg: AuthConfig, pool: Callable[[], asyncpg.Pool]) -> Middle
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        rule = RULES.get(getattr(request.match_info.route.handler, "__name__", ""))
+        rule = RULES.get(handler_ref(request.match_info.route.handler))
         if rule is None or rule.public:
             return await handler(request)  # health, metrics, version, unknown routes (404)
         user = await authorizer.identify(request.headers.get("Authorization"))

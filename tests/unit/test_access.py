@@ -17,7 +17,15 @@ def test_every_route_has_an_access_rule(route: object) -> None:
 def test_only_probes_and_capability_urls_are_public() -> None:
     # upload_multipart_part: a local part URL carries its own credential (the upload id).
     public = {name for name, rule in RULES.items() if rule.public}
-    assert public == {"server_info", "upload_multipart_part"}
+    assert public == {
+        "api.server_info:server_info",
+        "api.artifacts.handlers:upload_multipart_part",
+    }
+
+
+def test_every_access_rule_belongs_to_a_route() -> None:
+    """Rules are keyed like the route table; a rule nothing routes to is a stale key."""
+    assert set(RULES) == {route.handler for route in ROUTES}
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,22 @@ from aiohttp import web
 
 from api.artifacts.handlers import artifact_store_context
 from api.deps import Deps, deps_key
+from api.experiments import store as experiments
+from api.logged_models import store as logged_models
 from api.read_fence import ReadFence
+from api.runs import store as runs
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
-from sluice.auth import auth_middleware
+from sluice.auth import Owners, auth_middleware
 from sluice.config import Settings
 from sluice.http import bind_handler, error_middleware
+
+# Which experiment a request acts on, for access control: each resource's own store answers.
+OWNERS = Owners(
+    experiment_of_run=runs.experiment_of,
+    experiment_of_logged_model=logged_models.experiment_of,
+    experiment_by_name=experiments.id_by_name,
+)
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -22,7 +32,7 @@ def build_app(settings: Settings) -> web.Application:
         middlewares=[error_middleware(metrics.api_request_seconds)],
     )
     if settings.auth.enabled:  # inside the error middleware: 401/403/429 become MLflow JSON
-        app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool))
+        app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool, OWNERS))
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     app.cleanup_ctx.append(lambda a: artifact_store_context(a, settings.api))
     for route in routes_of("api"):

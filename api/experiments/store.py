@@ -85,6 +85,13 @@ async def by_name(conn: Conn, name: str) -> asyncpg.Record | None:
     return await conn.fetchrow(_BY_NAME, name)
 
 
+async def id_by_name(conn: Conn, name: str) -> int | None:
+    exp_id: int | None = await conn.fetchval(
+        "SELECT experiment_id FROM experiments WHERE name = $1", name
+    )
+    return exp_id
+
+
 async def tags_of(conn: Conn, exp_id: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(_TAGS, exp_id)
     return rows

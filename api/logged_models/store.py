@@ -41,6 +41,14 @@ async def fetch(
     return render.logged_model(row, tags, params)
 
 
+async def experiment_of(conn: asyncpg.Pool | asyncpg.Connection, model_id: str) -> int | None:
+    """The model's experiment (access control: grants are per experiment)."""
+    exp_id: int | None = await conn.fetchval(
+        "SELECT experiment_id FROM logged_models WHERE model_id = $1", model_id
+    )
+    return exp_id
+
+
 async def lineage(conn: asyncpg.Connection, model_id: str) -> asyncpg.Record | None:
     """Where a model's artifacts are and which run made it (a model version's source)."""
     row: asyncpg.Record | None = await conn.fetchrow(

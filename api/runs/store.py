@@ -100,6 +100,14 @@ async def fetch(conn: Conn, run_id: str) -> asyncpg.Record:
     return row
 
 
+async def experiment_of(conn: Conn, run_id: str) -> int | None:
+    """The run's experiment (access control: grants are per experiment)."""
+    exp_id: int | None = await conn.fetchval(
+        "SELECT experiment_id FROM runs WHERE run_uuid = $1", run_id
+    )
+    return exp_id
+
+
 async def artifact_uri(conn: Conn, run_id: str) -> str | None:
     uri: str | None = await conn.fetchval(
         "SELECT artifact_uri FROM runs WHERE run_uuid = $1", run_id

@@ -6,7 +6,8 @@ import pytest
 
 from schemas.access import RULES, Level, Resource, Rule, allowed
 from schemas.routes import ROUTES
-from sluice.auth import RateLimiter, hash_password, parse_basic, verify_password
+from sluice.identity import hash_password, parse_basic, verify_password
+from sluice.limits import RateLimiter
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")

@@ -9,6 +9,7 @@ without internals.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import time
@@ -136,3 +137,20 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     if declared is not None and declared > max_bytes:
         raise BodyTooLarge(declared, max_bytes)
     return await request.read()
+
+
+def bind_handler(ref: str) -> Handler:
+    """The function a route table reference ``"<module>:<function>"`` names (schemas/routes.py).
+
+    Only a function defined in that very module binds: a name the module merely imports (a
+    helper, another module's handler) is refused, so a reference cannot silently reach a
+    different function than the one it spells."""
+    module_name, _, name = ref.partition(":")
+    handler = getattr(importlib.import_module(module_name), name, None)
+    if (
+        not callable(handler)
+        or getattr(handler, "__module__", None) != module_name
+        or getattr(handler, "__qualname__", None) != name
+    ):
+        raise LookupError(f"{ref} names no handler defined in {module_name}")
+    return handler  # type: ignore[no-any-return]

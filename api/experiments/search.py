@@ -3,7 +3,7 @@
 The query returns the ``experiment_id`` of one page in MLflow's order (default
 ``creation_time DESC, experiment_id ASC``; a custom order without ``experiment_id`` gets
 ``experiment_id DESC`` as tie-breaker), fetching ``max_results + 1`` rows so that
-``search_request.page_of`` can tell whether a next page exists. Tag filters are ``EXISTS``
+``api.search.request.page_of`` can tell whether a next page exists. Tag filters are ``EXISTS``
 probes on ``experiment_tags``' primary key, so ``IS NULL`` (the UI's
 ``tags.`mlflow.experiment.isGateway` IS NULL``) costs one index lookup per experiment.
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from api.search_filter import Clause, Entity
-from api.search_order import OrderKey
-from api.search_request import ViewType, lifecycle_stages
-from api.search_rules import EXPERIMENT_ATTRIBUTES
-from api.search_sql import (
+from api.search.filter import Clause, Entity
+from api.search.order import OrderKey
+from api.search.request import ViewType, lifecycle_stages
+from api.search.rules import EXPERIMENT_ATTRIBUTES
+from api.search.sql import (
     SQL_OPS,
     Binder,
     Query,

@@ -1,7 +1,7 @@
 """Compile a ``runs/search`` request into one parameterised PostgreSQL query (pure).
 
 The query returns the ``run_uuid`` of one page of runs in MLflow's order, fetching one row more
-than ``max_results`` so that ``search_request.page_of`` can tell whether a next page exists.
+than ``max_results`` so that ``api.search.request.page_of`` can tell whether a next page exists.
 Its shape, for a param filter and the default order::
 
     SELECT r.run_uuid FROM runs r
@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from api.search_filter import Clause, Entity
-from api.search_order import OrderKey
-from api.search_request import ViewType, lifecycle_stages
-from api.search_sql import (
+from api.search.filter import Clause, Entity
+from api.search.order import OrderKey
+from api.search.request import ViewType, lifecycle_stages
+from api.search.sql import (
     SQL_OPS,
     Binder,
     Query,

@@ -1,7 +1,7 @@
 """Which identifiers, comparators and values MLflow accepts in run and experiment filters (pure).
 
 ``parse_run_filter`` and ``parse_experiment_filter`` are the entry points: the shared grammar
-(``search_filter``) followed by the comparator rules that MLflow only applies later, in its
+(``api.search.filter``) followed by the comparator rules that MLflow only applies later, in its
 store. Messages are MLflow 3.17's, typos included (some lack their closing quote, the numeric
 attribute one lists the string comparators), because clients and tests match on them. MLflow
 prints Python sets in hash order, which varies by process; we print them sorted.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from api.search_filter import Clause, Dialect, Entity, parse_filter, set_repr, split_identifier
-from api.search_lexer import trim_backticks
+from api.search.filter import Clause, Dialect, Entity, parse_filter, set_repr, split_identifier
+from api.search.lexer import trim_backticks
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 from schemas.mlflow_names import validate_experiment_id
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from api.sql_keywords import SQL_KEYWORDS
+from api.search.keywords import SQL_KEYWORDS
 
 
 class Kind(enum.Enum):

@@ -1,6 +1,8 @@
-"""Validation of runs/log-inputs and runs/outputs: request document in, frozen value out (pure).
+"""Validation of run writes: request document in, value out (pure; existence and state of the
+run are the store's checks, after these).
 
-MLflow 3.17.2's order: the handler schema (run_id present, ``datasets``/``models`` lists), the
+runs/create and runs/update: tags, run name, status. runs/log-inputs and runs/outputs: MLflow
+3.17.2's order, the handler schema (run_id present, ``datasets``/``models`` lists), the
 run-id shape, then every dataset and its tags (``_validate_dataset_inputs``). Missing dataset
 fields are not refused: protobuf leaves them "" and MLflow stores that. Existence and state of
 the run are the shell's checks, after these.
@@ -12,7 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from schemas.mlflow_names import validate_length, validate_run_id_format
+from api.run_names import random_run_name
+from schemas.mlflow_errors import MlflowError, invalid_parameter, missing_parameter
+from schemas.mlflow_names import (
+    truncate_tag_value,
+    validate_experiment_id,
+    validate_key,
+    validate_length,
+    validate_run_id_format,
+)
 from schemas.protojson import expect_object, get_int64, get_list, get_string
 
 MAX_DATASET_NAME_SIZE: Final = 500
@@ -24,7 +34,81 @@ MAX_INPUT_TAG_KEY_SIZE: Final = 255
 MAX_INPUT_TAG_VALUE_SIZE: Final = 500
 CONTEXT_TAG: Final = "mlflow.data.context"
 
+RUN_NAME_TAG: Final = "mlflow.runName"
+_RUN_STATUSES: Final = frozenset({"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"})
+_RUN_STATUS_NUMBERS: Final = {
+    "1": "RUNNING",
+    "2": "SCHEDULED",
+    "3": "FINISHED",
+    "4": "FAILED",
+    "5": "KILLED",
+}
+
 Doc = Mapping[str, Any]
+
+
+def run_id_of(doc: Doc) -> str:
+    """``run_id``, or the legacy ``run_uuid`` the client also sends."""
+    run_id = get_string(doc, "run_id") or get_string(doc, "run_uuid")
+    if not run_id:
+        raise missing_parameter("run_id")
+    return run_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    raw_experiment_id: str  # as sent: MLflow's messages quote it
+    experiment_id: int
+    name: str
+    user_id: str
+    start_time: int
+    tags: list[tuple[str, str]]  # ``mlflow.runName`` = ``name`` last
+
+
+def validate_create_run(doc: Doc) -> NewRun:
+    """``POST runs/create``: the last value of a repeated tag key wins; the name is the given
+    one, the ``mlflow.runName`` tag, or a random one."""
+    raw_exp = get_string(doc, "experiment_id")
+    if not raw_exp:
+        # MLflow does not default the experiment: its insert fails on the foreign key.
+        raise MlflowError(
+            "BAD_REQUEST", "FOREIGN KEY constraint failed: a run needs an experiment_id."
+        )
+    exp_id = validate_experiment_id(raw_exp)
+    tags: dict[str, str] = {}
+    for i, item in enumerate(get_list(doc, "tags")):
+        key = get_string(item, "key", path=f"tags[{i}].key", required=True) or ""
+        validate_key(key, f"tags[{i}].key")
+        tags[key] = truncate_tag_value(get_string(item, "value", path=f"tags[{i}].value") or "")
+    name = _run_name(doc, tags.get(RUN_NAME_TAG))
+    start_time = get_int64(doc, "start_time") or 0
+    return NewRun(
+        raw_exp,
+        exp_id,
+        name,
+        get_string(doc, "user_id") or "",
+        start_time,
+        [(k, v) for k, v in tags.items() if k != RUN_NAME_TAG] + [(RUN_NAME_TAG, name)],
+    )
+
+
+def _run_name(doc: Doc, tagged: str | None) -> str:
+    given = get_string(doc, "run_name") or None
+    if given and tagged and given != tagged:
+        raise invalid_parameter(
+            f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+            f"different values (run_name='{given}', mlflow.runName='{tagged}')."
+        )
+    return given or tagged or random_run_name()
+
+
+def run_status(doc: Doc) -> str | None:
+    """MLflow ignores an unparsable status instead of rejecting it (verified behaviour)."""
+    raw = doc.get("status")
+    if raw is None:
+        return None
+    text = str(raw)
+    return text if text in _RUN_STATUSES else _RUN_STATUS_NUMBERS.get(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Pure conversion of database rows to MLflow's JSON entities.
+"""Run entities as MLflow JSON (pure): info, data (latest metrics, params, tags), inputs, outputs.
 
 MLflow omits unset fields and empty lists, emits int64 as numbers and NaN as "NaN".
 """
@@ -9,25 +9,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 Row = Mapping[str, Any]
-
-DEFAULT_WORKSPACE = "default"
-
-
-def experiment(row: Row, tags: Iterable[Row]) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "experiment_id": str(row["experiment_id"]),
-        "name": row["name"],
-        "artifact_location": row["artifact_location"],
-        "lifecycle_stage": row["lifecycle_stage"],
-        "last_update_time": row["last_update_time"],
-        "creation_time": row["creation_time"],
-    }
-    tag_list = key_values(tags)
-    if tag_list:
-        doc["tags"] = tag_list
-    # MLflow 3.17 names the workspace of every experiment; without workspaces it is "default".
-    doc["workspace"] = DEFAULT_WORKSPACE
-    return doc
 
 
 def run_info(row: Row) -> dict[str, Any]:
@@ -54,43 +35,6 @@ def metric(row: Row) -> dict[str, Any]:
         "timestamp": row["timestamp"],
         "step": row["step"],
     }
-
-
-def point(key: str, timestamp: int, step: int, value: float | None) -> dict[str, Any]:
-    """A metric point read from chunks (value None = NaN), the same shape as ``metric``."""
-    return {
-        "key": key,
-        "value": "NaN" if value is None else value,
-        "timestamp": timestamp,
-        "step": step,
-    }
-
-
-def points(
-    key: str, timestamps: list[int], steps: list[int], vals: list[float | None]
-) -> list[dict[str, Any]]:
-    """``point`` for parallel columns (a whole history page: the hot loop of get-history)."""
-    return [
-        {"key": key, "value": "NaN" if v is None else v, "timestamp": t, "step": s}
-        for t, s, v in zip(timestamps, steps, vals, strict=True)
-    ]
-
-
-def run_points(
-    key: str, run_id: str, timestamps: list[int], steps: list[int], vals: list[float | None]
-) -> list[dict[str, Any]]:
-    """``points`` plus the run id, for chart samples (up to 100 runs of 2500 points): one dict
-    per point built in one comprehension, half the time of merging ``point`` into a second."""
-    return [
-        {
-            "key": key,
-            "value": "NaN" if v is None else v,
-            "timestamp": t,
-            "step": s,
-            "run_id": run_id,
-        }
-        for t, s, v in zip(timestamps, steps, vals, strict=True)
-    ]
 
 
 def key_values(rows: Iterable[Row]) -> list[dict[str, str]]:

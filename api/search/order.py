@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from api.search_filter import Entity, Identify
-from api.search_lexer import Kind, Token, strip_quotes, tokenize, trim_backticks
-from api.search_rules import (
+from api.search.filter import Entity, Identify
+from api.search.lexer import Kind, Token, strip_quotes, tokenize, trim_backticks
+from api.search.rules import (
     EXPERIMENT_ATTRIBUTES,
     RUN_KEY_ALIASES,
     RUN_ORDER_ATTRIBUTES,

@@ -4,7 +4,7 @@ A filter is ``clause (AND clause)*``; a clause is ``identifier comparator value`
 ``identifier [NOT] IN (list)`` or ``identifier IS [NOT] NULL``. ``parse_filter`` turns a string
 into ``Clause`` tuples with canonical attribute keys (``created`` -> ``start_time``) and typed
 values (metrics float, numeric attributes int or float, lists tuples of str). What differs per
-entity (prefixes, attribute names, comparator rules) is a ``Dialect``: see ``search_rules``.
+entity (prefixes, attribute names, comparator rules) is a ``Dialect``: see ``api.search.rules``.
 
 Structure, order of checks and messages follow MLflow 3.17 (``SearchUtils``), including its
 leniencies: ``AND`` may be doubled, leading, trailing or even left out between two clauses,
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from api.search_lexer import Kind, Token, strip_quotes, tokenize, trim_backticks
+from api.search.lexer import Kind, Token, strip_quotes, tokenize, trim_backticks
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
 

@@ -1,10 +1,10 @@
-"""Metric history across runs: ``get-history-bulk-interval`` (the UI's charts) and the legacy
-ajax-only ``get-history-bulk``.
+"""Metric history reads: ``get-history`` (one run, paged), ``get-history-bulk-interval`` (the
+UI's charts) and the legacy ajax-only ``get-history-bulk``.
 
 Sampling (MLflow 3.17's ``_sample_metric_history_single_run``): per run, the points in
 (step, timestamp, value, is_nan) order are cut into ``max_results`` NTILE buckets and the first
 point of each is kept; the run's last point replaces the last bucket's when the run has more
-points than ``max_results``. ``api.series`` computes exactly that from the chunk index,
+points than ``max_results``. ``api.metrics.series`` computes exactly that from the chunk index,
 decoding only the chunks that hold picked points, whatever the run's size; only a run of more
 than ``EXACT_SAMPLE_LIMIT`` points logged out of step order is approximated (one real point per
 chunk, docs/design.md).
@@ -15,67 +15,52 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
 from aiohttp import web
 
-from api import render
+from api import page_tokens
 from api.deps import deps_key, request_doc
-from api.series import Columns, SeriesReader, sample_runs
-from schemas.mlflow_errors import API_DOCS_HINT, invalid_parameter
-from schemas.protojson import get_int32, get_int64, get_list, get_string, wrong_type
+from api.metrics import render
+from api.metrics.rules import (
+    MAX_BULK_HISTORY_RESULTS,
+    MAX_RUNS_PER_REQUEST,
+    IntervalRequest,
+    history_max_results,
+    parse_interval_request,
+)
+from api.metrics.series import Columns, SeriesReader, sample_runs
+from api.runs.rules import run_id_of
+from schemas.mlflow_errors import invalid_parameter
+from schemas.protojson import get_int32, get_string
 from sluice.http import json_response
 
-MAX_RUNS_PER_REQUEST: Final = 100
-MAX_RESULTS_PER_RUN: Final = 2500
-MAX_BULK_HISTORY_RESULTS: Final = 25000
 PARALLEL_RUNS: Final = 4  # pool connections one chart request uses at most
 
 
-@dataclass(frozen=True, slots=True)
-class IntervalRequest:
-    run_ids: list[str]  # request order, repeats kept (MLflow answers each)
-    metric_key: str
-    max_results: int
-    steps: tuple[int, int] | None
+async def get_metric_history(request: web.Request) -> web.Response:
+    deps = request.app[deps_key]
+    doc = await request_doc(request)
+    run_id = run_id_of(doc)
+    key = get_string(doc, "metric_key", required=True) or ""
+    max_results = history_max_results(doc)
+    offset = page_tokens.decode_offset(get_string(doc, "page_token"))
+    await deps.fence.wait_for_run(run_id)
+    async with deps.pool.acquire() as conn:
+        points, total = await SeriesReader(conn, run_id, key).history(offset, max_results)
+    more = max_results is not None and total > offset + max_results
+    token = page_tokens.encode_offset(offset + (max_results or 0)) if more else None
+    return json_response(_body(key, points, token))
 
 
-def parse_interval_request(doc: Mapping[str, Any]) -> IntervalRequest:
-    """The request schema of ``get-history-bulk-interval`` (pure), MLflow's order and texts."""
-    run_ids = get_list(doc, "run_ids", required=True)
-    if not all(isinstance(item, str) for item in run_ids):
-        raise wrong_type("run_ids", run_ids)
-    if len(run_ids) > MAX_RUNS_PER_REQUEST:
-        raise invalid_parameter(
-            f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_PER_REQUEST}"
-            f" run_ids. Received {len(run_ids)} run_ids. {API_DOCS_HINT}"
-        )
-    metric_key = get_string(doc, "metric_key", required=True)
-    start, end = get_int64(doc, "start_step"), get_int64(doc, "end_step")
-    max_results = get_int32(doc, "max_results", default=MAX_RESULTS_PER_RUN)
-    if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
-        raise invalid_parameter(
-            f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}. {API_DOCS_HINT}"
-        )
-    return IntervalRequest(run_ids, metric_key, max_results, _step_window(start, end))
-
-
-def _step_window(start: int | None, end: int | None) -> tuple[int, int] | None:
-    if start is None and end is None:
-        return None
-    if start is None or end is None:
-        raise invalid_parameter(
-            "If either start step or end step are specified, both must be specified."
-        )
-    if start > end:
-        raise invalid_parameter(
-            "end_step must be greater than start_step. "
-            f"Found start_step={start} and end_step={end}."
-        )
-    return start, end
+def _body(key: str, points: Columns, token: str | None) -> dict[str, object]:
+    body: dict[str, object] = {}
+    if points.timestamps:
+        body["metrics"] = render.points(key, points.timestamps, points.steps, points.vals)
+    if token:
+        body["next_page_token"] = token
+    return body
 
 
 async def get_metric_history_bulk_interval(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Sequence
 from typing import Final, TypeVar
 
-from api.pages import encode_offset
+from api.page_tokens import encode_offset
 from schemas.mlflow_errors import API_DOCS_HINT, invalid_parameter
 
 MAX_RESULTS_THRESHOLD: Final = 50_000

@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gaps(commands)
     _add_doctor(commands)
     _add_backup(commands)
+    _add_gc(commands)
     return parser
 
 
@@ -190,6 +191,35 @@ def _add_backup(commands: Any) -> None:
     )
 
 
+def duration(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s`` or plain seconds."""
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 90m") from None
+
+
+def _add_gc(commands: Any) -> None:
+    gc = commands.add_parser(
+        "gc",
+        help="permanently remove runs and experiments deleted long enough ago",
+        description="Permanently remove runs deleted more than --older-than ago (metric points,"
+        " latest values, params, tags, inputs, and their folder under a local artifact root),"
+        " experiments deleted that long ago once their runs are gone, and old quarantined"
+        " points of such runs; optionally dead letters older than --dlq-older-than. Works in"
+        " small transactions, safe while Sluice serves traffic. Deleted runs cannot be restored"
+        " afterwards.",
+    )
+    gc.add_argument(
+        "--older-than", type=duration, required=True, help="e.g. 30d; 0 = everything deleted"
+    )
+    gc.add_argument("--batch", type=int, default=100, help="runs per transaction (default 100)")
+    gc.add_argument("--dlq-older-than", type=duration, help="also trim the dead-letter topic")
+
+
 def _add_gaps(commands: Any) -> None:
     gaps = commands.add_parser(
         "acknowledge-gap",
@@ -232,6 +262,8 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
         from sluice.commands.migrate import command as migrate
 
         _run(migrate(settings, status=args.status, dry_run=args.dry_run))
+    elif args.command == "gc":
+        _run(_gc(settings, args))
     elif args.command in ("backup", "restore"):
         _run(_backup(settings, args))
     elif args.command == "doctor":
@@ -276,6 +308,18 @@ async def _admin(args: argparse.Namespace, settings: config.Settings) -> None:
         print(await users.add_token(settings.pg, args.name))
     else:
         await users.grant(settings.pg, args.name, args.kind, args.target, args.level)
+
+
+async def _gc(settings: config.Settings, args: argparse.Namespace) -> None:
+    from sluice.commands.gc import collect
+
+    done = await collect(settings, args.older_than, args.batch, args.dlq_older_than)
+    print(
+        f"removed {done.runs} runs, {done.experiments} experiments,"
+        f" {done.quarantined_rows} quarantined points, {done.artifact_folders} artifact folders"
+        f" ({done.artifacts_kept} artifact locations outside the local root kept),"
+        f" {done.dlq_records} dead letters"
+    )
 
 
 async def _backup(settings: config.Settings, args: argparse.Namespace) -> None:

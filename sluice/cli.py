@@ -214,10 +214,16 @@ def _add_gc(commands: Any) -> None:
         " afterwards.",
     )
     gc.add_argument(
-        "--older-than", type=duration, required=True, help="e.g. 30d; 0 = everything deleted"
+        "--older-than",
+        type=duration,
+        required=True,
+        metavar="AGE",
+        help="e.g. 30d; 0 = everything deleted",
     )
     gc.add_argument("--batch", type=int, default=100, help="runs per transaction (default 100)")
-    gc.add_argument("--dlq-older-than", type=duration, help="also trim the dead-letter topic")
+    gc.add_argument(
+        "--dlq-older-than", type=duration, metavar="AGE", help="also trim the dead-letter topic"
+    )
 
 
 def _add_gaps(commands: Any) -> None:
@@ -267,7 +273,10 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
     elif args.command in ("backup", "restore"):
         _run(_backup(settings, args))
     elif args.command == "doctor":
-        _run(_doctor(settings, args))
+        from sluice.commands.up import local_addresses
+
+        # The addresses `make up` derived for its children, when run from the checkout.
+        _run(_doctor(config.load(local_addresses(env)), args))
     elif args.command == "acknowledge-gap":
         _run(_acknowledge_gap(settings, args.partition))
     elif args.command == "up":

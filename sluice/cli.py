@@ -10,6 +10,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 from sluice import buildinfo, config, lifecycle, logs
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(commands)
     _add_users(commands)
     _add_gaps(commands)
+    _add_doctor(commands)
+    _add_backup(commands)
+    _add_gc(commands)
     return parser
 
 
@@ -136,6 +140,92 @@ def _add_users(commands: Any) -> None:
     grant.add_argument("level", choices=("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"))
 
 
+def _add_doctor(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the running deployment against this configuration",
+        description="Check the running deployment against this environment's configuration:"
+        " schema version and migration checksums, the metrics and DLQ topics (partitions,"
+        " replication factor, min.insync.replicas), each instance's effective configuration"
+        " (/health/config) against this one and the others, writers' stored offsets against"
+        " Kafka's log (retention gaps), and PostgreSQL replication. Exits 0 only when every"
+        " check passes.",
+    )
+    doctor.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    doctor.add_argument(
+        "--instance",
+        action="append",
+        metavar="URL",
+        help="base URL of a running process (repeatable); default: where `sluice up` runs"
+        " ingest, api and the writers",
+    )
+    doctor.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="streaming PostgreSQL replicas the primary must have (default 0)",
+    )
+
+
+def _add_backup(commands: Any) -> None:
+    backup = commands.add_parser(
+        "backup",
+        help="back up PostgreSQL online, with the writers' offsets",
+        description="Write one consistent snapshot of the database (pg_dump, directory format)"
+        " and a manifest with the writers' stored offsets into DIR, while Sluice runs. Restoring"
+        " it replays from Kafka every metric point acknowledged since, as long as Kafka still"
+        " holds it; runs, params, tags and the registry are as of the backup (use WAL archiving"
+        " for point-in-time recovery, docs/operations.md).",
+    )
+    backup.add_argument("dir", type=Path, help="new or empty folder")
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup made by `sluice backup`",
+        description="Restore DIR into the configured database. Stop every Sluice process first;"
+        " start them afterwards: the writers resume from the restored offsets and replay what"
+        " Kafka still holds.",
+    )
+    restore.add_argument("dir", type=Path)
+    restore.add_argument(
+        "--clean", action="store_true", help="drop the database's existing Sluice objects first"
+    )
+
+
+def duration(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s`` or plain seconds."""
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 90m") from None
+
+
+def _add_gc(commands: Any) -> None:
+    gc = commands.add_parser(
+        "gc",
+        help="permanently remove runs and experiments deleted long enough ago",
+        description="Permanently remove runs deleted more than --older-than ago (metric points,"
+        " latest values, params, tags, inputs, and their folder under a local artifact root),"
+        " experiments deleted that long ago once their runs are gone, and old quarantined"
+        " points of such runs; optionally dead letters older than --dlq-older-than. Works in"
+        " small transactions, safe while Sluice serves traffic. Deleted runs cannot be restored"
+        " afterwards.",
+    )
+    gc.add_argument(
+        "--older-than",
+        type=duration,
+        required=True,
+        metavar="AGE",
+        help="e.g. 30d; 0 = everything deleted",
+    )
+    gc.add_argument("--batch", type=int, default=100, help="runs per transaction (default 100)")
+    gc.add_argument(
+        "--dlq-older-than", type=duration, metavar="AGE", help="also trim the dead-letter topic"
+    )
+
+
 def _add_gaps(commands: Any) -> None:
     gaps = commands.add_parser(
         "acknowledge-gap",
@@ -178,6 +268,15 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
         from sluice.commands.migrate import command as migrate
 
         _run(migrate(settings, status=args.status, dry_run=args.dry_run))
+    elif args.command == "gc":
+        _run(_gc(settings, args))
+    elif args.command in ("backup", "restore"):
+        _run(_backup(settings, args))
+    elif args.command == "doctor":
+        from sluice.commands.up import local_addresses
+
+        # The addresses `make up` derived for its children, when run from the checkout.
+        _run(_doctor(config.load(local_addresses(env)), args))
     elif args.command == "acknowledge-gap":
         _run(_acknowledge_gap(settings, args.partition))
     elif args.command == "up":
@@ -218,6 +317,41 @@ async def _admin(args: argparse.Namespace, settings: config.Settings) -> None:
         print(await users.add_token(settings.pg, args.name))
     else:
         await users.grant(settings.pg, args.name, args.kind, args.target, args.level)
+
+
+async def _gc(settings: config.Settings, args: argparse.Namespace) -> None:
+    from sluice.commands.gc import collect
+
+    done = await collect(settings, args.older_than, args.batch, args.dlq_older_than)
+    print(
+        f"removed {done.runs} runs, {done.experiments} experiments,"
+        f" {done.quarantined_rows} quarantined points, {done.artifact_folders} artifact folders"
+        f" ({done.artifacts_kept} artifact locations outside the local root kept),"
+        f" {done.dlq_records} dead letters"
+    )
+
+
+async def _backup(settings: config.Settings, args: argparse.Namespace) -> None:
+    from sluice.commands import backup
+
+    if args.command == "backup":
+        manifest = await backup.backup(settings, args.dir)
+        print(f"backup written to {args.dir} (schema {manifest.schema}); writers' offsets:")
+    else:
+        manifest = await backup.restore(settings, args.dir, clean=args.clean)
+        print(f"restored {args.dir} from {manifest.created_at}; writers resume from:")
+    for topic, partitions in sorted(manifest.offsets.items()):
+        print(f"  {topic}: " + ", ".join(f"{p}@{o}" for p, o in sorted(partitions.items())))
+
+
+async def _doctor(settings: config.Settings, args: argparse.Namespace) -> None:
+    from sluice.commands import doctor
+
+    instances = args.instance or doctor.default_instances(settings)
+    checks = await doctor.run_checks(settings, doctor.Options(instances, args.replicas))
+    print(doctor.render(checks, as_json=args.json))
+    if not all(check.ok for check in checks):
+        sys.exit(1)
 
 
 async def _acknowledge_gap(settings: config.Settings, partitions: list[int] | None) -> None:

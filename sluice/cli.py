@@ -35,12 +35,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ADMIN_COMMANDS:
         asyncio.run(_admin(args.command, args.args, settings))
         return
-    if args.command == "migrate":
-        from sluice.commands.migrate import migrate_all
+    try:
+        if args.command == "migrate":
+            from sluice.commands.migrate import migrate_all
 
-        asyncio.run(migrate_all(settings.pg, settings.kafka))
-        return
-    lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+            asyncio.run(migrate_all(settings.pg, settings.kafka))
+            return
+        lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+    except lifecycle.StartupError as exc:
+        sys.exit(f"sluice {args.command}: {exc}")
 
 
 async def _admin(command: str, args: list[str], settings: config.Settings) -> None:

@@ -5,6 +5,10 @@ Each field's environment name is its path in upper case: ``Settings.kafka.bootst
 An unknown ``SLUICE_*`` variable is an error (a typo must not silently fall back to a default),
 except the few read only by the shell scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``).
 Only the CLI calls :func:`load`; nothing else reads ``os.environ``.
+
+Any setting may instead come from a file: ``NAME_FILE=/path`` reads the value of ``NAME`` from
+that file (one trailing newline dropped), the way container secrets are mounted. Setting both
+``NAME`` and ``NAME_FILE`` is an error. Secret fields are left out of ``repr``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 PREFIX = "SLUICE_"
+FILE_SUFFIX = "_FILE"
 
 # Read by scripts/*.sh (service provisioning), never by the Python services.
 SCRIPT_VARIABLES = frozenset(
@@ -36,6 +41,9 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_KAFKA_LIBS",
         "SLUICE_KAFKA_START_TIMEOUT",
         "SLUICE_KAFKA_STOP_TIMEOUT",
+        "SLUICE_KAFKA_SASL_SSL_PORT",
+        "SLUICE_KAFKA_TLS_DIR",
+        "SLUICE_HELM_VERSION",
         "SLUICE_S3_PORT",
         "SLUICE_S3_START_TIMEOUT",
         "SLUICE_MLFLOW_REF_PORT",
@@ -46,6 +54,10 @@ SCRIPT_VARIABLES = frozenset(
 
 class ConfigError(Exception):
     """A variable is unknown, or its value cannot be cast to the field's type."""
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +72,41 @@ class KafkaConfig:
     max_batch_bytes: int = 1_048_576  # producer per-partition buffer
     request_timeout_ms: int = 30_000  # aiokafka request timeout
     session_timeout_ms: int = 10_000  # consumer group session: a silent writer loses its partitions
+    # Managed clusters: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL (TLS and/or SASL login).
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"  # SASL_*: SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)  # or SLUICE_KAFKA_SASL_PASSWORD_FILE
+    ssl_cafile: str = ""  # PEM bundle that signs the brokers' certificates; "" = system CAs
+    ssl_certfile: str = ""  # client certificate (PEM) when the brokers require mutual TLS
+    ssl_keyfile: str = ""  # its private key (PEM)
+    ssl_key_password: str = field(default="", repr=False)  # if that key is encrypted
+
+    def __post_init__(self) -> None:
+        # Checked here, not at the first connection: a typo must stop every service at start.
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol!r} is not one of "
+                + ", ".join(SECURITY_PROTOCOLS)
+            )
+        if not self.security_protocol.startswith("SASL_"):
+            return
+        if self.sasl_mechanism not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"SLUICE_KAFKA_SASL_MECHANISM={self.sasl_mechanism!r} is not one of "
+                + ", ".join(SASL_MECHANISMS)
+            )
+        if not self.sasl_username or not self.sasl_password:
+            raise ConfigError(
+                f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "SLUICE_KAFKA_SASL_USERNAME and SLUICE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
 class PgConfig:
-    dsn: str = "postgresql://postgres@127.0.0.1:5433/sluice"  # asyncpg DSN
+    # asyncpg DSN; it may carry a password, so it can come from SLUICE_PG_DSN_FILE.
+    dsn: str = field(default="postgresql://postgres@127.0.0.1:5433/sluice", repr=False)
     pool_min: int = 1  # connections kept open per process
     pool_max: int = 10  # upper bound per process; acquire waits at most acquire_timeout_s
     acquire_timeout_s: float = 5.0  # pool acquire deadline; past it the request gets a 429
@@ -140,7 +182,12 @@ def load(environ: Mapping[str, str]) -> Settings:
     known: set[str] = set()
     settings = _build(Settings, environ, PREFIX, known)
     unknown = sorted(
-        k for k in environ if k.startswith(PREFIX) and k not in known and k not in SCRIPT_VARIABLES
+        k
+        for k in environ
+        if k.startswith(PREFIX)
+        and k not in known
+        and k.removesuffix(FILE_SUFFIX) not in known
+        and k not in SCRIPT_VARIABLES
     )
     if unknown:
         raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
@@ -171,9 +218,24 @@ def _build(cls: type[T], environ: Mapping[str, str], prefix: str, known: set[str
             values[f.name] = _build(typing.cast(type[Any], hint), environ, name + "_", known)
             continue
         known.add(name)
-        if name in environ:
-            values[f.name] = _cast(name, environ[name], hint)
+        raw = _raw_value(name, environ)
+        if raw is not None:
+            values[f.name] = _cast(name, raw, hint)
     return cls(**values)
+
+
+def _raw_value(name: str, environ: Mapping[str, str]) -> str | None:
+    """NAME's value, from NAME itself or from the file NAME_FILE points to."""
+    path = environ.get(name + FILE_SUFFIX)
+    if path is None:
+        return environ.get(name)
+    if name in environ:
+        raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set; keep one")
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().removesuffix("\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}{FILE_SUFFIX}={path!r} cannot be read: {exc.strerror}") from exc
 
 
 def _cast(name: str, raw: str, hint: Any) -> Any:

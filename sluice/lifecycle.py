@@ -18,6 +18,11 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 
+class StartupError(Exception):
+    """A dependency refused this process's settings (e.g. Kafka credentials): restarting will
+    not help, so the process exits at start with this message instead of a traceback."""
+
+
 def install_stop_signals(stop: asyncio.Event) -> None:
     """First SIGTERM/SIGINT sets ``stop``; the second one exits the process immediately."""
     loop = asyncio.get_running_loop()

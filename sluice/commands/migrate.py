@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.wire import dlq_topic
+from sluice import kafka
 from sluice.config import KafkaConfig, PgConfig
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,8 @@ async def ensure_topics(cfg: KafkaConfig) -> list[str]:
 
 
 async def _ensure_topic(cfg: KafkaConfig, name: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=15_000)
-    await admin.start()
+    admin = kafka.create_admin(cfg)
+    await kafka.start(admin, cfg)
     try:
         topic = NewTopic(
             name=name,

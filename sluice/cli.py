@@ -10,7 +10,7 @@ import sys
 
 from sluice import config, lifecycle, logs
 
-COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "config")
+COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "config", "balancer")
 ADMIN_COMMANDS = ("user-add", "token-add", "grant")
 
 
@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
         "args",
         nargs="*",
         help="user-add NAME PASSWORD [admin]; token-add NAME;"
-        " grant NAME experiment|model ID READ|EDIT|MANAGE|NO_PERMISSIONS",
+        " grant NAME experiment|model ID READ|EDIT|MANAGE|NO_PERMISSIONS;"
+        " balancer [ingest=HOST:PORT,... api=HOST:PORT,...]",
     )
     args = parser.parse_args(argv)
     try:
@@ -31,6 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(args.command, settings.log_level)
     if args.command == "config":
         print("\n".join(config.env_names()))
+        return
+    if args.command == "balancer":
+        from sluice.commands import balancer
+
+        try:
+            print(balancer.main(args.args), end="")
+        except ValueError as exc:
+            sys.exit(f"sluice balancer: {exc}")
         return
     if args.command in ADMIN_COMMANDS:
         asyncio.run(_admin(args.command, args.args, settings))

@@ -1,14 +1,17 @@
 """One frozen configuration, parsed once from ``SLUICE_*`` environment variables.
 
 Each field's environment name is its path in upper case: ``Settings.kafka.bootstrap`` is
-``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation.
-An unknown ``SLUICE_*`` variable is an error (a typo must not silently fall back to a default),
-except the few read only by the shell scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``).
-Only the CLI calls :func:`load`; nothing else reads ``os.environ``.
+``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation;
+a ``Literal`` annotation lists the only values accepted. An unknown ``SLUICE_*`` variable is an
+error (a typo must not silently fall back to a default), except the few read only by the shell
+scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``). Only the CLI calls :func:`load`;
+nothing else reads ``os.environ``. The comment beside each field is its documentation:
+``sluice config`` shows it (``sluice.settings_doc``).
 
 Any setting may instead come from a file: ``NAME_FILE=/path`` reads the value of ``NAME`` from
 that file (one trailing newline dropped), the way container secrets are mounted. Setting both
-``NAME`` and ``NAME_FILE`` is an error. Secret fields are left out of ``repr``.
+``NAME`` and ``NAME_FILE`` is an error. Secret fields (``repr=False``) are masked wherever
+settings are shown.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 PREFIX = "SLUICE_"
 FILE_SUFFIX = "_FILE"
@@ -56,10 +59,6 @@ class ConfigError(Exception):
     """A variable is unknown, or its value cannot be cast to the field's type."""
 
 
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
-
-
 @dataclass(frozen=True, slots=True)
 class KafkaConfig:
     bootstrap: str = "127.0.0.1:9092"  # broker list, host:port[,host:port]
@@ -72,31 +71,22 @@ class KafkaConfig:
     max_batch_bytes: int = 1_048_576  # producer per-partition buffer
     request_timeout_ms: int = 30_000  # aiokafka request timeout
     session_timeout_ms: int = 10_000  # consumer group session: a silent writer loses its partitions
-    # Managed clusters: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL (TLS and/or SASL login).
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str = "SCRAM-SHA-512"  # SASL_*: SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
-    sasl_username: str = ""
-    sasl_password: str = field(default="", repr=False)  # or SLUICE_KAFKA_SASL_PASSWORD_FILE
+    # Managed clusters: TLS (SSL), a SASL login (SASL_PLAINTEXT), or both (SASL_SSL).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # SASL login mechanism (security_protocol SASL_*); managed services mostly offer SCRAM.
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""  # SASL user (security_protocol SASL_*)
+    sasl_password: str = field(default="", repr=False)  # its password; or ..._PASSWORD_FILE
     ssl_cafile: str = ""  # PEM bundle that signs the brokers' certificates; "" = system CAs
     ssl_certfile: str = ""  # client certificate (PEM) when the brokers require mutual TLS
     ssl_keyfile: str = ""  # its private key (PEM)
     ssl_key_password: str = field(default="", repr=False)  # if that key is encrypted
 
     def __post_init__(self) -> None:
-        # Checked here, not at the first connection: a typo must stop every service at start.
-        if self.security_protocol not in SECURITY_PROTOCOLS:
-            raise ConfigError(
-                f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol!r} is not one of "
-                + ", ".join(SECURITY_PROTOCOLS)
-            )
-        if not self.security_protocol.startswith("SASL_"):
-            return
-        if self.sasl_mechanism not in SASL_MECHANISMS:
-            raise ConfigError(
-                f"SLUICE_KAFKA_SASL_MECHANISM={self.sasl_mechanism!r} is not one of "
-                + ", ".join(SASL_MECHANISMS)
-            )
-        if not self.sasl_username or not self.sasl_password:
+        # Checked at load, not at the first connection: every service stops at start.
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password
+        ):
             raise ConfigError(
                 f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
                 "SLUICE_KAFKA_SASL_USERNAME and SLUICE_KAFKA_SASL_PASSWORD (or _FILE)"
@@ -105,8 +95,7 @@ class KafkaConfig:
 
 @dataclass(frozen=True, slots=True)
 class PgConfig:
-    # asyncpg DSN; it may carry a password, so it can come from SLUICE_PG_DSN_FILE.
-    dsn: str = field(default="postgresql://postgres@127.0.0.1:5433/sluice", repr=False)
+    dsn: str = "postgresql://postgres@127.0.0.1:5433/sluice"  # asyncpg DSN
     pool_min: int = 1  # connections kept open per process
     pool_max: int = 10  # upper bound per process; acquire waits at most acquire_timeout_s
     acquire_timeout_s: float = 5.0  # pool acquire deadline; past it the request gets a 429
@@ -115,8 +104,8 @@ class PgConfig:
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    host: str = "127.0.0.1"
-    port: int = 5001
+    host: str = "127.0.0.1"  # address ingest listens on
+    port: int = 5001  # ingest HTTP port (MLflow write calls)
     max_body_bytes: int = 4 * 1024 * 1024  # legal MLflow batches reach ~1.5 MB; refuse above this
     run_cache_ttl_s: float = 5.0  # how long an "active run" answer is trusted (NOTIFY invalidates)
     run_cache_size: int = 100_000  # bound on cached run states
@@ -130,13 +119,13 @@ class WriterConfig:
     fetch_max_records: int = 5_000  # records per getmany() call
     metrics_port: int = 5003  # /health and /metrics of the writer process (`up`: +i for the i-th)
     processes: int = 1  # writer processes `sluice up` runs (useful up to the partition count)
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # address of the writer's /health and /metrics
 
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
-    host: str = "127.0.0.1"
-    port: int = 5002
+    host: str = "127.0.0.1"  # address the api listens on
+    port: int = 5002  # api HTTP port (reads, lifecycle, registry, artifacts)
     read_fence_deadline_s: float = 10.0  # a read waits this long for acknowledged writes
     artifact_root: str = "./.state/artifacts"  # local folder, or s3://bucket/prefix
     artifact_s3_endpoint_url: str = ""  # S3 API endpoint; empty = AWS default (tests: moto)
@@ -149,13 +138,14 @@ class ApiConfig:
     # Origin clients reach the api at (e.g. https://mlflow.example.com[/prefix]); local part
     # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
     public_url: str = ""
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = 4 * 1024 * 1024  # largest request body the api reads
 
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     enabled: bool = False  # off for `make up`; on: every route but health needs credentials
-    default_permission: str = "READ"  # what a user without a grant may do (MLflow's default)
+    # What a user without a grant may do (MLflow's default: READ).
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
     cache_ttl_s: float = 5.0  # how long identities and grants are trusted between lookups
     rate_per_s: float = 0.0  # requests per second per user (token bucket); 0 = unlimited
     rate_burst: int = 200  # bucket size: short bursts above the rate are fine
@@ -164,8 +154,8 @@ class AuthConfig:
 @dataclass(frozen=True, slots=True)
 class Settings:
     port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
-    host: str = "127.0.0.1"
-    log_level: str = "INFO"
+    host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     pg: PgConfig = field(default_factory=PgConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -241,6 +231,11 @@ def _raw_value(name: str, environ: Mapping[str, str]) -> str | None:
 def _cast(name: str, raw: str, hint: Any) -> Any:
     if isinstance(hint, types.UnionType):
         raise ConfigError(f"{name}: union types are not supported")
+    if typing.get_origin(hint) is Literal:
+        allowed = typing.get_args(hint)
+        if raw not in allowed:
+            raise ConfigError(f"{name}={raw!r} is not one of: {', '.join(allowed)}")
+        return raw
     try:
         if hint is bool:
             return _cast_bool(raw)

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from sluice.config import KafkaConfig
-from sluice.lifecycle import StartupError
+from sluice.errors import StartupError, Unreachable
 
 # aiokafka's SaslAuthenticationFailedError (Kafka error code 58), matched by code not by text.
 _SASL_AUTHENTICATION_FAILED = 58
@@ -98,16 +98,16 @@ def create_admin(cfg: KafkaConfig) -> AIOKafkaAdminClient:
 
 
 async def start(client: _Startable, cfg: KafkaConfig) -> None:
-    """Start an aiokafka client. When it cannot bootstrap because the cluster refused our TLS
-    or SASL settings, raise KafkaSetupError saying so (aiokafka only logs that reason and
-    raises a generic "Unable to bootstrap"); an unreachable cluster raises as before."""
+    """Start a producer, consumer or admin client. When it cannot bootstrap, raise one line for
+    the operator: KafkaSetupError when the cluster refused our TLS or SASL settings (aiokafka
+    only logs that reason and raises a generic "Unable to bootstrap"), else Unreachable."""
     try:
         await client.start()
     except KafkaConnectionError as exc:
         reason = await refusal_reason(cfg)
         if reason is not None:
             raise KafkaSetupError(reason) from exc
-        raise
+        raise Unreachable(f"cannot reach Kafka at {cfg.bootstrap}: {exc}") from exc
 
 
 async def refusal_reason(cfg: KafkaConfig) -> str | None:

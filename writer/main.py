@@ -60,18 +60,22 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     app = web.Application()
     health.add_health_routes(app, lambda: pg.ping(pool), heartbeat)
     server = asyncio.create_task(lifecycle.serve_app(app, cfg.host, cfg.metrics_port, stop))
-    compactor: asyncio.Task[None] | None = None
     try:
-        # Inside the try: a refused start (e.g. Kafka credentials) still closes everything.
         await kafka.start(producer, settings.kafka)
         consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
         await kafka.start(consumer, settings.kafka)
-        compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
+    except BaseException:  # Kafka unreachable at start: close what was opened, then report
+        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
+        await pool.close()
+        stop.set()
+        await server
+        raise
+    compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
+    try:
         await _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records)
     finally:
-        if compactor is not None:
-            compactor.cancel()  # a round cut short rolls back: nothing lost
-            await asyncio.gather(compactor, return_exceptions=True)
+        compactor.cancel()  # a round cut short rolls back: nothing lost
+        await asyncio.gather(compactor, return_exceptions=True)
         await pipeline.flush(stop)
         await consumer.stop()  # leaves the group: partitions move without a session timeout
         await producer.stop()

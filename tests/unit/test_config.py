@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from sluice import config, kafka
+from sluice.settings_doc import describe
 
 
 def test_defaults_without_environment() -> None:
@@ -50,6 +51,14 @@ def test_env_names_lists_every_leaf() -> None:
     assert all(name.startswith("SLUICE_") for name in names)
 
 
+def test_a_value_outside_the_allowed_ones_is_refused_naming_them() -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.load({"SLUICE_AUTH_DEFAULT_PERMISSION": "read"})
+    assert "SLUICE_AUTH_DEFAULT_PERMISSION='read'" in str(caught.value)
+    assert "READ, EDIT, MANAGE, NO_PERMISSIONS" in str(caught.value)
+    assert config.load({"SLUICE_AUTH_DEFAULT_PERMISSION": "EDIT"}).auth.default_permission == "EDIT"
+
+
 def test_a_setting_can_come_from_a_file(tmp_path: Path) -> None:
     secret = tmp_path / "password"
     secret.write_text("s3cret\n")  # mounted secrets usually end in a newline
@@ -83,7 +92,7 @@ def test_file_suffix_of_an_unknown_setting_is_still_unknown() -> None:
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"SLUICE_KAFKA_SECURITY_PROTOCOL": "TLS"}, "not one of PLAINTEXT, SSL"),
+        ({"SLUICE_KAFKA_SECURITY_PROTOCOL": "TLS"}, "not one of: PLAINTEXT, SSL"),
         (
             {
                 "SLUICE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
@@ -91,7 +100,7 @@ def test_file_suffix_of_an_unknown_setting_is_still_unknown() -> None:
                 "SLUICE_KAFKA_SASL_USERNAME": "u",
                 "SLUICE_KAFKA_SASL_PASSWORD": "p",
             },
-            "SLUICE_KAFKA_SASL_MECHANISM='GSSAPI'",
+            "SLUICE_KAFKA_SASL_MECHANISM='GSSAPI' is not one of",
         ),
         (
             {"SLUICE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "SLUICE_KAFKA_SASL_USERNAME": "u"},
@@ -119,3 +128,17 @@ def test_kafka_client_options_carry_tls_and_sasl() -> None:
     assert secured["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (secured["sasl_plain_username"], secured["sasl_plain_password"]) == ("svc", "pw")
     assert secured["ssl_context"].check_hostname  # system CAs, hostname verified
+
+
+def test_secrets_are_masked_in_the_settings_listing(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret\n")
+    environ = {
+        "SLUICE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "SLUICE_KAFKA_SASL_USERNAME": "svc",
+        "SLUICE_KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "pw"),
+    }
+    rows = {row.name: row for row in describe(config.load(environ), environ)}
+    password = rows["SLUICE_KAFKA_SASL_PASSWORD"]
+    assert (password.current, password.is_set) == ("***", True)
+    assert password.meaning  # documented like every setting
+    assert "s3cret" not in repr(list(rows.values()))

@@ -156,6 +156,7 @@ class Settings:
     port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
     host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
+    access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     pg: PgConfig = field(default_factory=PgConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)

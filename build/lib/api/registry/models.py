@@ -1,0 +1,129 @@
+"""Registered-model endpoints. Writes follow the lock order of api/registry/store.py."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.deps import deps_key, request_doc
+from api.page_tokens import decode_offset, encode_offset
+from api.registry import render, search, store
+from api.registry.requests import name_of, now_ms, tag_of, tags_of
+from api.registry.rules import STAGES, canonical_stage, validate_model_name
+from schemas.mlflow_errors import invalid_parameter
+from schemas.protojson import get_int64, get_list, get_string
+from sluice.http import json_response
+
+_SEARCH_LISTS = frozenset({"order_by"})
+
+
+async def _model_json(request: web.Request, model_id: int) -> dict[str, object]:
+    pool = request.app[deps_key].pool
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        found = await store.models_by_ids(conn, [model_id])
+    item = found[0]
+    return render.registered_model(item["row"], item["latest"], item["tags"], item["aliases"])
+
+
+async def create_registered_model(request: web.Request) -> web.Response:
+    doc = await request_doc(request)
+    name = name_of(doc)
+    validate_model_name(name)
+    tags = tags_of(doc)
+    description = get_string(doc, "description")
+    async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
+        await store.insert_model(conn, name, description, tags, now_ms())
+        model_id = await store.model_id_of(conn, name)
+    return json_response({"registered_model": await _model_json(request, model_id)})
+
+
+async def get_registered_model(request: web.Request) -> web.Response:
+    doc = await request_doc(request)
+    model_id = await store.model_id_of(request.app[deps_key].pool, name_of(doc))
+    return json_response({"registered_model": await _model_json(request, model_id)})
+
+
+async def rename_registered_model(request: web.Request) -> web.Response:
+    doc = await request_doc(request)
+    name, new_name = name_of(doc), name_of(doc, "new_name")
+    validate_model_name(new_name)
+    async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
+        model_id = await store.lock_model(conn, name)
+        await store.rename_model(conn, model_id, new_name, now_ms())
+    return json_response({"registered_model": await _model_json(request, model_id)})
+
+
+async def update_registered_model(request: web.Request) -> web.Response:
+    doc = await request_doc(request)
+    name = name_of(doc)
+    description = get_string(doc, "description")  # absent clears it (MLflow)
+    async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
+        model_id = await store.lock_model(conn, name)
+        await store.set_model_description(conn, model_id, description, now_ms())
+    return json_response({"registered_model": await _model_json(request, model_id)})
+
+
+async def delete_registered_model(request: web.Request) -> web.Response:
+    doc = await request_doc(request)
+    async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
+        model_id = await store.lock_model(conn, name_of(doc))
+        await store.delete_model(conn, model_id)
+    return json_response({})
+
+
+async def set_registered_model_tag(request: web.Request) -> web.Response:
+    doc = await request_doc(request)
+    name = name_of(doc)
+    key, value = tag_of(doc)
+    async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
+        model_id = await store.lock_model(conn, name)
+        await store.upsert_model_tags(conn, model_id, [(key, value)])
+    return json_response({})
+
+
+async def delete_registered_model_tag(request: web.Request) -> web.Response:
+    doc = await request_doc(request)
+    name = name_of(doc)
+    key = get_string(doc, "key", required=True)
+    async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
+        model_id = await store.lock_model(conn, name)
+        await store.delete_model_tag(conn, model_id, key)  # missing tag: 200, as in MLflow
+    return json_response({})
+
+
+async def get_latest_versions(request: web.Request) -> web.Response:
+    doc = await request_doc(request, frozenset({"stages"}))
+    name = name_of(doc)
+    stages = {canonical_stage(s) for s in get_list(doc, "stages") if isinstance(s, str)}
+    pool = request.app[deps_key].pool
+    model_id = await store.model_id_of(pool, name)
+    rows = await store.latest_per_stage(pool, model_id)
+    wanted = stages or set(STAGES)
+    versions = [
+        render.model_version(r, with_aliases=False) for r in rows if r["current_stage"] in wanted
+    ]
+    return json_response({"model_versions": versions} if versions else {})
+
+
+async def search_registered_models(request: web.Request) -> web.Response:
+    doc = await request_doc(request, _SEARCH_LISTS)
+    limit = get_int64(doc, "max_results", default=100)
+    if limit < 1 or limit > search.RM_MAX_RESULTS:
+        raise invalid_parameter(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{search.RM_MAX_RESULTS}, but got value {limit}"
+        )
+    offset = decode_offset(get_string(doc, "page_token"))
+    order_by = [str(o) for o in get_list(doc, "order_by")]
+    query = search.model_search(get_string(doc, "filter"), order_by, limit, offset)
+    pool = request.app[deps_key].pool
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        ids = [r["id"] for r in await conn.fetch(query.sql, *query.args)]
+        found = await store.models_by_ids(conn, ids[:limit])
+    body: dict[str, object] = {}
+    if found:
+        body["registered_models"] = [
+            render.registered_model(i["row"], i["latest"], i["tags"], i["aliases"]) for i in found
+        ]
+    if len(ids) > limit:
+        body["next_page_token"] = encode_offset(offset + limit)
+    return json_response(body)

@@ -1,0 +1,43 @@
+"""Registry request fields (pure): the getters every registry handler shares."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from api.registry.rules import parse_version, validate_tag
+from schemas.protojson import expect_object, get_list, get_string
+
+Doc = Mapping[str, Any]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def name_of(doc: Doc, field: str = "name") -> str:
+    return get_string(doc, field, required=True)
+
+
+def version_of(doc: Doc) -> int:
+    return parse_version(get_string(doc, "version", required=True))
+
+
+def tags_of(doc: Doc) -> list[tuple[str, str]]:
+    """``tags[]`` validated; a repeated key keeps its last value."""
+    tags: dict[str, str] = {}
+    for i, item in enumerate(get_list(doc, "tags")):
+        obj = expect_object(item, f"tags[{i}]")
+        key = get_string(obj, "key", path=f"tags[{i}].key", required=True)
+        value = get_string(obj, "value", path=f"tags[{i}].value", default="")
+        validate_tag(key, value)
+        tags[key] = value
+    return list(tags.items())
+
+
+def tag_of(doc: Doc) -> tuple[str, str]:
+    key = get_string(doc, "key", required=True)
+    value = get_string(doc, "value", default="")
+    validate_tag(key, value)
+    return key, value

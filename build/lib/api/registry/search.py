@@ -1,0 +1,236 @@
+"""Registered-model and model-version search: filter and order_by to SQL (pure).
+
+Grammar from ``api.search.filter`` with registry dialects (mlflow-api.md §4.3, §4.4). Values
+are bound parameters only. Prompts (tag ``mlflow.prompt.is_prompt = 'true'``) are excluded
+unless the filter itself constrains that tag, as in MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from api.registry.rules import DELETED_STAGE, PROMPT_TAG
+from api.search.filter import Clause, Dialect, Entity, parse_filter, set_repr, split_identifier
+from api.search.lexer import tokenize
+from api.search.sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
+from schemas.mlflow_errors import MlflowError, invalid_parameter
+
+_STRING_OPS: Final = frozenset({"=", "!=", "LIKE", "ILIKE"})
+_LIST_OPS: Final = frozenset({"IN", "NOT IN"})
+_NUMERIC_OPS: Final = frozenset({"=", "!=", "<", "<=", ">", ">="})
+_PREFIXES: Final = {
+    "attribute": Entity.ATTRIBUTE,
+    "attributes": Entity.ATTRIBUTE,
+    "tag": Entity.TAG,
+    "tags": Entity.TAG,
+}
+RM_ATTRIBUTES: Final = frozenset({"name"})
+MV_ATTRIBUTES: Final = frozenset({"name", "run_id", "source_path", "version_number"})
+_MV_COLUMNS: Final = {
+    "name": "m.name",
+    "run_id": "v.run_id",
+    "source_path": "v.source",
+    "version_number": "v.version",
+}
+RM_MAX_RESULTS: Final = 1000
+MV_MAX_RESULTS: Final = 200_000
+
+
+def _identify(text: str, attributes: frozenset[str]) -> tuple[Entity, str]:
+    prefix, key = split_identifier(text)
+    entity = Entity.ATTRIBUTE
+    if prefix is not None:
+        if prefix.strip("`") not in _PREFIXES:
+            raise invalid_parameter(
+                f"Invalid entity type '{prefix}'. Valid entity types are "
+                "('attribute', 'tag', 'tags')"
+            )
+        entity = _PREFIXES[prefix.strip("`")]
+    if entity is Entity.ATTRIBUTE and key not in attributes:
+        raise invalid_parameter(
+            f"Invalid attribute key '{key}' specified. Valid keys are '{set_repr(attributes)}'"
+        )
+    return entity, key
+
+
+def _no_null(entity: Entity, key: str) -> MlflowError | None:
+    return invalid_parameter(f"Invalid comparator for {entity.value} '{key}': IS NULL")
+
+
+RM_DIALECT: Final = Dialect(
+    identify=_identify,
+    attributes=RM_ATTRIBUTES,
+    aliases={},
+    numeric=frozenset(),
+    list_keys=frozenset({"name"}),
+    quote_invalid=False,
+    null_error=_no_null,
+)
+MV_DIALECT: Final = Dialect(
+    identify=_identify,
+    attributes=MV_ATTRIBUTES,
+    aliases={},
+    numeric=frozenset({"version_number"}),
+    list_keys=frozenset({"name", "run_id"}),
+    quote_invalid=False,
+    null_error=_no_null,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    column: str
+    ascending: bool
+
+
+def _check(clause: Clause, numeric: frozenset[str], lists: frozenset[str]) -> None:
+    allowed = _STRING_OPS
+    if clause.entity is Entity.ATTRIBUTE and clause.key in numeric:
+        allowed = _NUMERIC_OPS
+    elif clause.entity is Entity.ATTRIBUTE and clause.key in lists:
+        allowed = _STRING_OPS | _LIST_OPS
+    if clause.comparator not in allowed:
+        raise invalid_parameter(
+            f"Invalid comparator '{clause.comparator}' not one of '{set_repr(allowed)}'"
+        )
+
+
+def _tag_sql(table: str, owner: str, clause: Clause, binder: Binder) -> str:
+    key = binder.bind(clause.key, "text")
+    if clause.key == PROMPT_TAG and clause.comparator == "!=":
+        # A model without the tag is not a prompt: it satisfies != 'true' (MLflow's rule).
+        value = binder.bind(clause.value, "text")
+        match = f"{owner} AND t.key = {key} AND t.value = {value}"
+        return f"NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"
+    compare = text_compare("t.value", clause.comparator, clause.value, binder)
+    return f"EXISTS (SELECT 1 FROM {table} t WHERE {owner} AND t.key = {key} AND {compare})"
+
+
+def _prompt_clause(clauses: Sequence[Clause], table: str, owner: str) -> str:
+    if any(c.entity is Entity.TAG and c.key == PROMPT_TAG for c in clauses):
+        return "TRUE"
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {table} t WHERE {owner}"
+        f" AND t.key = '{PROMPT_TAG}' AND lower(t.value) = 'true')"
+    )
+
+
+def model_search(
+    filter_string: str | None, order_by: Sequence[str], limit: int, offset: int
+) -> Query:
+    """Ids of matching registered models, one page (+1 row to know about a next page)."""
+    clauses = parse_filter(filter_string, RM_DIALECT)
+    binder = Binder()
+    where = [_prompt_clause(clauses, "registered_model_tags", "t.model_id = m.id")]
+    for clause in clauses:
+        _check(clause, frozenset(), frozenset({"name"}))
+        if clause.entity is Entity.TAG:
+            where.append(_tag_sql("registered_model_tags", "t.model_id = m.id", clause, binder))
+        else:
+            where.append(text_compare("m.name", clause.comparator, clause.value, binder))
+    orders = _orders(order_by, _RM_ORDER, default=(Order("m.name", True),))
+    if not any(o.column == "m.name" for o in orders):
+        orders = (*orders, Order("m.name", True))
+    sql = (
+        f"SELECT m.id FROM registered_models m WHERE {' AND '.join(where)}"
+        f" ORDER BY {_order_sql(orders)}"
+        f" LIMIT {binder.bind(limit + 1, 'bigint')} OFFSET {binder.bind(offset, 'bigint')}"
+    )
+    return binder.query(sql)
+
+
+def version_search(
+    filter_string: str | None, order_by: Sequence[str], limit: int, offset: int, columns: str
+) -> Query:
+    """Matching live model versions with ``columns`` (store.MV_COLUMNS), one page (+1)."""
+    clauses = parse_filter(filter_string, MV_DIALECT)
+    binder = Binder()
+    where = [
+        f"v.current_stage <> '{DELETED_STAGE}'",
+        _prompt_clause(clauses, "registered_model_tags", "t.model_id = m.id"),
+    ]
+    for clause in clauses:
+        _check(clause, frozenset({"version_number"}), frozenset({"name", "run_id"}))
+        where.append(_version_clause(clause, binder))
+    default = (
+        Order("v.last_updated_timestamp", False),
+        Order("m.name", True),
+        Order("v.version", False),
+    )
+    orders = _orders(order_by, _MV_ORDER, default=default)
+    for tie in (Order("m.name", True), Order("v.version", False)):
+        if not any(o.column == tie.column for o in orders):
+            orders = (*orders, tie)
+    sql = (
+        f"SELECT {columns} FROM model_versions v JOIN registered_models m ON m.id = v.model_id"
+        f" WHERE {' AND '.join(where)} ORDER BY {_order_sql(orders)}"
+        f" LIMIT {binder.bind(limit + 1, 'bigint')} OFFSET {binder.bind(offset, 'bigint')}"
+    )
+    return binder.query(sql)
+
+
+def _version_clause(clause: Clause, binder: Binder) -> str:
+    if clause.entity is Entity.TAG:
+        owner = "t.model_id = v.model_id AND t.version = v.version"
+        return _tag_sql("model_version_tags", owner, clause, binder)
+    column = _MV_COLUMNS[clause.key]
+    if clause.key == "version_number":
+        if not isinstance(clause.value, int):
+            raise invalid_parameter(
+                f"Expected an integer value for version_number. Got value {clause.value}"
+            )
+        return f"{column} {SQL_OPS[clause.comparator]} {bind_number(clause.value, binder)}"
+    return text_compare(column, clause.comparator, clause.value, binder)
+
+
+_RM_ORDER: Final = {
+    "name": "m.name",
+    "timestamp": "m.last_updated_timestamp",
+    "last_updated_timestamp": "m.last_updated_timestamp",
+    "creation_timestamp": "m.creation_timestamp",
+}
+_MV_ORDER: Final = {
+    "name": "m.name",
+    "version_number": "v.version",
+    "creation_timestamp": "v.creation_timestamp",
+    "last_updated_timestamp": "v.last_updated_timestamp",
+    "timestamp": "v.last_updated_timestamp",
+}
+
+
+def _orders(
+    order_by: Sequence[str], columns: dict[str, str], default: tuple[Order, ...]
+) -> tuple[Order, ...]:
+    if not order_by:
+        return default
+    parsed: list[Order] = []
+    for item in order_by:
+        parsed.append(_order_item(item, columns))
+    seen = [o.column for o in parsed]
+    if len(seen) != len(set(seen)):
+        raise MlflowError(
+            "INTERNAL_ERROR", "`order_by` contains duplicate fields: " + str(order_by)
+        )
+    return tuple(parsed)
+
+
+def _order_item(item: str, columns: dict[str, str]) -> Order:
+    tokens = [t.text for t in tokenize(item)]
+    if not tokens or len(tokens) > 2:
+        raise invalid_parameter(f"Invalid order_by clause '{item}'.")
+    ascending = True
+    if len(tokens) == 2:
+        if tokens[1].upper() not in ("ASC", "DESC"):
+            raise invalid_parameter(f"Invalid ordering key in order_by clause '{item}'.")
+        ascending = tokens[1].upper() == "ASC"
+    prefix, key = split_identifier(tokens[0])
+    if (prefix is not None and prefix not in ("attribute", "attributes")) or key not in columns:
+        valid = set_repr(frozenset(columns))
+        raise invalid_parameter(f"Invalid order by key '{key}' specified. Valid keys are '{valid}'")
+    return Order(columns[key], ascending)
+
+
+def _order_sql(orders: Sequence[Order]) -> str:
+    return ", ".join(f"{o.column}{direction(o.ascending)}" for o in orders)

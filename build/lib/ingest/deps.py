@@ -1,0 +1,22 @@
+"""What ingest handlers need, built once per app by ingest/app.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from ingest.produce import Producer
+from ingest.runs import RunStates
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    pool: asyncpg.Pool
+    runs: RunStates
+    producer: Producer
+    max_body_bytes: int
+
+
+deps_key = web.AppKey("deps", Deps)

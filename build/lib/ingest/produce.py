@@ -1,0 +1,79 @@
+"""Produce one metric record and wait for the durable ack, under a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas import wire
+from schemas.mlflow_errors import Unavailable
+from sluice import logs, metrics
+
+_RETRY_AFTER_MAX_S = 30.0
+
+
+class Producer:
+    """Owns the topic layout the ingest process learned at startup."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: int, deadline_s: float):
+        self._producer = producer
+        self._topic = topic
+        self._partitions = partitions
+        self._deadline_s = deadline_s
+        self._failing_since: float | None = None  # monotonic time of the first failure in a row
+
+    def _unavailable(self, what: str) -> Unavailable:
+        """429 whose Retry-After grows with the outage: the MLflow client obeys Retry-After
+        instead of its own backoff and gives up after 7 retries, so a fixed short value would
+        exhaust it within a minute; this way its retries span a long outage (2 s, 4 s, ... 30 s)."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        retry_after = int(min(_RETRY_AFTER_MAX_S, max(2.0, now - self._failing_since)))
+        return Unavailable(f"{what}; retry later.", retry_after)
+
+    async def ready(self, timeout_s: float = 1.0) -> bool:
+        """Readiness: the cluster answered a metadata request within ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return bool(await self._producer.client.force_metadata_update())
+        except (TimeoutError, KafkaError):
+            return False
+
+    async def send_points(self, run_id: str, points: list[wire.MetricPoint]) -> None:
+        """Return once Kafka acknowledged (acks=all) the record; raise Unavailable (429) past
+        the deadline. A timed-out record may still be delivered later: the client retries and
+        the writer's identity key stores the points once."""
+        record = wire.MetricRecord(
+            run_id=run_id,
+            event_id=uuid.uuid4().hex,
+            received_at_ms=int(time.time() * 1000),
+            metrics=points,
+        )
+        started = time.perf_counter()
+        metrics.ingest_produce_inflight.inc()
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                ack = await self._producer.send(
+                    self._topic,
+                    value=wire.encode(record),
+                    key=run_id.encode(),
+                    partition=wire.partition_for(run_id, self._partitions),
+                    headers=[(wire.REQUEST_ID_HEADER, logs.request_id.get().encode())],
+                )
+                await ack
+        except TimeoutError:
+            metrics.ingest_backpressure_total.labels("kafka_deadline").inc()
+            raise self._unavailable("Kafka did not acknowledge the write in time") from None
+        except KafkaError as exc:
+            metrics.ingest_backpressure_total.labels("kafka_error").inc()
+            raise self._unavailable(f"Kafka refused the write ({type(exc).__name__})") from None
+        finally:
+            metrics.ingest_produce_inflight.dec()
+        self._failing_since = None
+        metrics.kafka_produce_ack_seconds.observe(time.perf_counter() - started)
+        metrics.ingest_points_total.inc(len(points))

@@ -1,0 +1,254 @@
+"""One frozen configuration, parsed once from ``SLUICE_*`` environment variables.
+
+Each field's environment name is its path in upper case: ``Settings.kafka.bootstrap`` is
+``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation;
+a ``Literal`` annotation lists the only values accepted. An unknown ``SLUICE_*`` variable is an
+error (a typo must not silently fall back to a default), except the few read only by the shell
+scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``). Only the CLI calls :func:`load`;
+nothing else reads ``os.environ``. The comment beside each field is its documentation:
+``sluice config`` shows it (``sluice.settings_doc``).
+
+Any setting may instead come from a file: ``NAME_FILE=/path`` reads the value of ``NAME`` from
+that file (one trailing newline dropped), the way container secrets are mounted. Setting both
+``NAME`` and ``NAME_FILE`` is an error. Secret fields (``repr=False``) are masked wherever
+settings are shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+PREFIX = "SLUICE_"
+FILE_SUFFIX = "_FILE"
+
+# Read by scripts/*.sh (service provisioning), never by the Python services.
+SCRIPT_VARIABLES = frozenset(
+    {
+        "SLUICE_STATE_DIR",
+        "SLUICE_VENV",
+        "SLUICE_PYTHON",
+        "SLUICE_PG_PORT",
+        "SLUICE_PG_DB",
+        "SLUICE_PG_BIN",
+        "SLUICE_PG_OS_USER",
+        "SLUICE_PG_TIMEOUT",
+        "SLUICE_KAFKA_PORT",
+        "SLUICE_KAFKA_CONTROLLER_PORT",
+        "SLUICE_KAFKA_BROKERS",
+        "SLUICE_KAFKA_HEAP",
+        "SLUICE_KAFKA_LIBS",
+        "SLUICE_KAFKA_START_TIMEOUT",
+        "SLUICE_KAFKA_STOP_TIMEOUT",
+        "SLUICE_KAFKA_SASL_SSL_PORT",
+        "SLUICE_KAFKA_TLS_DIR",
+        "SLUICE_HELM_VERSION",
+        "SLUICE_S3_PORT",
+        "SLUICE_S3_START_TIMEOUT",
+        "SLUICE_MLFLOW_REF_PORT",
+        "SLUICE_KEEP_TEST_STATE",
+    }
+)
+
+
+class ConfigError(Exception):
+    """A variable is unknown, or its value cannot be cast to the field's type."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    bootstrap: str = "127.0.0.1:9092"  # broker list, host:port[,host:port]
+    topic: str = "sluice.metrics.v1"  # metric records, key = run id
+    partitions: int = 8  # topic partitions; the writer group scales up to this many processes
+    replication_factor: int = 1  # 3 in production (with min.insync.replicas=2)
+    min_insync_replicas: int = 1  # topic setting applied by `sluice migrate`
+    produce_deadline_s: float = 5.0  # ingest answers 429 if the broker has not acked by then
+    linger_ms: int = 2  # producer batching delay: trades ~2 ms latency for far fewer requests
+    max_batch_bytes: int = 1_048_576  # producer per-partition buffer
+    request_timeout_ms: int = 30_000  # aiokafka request timeout
+    session_timeout_ms: int = 10_000  # consumer group session: a silent writer loses its partitions
+    # Managed clusters: TLS (SSL), a SASL login (SASL_PLAINTEXT), or both (SASL_SSL).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # SASL login mechanism (security_protocol SASL_*); managed services mostly offer SCRAM.
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""  # SASL user (security_protocol SASL_*)
+    sasl_password: str = field(default="", repr=False)  # its password; or ..._PASSWORD_FILE
+    ssl_cafile: str = ""  # PEM bundle that signs the brokers' certificates; "" = system CAs
+    ssl_certfile: str = ""  # client certificate (PEM) when the brokers require mutual TLS
+    ssl_keyfile: str = ""  # its private key (PEM)
+    ssl_key_password: str = field(default="", repr=False)  # if that key is encrypted
+
+    def __post_init__(self) -> None:
+        # Checked at load, not at the first connection: every service stops at start.
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ConfigError(
+                f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "SLUICE_KAFKA_SASL_USERNAME and SLUICE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class PgConfig:
+    dsn: str = "postgresql://postgres@127.0.0.1:5433/sluice"  # asyncpg DSN
+    pool_min: int = 1  # connections kept open per process
+    pool_max: int = 10  # upper bound per process; acquire waits at most acquire_timeout_s
+    acquire_timeout_s: float = 5.0  # pool acquire deadline; past it the request gets a 429
+    command_timeout_s: float = 30.0  # statement deadline
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    host: str = "127.0.0.1"  # address ingest listens on
+    port: int = 5001  # ingest HTTP port (MLflow write calls)
+    max_body_bytes: int = 4 * 1024 * 1024  # legal MLflow batches reach ~1.5 MB; refuse above this
+    run_cache_ttl_s: float = 5.0  # how long an "active run" answer is trusted (NOTIFY invalidates)
+    run_cache_size: int = 100_000  # bound on cached run states
+
+
+@dataclass(frozen=True, slots=True)
+class WriterConfig:
+    group_id: str = "sluice-writer"  # Kafka consumer group of all writer processes
+    batch_max_rows: int = 20_000  # flush when this many metric rows are buffered
+    batch_max_age_s: float = 0.2  # ... or when the oldest buffered record is this old
+    fetch_max_records: int = 5_000  # records per getmany() call
+    metrics_port: int = 5003  # /health and /metrics of the writer process (`up`: +i for the i-th)
+    processes: int = 1  # writer processes `sluice up` runs (useful up to the partition count)
+    host: str = "127.0.0.1"  # address of the writer's /health and /metrics
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str = "127.0.0.1"  # address the api listens on
+    port: int = 5002  # api HTTP port (reads, lifecycle, registry, artifacts)
+    read_fence_deadline_s: float = 10.0  # a read waits this long for acknowledged writes
+    artifact_root: str = "./.state/artifacts"  # local folder, or s3://bucket/prefix
+    artifact_s3_endpoint_url: str = ""  # S3 API endpoint; empty = AWS default (tests: moto)
+    artifact_s3_timeout_s: float = 60.0  # connect/read deadline of each S3 call (botocore)
+    artifact_upload_part_bytes: int = 8 * 1024 * 1024  # S3 part size: an upload's memory bound
+    # Client multipart (mpu/*): part URLs (S3 presigned, local staging) are valid this long.
+    artifact_mpu_expiry_s: int = 3600
+    # Local root only: where parts wait for complete; "" = "<artifact_root>.mpu" beside the root.
+    artifact_mpu_staging_dir: str = ""
+    # Origin clients reach the api at (e.g. https://mlflow.example.com[/prefix]); local part
+    # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
+    public_url: str = ""
+    max_body_bytes: int = 4 * 1024 * 1024  # largest request body the api reads
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    enabled: bool = False  # off for `make up`; on: every route but health needs credentials
+    # What a user without a grant may do (MLflow's default: READ).
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+    cache_ttl_s: float = 5.0  # how long identities and grants are trusted between lookups
+    rate_per_s: float = 0.0  # requests per second per user (token bucket); 0 = unlimited
+    rate_burst: int = 200  # bucket size: short bursts above the rate are fine
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
+    host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
+    access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    pg: PgConfig = field(default_factory=PgConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    writer: WriterConfig = field(default_factory=WriterConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+
+T = TypeVar("T")
+
+
+def load(environ: Mapping[str, str]) -> Settings:
+    """Build the settings from ``environ``; raise ConfigError on unknown or malformed variables."""
+    known: set[str] = set()
+    settings = _build(Settings, environ, PREFIX, known)
+    unknown = sorted(
+        k
+        for k in environ
+        if k.startswith(PREFIX)
+        and k not in known
+        and k.removesuffix(FILE_SUFFIX) not in known
+        and k not in SCRIPT_VARIABLES
+    )
+    if unknown:
+        raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
+    return settings
+
+
+def env_names(cls: type[Any] = Settings, prefix: str = PREFIX) -> list[str]:
+    """Every environment variable name the configuration reads (used by compose checks)."""
+    names: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        name = prefix + f.name.upper()
+        if dataclasses.is_dataclass(hint):
+            names.extend(env_names(typing.cast(type[Any], hint), name + "_"))
+        else:
+            names.append(name)
+    return names
+
+
+def _build(cls: type[T], environ: Mapping[str, str], prefix: str, known: set[str]) -> T:
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        hint = hints[f.name]
+        name = prefix + f.name.upper()
+        if dataclasses.is_dataclass(hint):
+            values[f.name] = _build(typing.cast(type[Any], hint), environ, name + "_", known)
+            continue
+        known.add(name)
+        raw = _raw_value(name, environ)
+        if raw is not None:
+            values[f.name] = _cast(name, raw, hint)
+    return cls(**values)
+
+
+def _raw_value(name: str, environ: Mapping[str, str]) -> str | None:
+    """NAME's value, from NAME itself or from the file NAME_FILE points to."""
+    path = environ.get(name + FILE_SUFFIX)
+    if path is None:
+        return environ.get(name)
+    if name in environ:
+        raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set; keep one")
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().removesuffix("\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}{FILE_SUFFIX}={path!r} cannot be read: {exc.strerror}") from exc
+
+
+def _cast(name: str, raw: str, hint: Any) -> Any:
+    if isinstance(hint, types.UnionType):
+        raise ConfigError(f"{name}: union types are not supported")
+    if typing.get_origin(hint) is Literal:
+        allowed = typing.get_args(hint)
+        if raw not in allowed:
+            raise ConfigError(f"{name}={raw!r} is not one of: {', '.join(allowed)}")
+        return raw
+    try:
+        if hint is bool:
+            return _cast_bool(raw)
+        return hint(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a valid {hint.__name__}") from exc
+
+
+def _cast_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)

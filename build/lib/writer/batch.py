@@ -1,0 +1,85 @@
+"""Pure batching: accumulate decoded records until size or age says flush.
+
+No clock is read here: callers pass ``now`` (monotonic seconds), so tests drive time directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.wire import MetricRecord
+from writer.chunks import Point
+
+Series = tuple[str, str]  # (run_uuid, key)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    max_rows: int  # flush when this many rows are buffered
+    max_age_s: float  # ... or when the first record added is this old
+
+
+@dataclass(slots=True)
+class Batch:
+    """Points (grouped by partition, then series) and offset progress of records consumed
+    since the last flush.
+
+    ``next_offsets[p]`` is one past the last consumed offset of partition ``p`` -- including
+    records that were dead-lettered, because their offsets must advance too.
+    """
+
+    policy: BatchPolicy
+    rows: dict[int, dict[Series, list[Point]]] = field(default_factory=dict)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    received_at_ms: list[int] = field(default_factory=list)
+    row_count: int = 0
+    started_at: float | None = None
+
+    def add(self, partition: int, offset: int, record: MetricRecord | None, now: float) -> None:
+        """Add one consumed record; ``record`` is None when it went to the dead-letter topic."""
+        if self.started_at is None:
+            self.started_at = now
+        self.next_offsets[partition] = offset + 1
+        if record is None:
+            return
+        series = self.rows.setdefault(partition, {})
+        run = record.run_id
+        for k, value, ts, step, nan in record.metrics:
+            points = series.get((run, k))
+            if points is None:
+                points = series[(run, k)] = []
+            points.append((ts, step, value, nan))
+        self.row_count += len(record.metrics)
+        self.received_at_ms.append(record.received_at_ms)
+
+    def ready(self, now: float) -> bool:
+        if self.started_at is None:
+            return False
+        return (
+            self.row_count >= self.policy.max_rows or now - self.started_at >= self.policy.max_age_s
+        )
+
+    def empty(self) -> bool:
+        return not self.next_offsets
+
+    def all_series(self) -> dict[Series, list[Point]]:
+        """Every series of the batch (a run lives in one partition, so keys never collide)."""
+        merged: dict[Series, list[Point]] = {}
+        for series in self.rows.values():
+            merged.update(series)
+        return merged
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Forget what was consumed from partitions this writer no longer owns."""
+        for p in partitions:
+            self.row_count -= sum(len(pts) for pts in self.rows.pop(p, {}).values())
+            self.next_offsets.pop(p, None)
+        if not self.next_offsets:
+            self.clear()
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.next_offsets.clear()
+        self.received_at_ms.clear()
+        self.row_count = 0
+        self.started_at = None

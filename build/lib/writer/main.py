@@ -1,0 +1,108 @@
+"""``sluice writer``: wiring only -- build the pipeline, run the loop, shut down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from sluice import health, kafka, lifecycle, pg
+from sluice.config import Settings
+from writer.batch import BatchPolicy
+from writer.compact import Compactor
+from writer.dlq import DlqLimit, InvalidTracker, dead_letter
+from writer.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._pipeline.revoke([tp.partition for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._pipeline.assign([tp.partition for tp in assigned])
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    cfg = settings.writer
+    pool = await pg.create_pool(settings.pg, max_size=3)  # flush, compactor, health
+    producer = kafka.create_producer(settings.kafka)
+    consumer = kafka.create_consumer(
+        settings.kafka,
+        cfg.group_id,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        # With Kafka's fetch_min_bytes=1 a trickle of single log-metric records costs one fetch
+        # round trip (writer and broker CPU) per record or two; waiting for 64 kB or 20 ms
+        # batches them, and 20 ms is small next to the flush age.
+        fetch_min_bytes=64 * 1024,
+        fetch_max_wait_ms=20,
+    )
+    heartbeat = health.Heartbeat(stall_after_s=30.0)
+
+    async def to_dlq(record: ConsumerRecord, reason: str) -> None:
+        origin = (record.partition, record.offset)
+        await dead_letter(producer, settings.kafka.topic, record.key, record.value, reason, origin)
+
+    pipeline = Pipeline(
+        settings.kafka.topic,
+        pool,
+        consumer,
+        BatchPolicy(cfg.batch_max_rows, cfg.batch_max_age_s),
+        to_dlq,
+        InvalidTracker(DlqLimit()),
+    )
+    app = web.Application()
+    health.add_health_routes(app, lambda: _ready(pool, pipeline), heartbeat)
+    server = asyncio.create_task(lifecycle.serve_app(app, cfg.host, cfg.metrics_port, stop))
+    try:
+        await kafka.start(producer, settings.kafka)
+        consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
+        await kafka.start(consumer, settings.kafka)
+    except BaseException:  # Kafka unreachable at start: close what was opened, then report
+        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
+        await pool.close()
+        stop.set()
+        await server
+        raise
+    compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
+    try:
+        await _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records)
+    finally:
+        compactor.cancel()  # a round cut short rolls back: nothing lost
+        await asyncio.gather(compactor, return_exceptions=True)
+        await pipeline.flush(stop)
+        await pipeline.progress.close()
+        await consumer.stop()  # leaves the group: partitions move without a session timeout
+        await producer.stop()
+        await pool.close()
+        stop.set()
+        await server
+
+
+async def _ready(pool: asyncpg.Pool, pipeline: Pipeline) -> bool:
+    """Ready: PostgreSQL answers and no partition is held by the retention guard."""
+    return not pipeline.guard.held and await pg.ping(pool)
+
+
+async def _loop(
+    consumer: AIOKafkaConsumer,
+    pipeline: Pipeline,
+    heartbeat: health.Heartbeat,
+    stop: asyncio.Event,
+    max_records: int,
+) -> None:
+    while not stop.is_set():
+        records = await consumer.getmany(timeout_ms=50, max_records=max_records)
+        heartbeat.beat()
+        if pipeline.guard.due():
+            await pipeline.release_held()
+        await pipeline.consume(records)
+        if pipeline.ready():
+            await pipeline.flush(stop)

@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_users(commands)
     _add_balancer(commands)
     _add_gaps(commands)
+    probe = commands.add_parser(
+        "healthcheck",
+        help="exit 0 when this container's service is ready (the image's HEALTHCHECK)",
+        description="Ask ROLE's /health/ready on the port this environment's settings name;"
+        " without ROLE, the role is taken from the container's main process (`sluice api`).",
+    )
+    probe.add_argument("role", nargs="?", help="ingest, api, writer, front")
     return parser
 
 
@@ -108,6 +115,13 @@ def _add_migrate(commands: Any) -> None:
     )
     migrate.add_argument(
         "--dry-run", action="store_true", help="print what would be applied, change nothing"
+    )
+    migrate.add_argument(
+        "--wait-s",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="retry this long while PostgreSQL or Kafka is unreachable (containers, init jobs)",
     )
 
 
@@ -195,7 +209,11 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
     elif args.command == "migrate":
         from sluice.commands.migrate import command as migrate
 
-        _run(migrate(settings, status=args.status, dry_run=args.dry_run))
+        _run(migrate(settings, status=args.status, dry_run=args.dry_run, wait_s=args.wait_s))
+    elif args.command == "healthcheck":
+        from sluice.commands import healthcheck
+
+        sys.exit(healthcheck.main(args.role, settings))
     elif args.command == "balancer":
         from sluice.commands import balancer
 

@@ -56,6 +56,7 @@ class Recorder:
     seen: list[tuple[str, str]] = field(default_factory=list)
     runner: web.AppRunner | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a request reached it
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # answers ?hold requests
 
     async def start(self) -> None:
         app = web.Application()
@@ -75,8 +76,8 @@ class Recorder:
             return web.json_response({"status": "ok"})
         self.seen.append((request.method, request.raw_path))
         self.arrived.set()
-        if "slow" in request.query:
-            await asyncio.sleep(float(request.query["slow"]))
+        if "hold" in request.query:  # answered once the test says so
+            await asyncio.wait_for(self.release.wait(), 60)
         return web.json_response({"service": self.name})
 
 
@@ -335,16 +336,29 @@ async def test_writes_to_a_server_that_stopped_listening_go_to_another(
 async def test_a_reload_lets_requests_in_flight_finish(
     shipped: Balancer, recorders: dict[str, Recorder]
 ) -> None:
-    slow = "/api/2.0/mlflow/runs/log-batch?slow=8"
+    held = "/api/2.0/mlflow/runs/log-batch?hold=1"
+    ingest = recorders["ingest"]
     async with aiohttp.ClientSession() as session:
-        in_flight = asyncio.create_task(_send(session, "POST", shipped.url + slow))
-        await asyncio.wait_for(recorders["ingest"].arrived.wait(), 10)
-        shipped.process.send_signal(signal.SIGUSR2)  # master-worker reload
-        deadline = time.monotonic() + 6  # generous: a loaded machine delays the master
-        while "Reloading HAProxy" not in shipped.log.read_text():
-            assert time.monotonic() < deadline, "haproxy did not reload"
-            await asyncio.sleep(0.05)  # polls a file another process writes
-        assert not in_flight.done()  # the old worker still holds it
+        in_flight = asyncio.create_task(_send(session, "POST", shipped.url + held))
+        await asyncio.wait_for(ingest.arrived.wait(), 10)
+        await _reload(shipped)
+        # The new workers serve new requests while the old one still holds the first.
+        async with aiohttp.ClientSession() as other:
+            assert await _send(other, "GET", shipped.url + "/api/2.0/mlflow/runs/get") == (
+                200,
+                "api",
+            )
+        assert not in_flight.done()
+        ingest.release.set()
         assert await in_flight == (200, "ingest")
-    async with aiohttp.ClientSession() as session:  # and the new workers serve
-        assert await _send(session, "GET", shipped.url + "/api/2.0/mlflow/runs/get") == (200, "api")
+
+
+async def _reload(balancer_: Balancer) -> None:
+    """SIGUSR2 to the master until its log shows the reload and a second worker is ready
+    (a loaded machine can be slow to start it; a repeated reload is harmless)."""
+    deadline = time.monotonic() + 30
+    while balancer_.log.read_text().count("Loading success") < 2:
+        assert time.monotonic() < deadline, "haproxy did not reload"
+        if "Reloading HAProxy" not in balancer_.log.read_text():
+            balancer_.process.send_signal(signal.SIGUSR2)
+        await asyncio.sleep(0.5)  # polls a file another process writes

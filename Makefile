@@ -24,6 +24,7 @@ lint: bootstrap
 test: lint
 	@scripts/kafka.sh fetch
 	@scripts/haproxy.sh >/dev/null
+	@scripts/helm.sh >/dev/null
 	@scripts/promtool.sh check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 

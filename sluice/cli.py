@@ -98,7 +98,8 @@ def _add_balancer(commands: Any) -> None:
         "servers",
         nargs="*",
         metavar="SERVICE=HOST:PORT,...",
-        help="fixed server lists instead, both of: ingest=... api=...",
+        help="fixed server lists instead, both of: ingest=... api=...;"
+        " or ingress-paths (the Helm chart's list of ingest paths)",
     )
 
 

@@ -13,7 +13,10 @@ What the configuration does, and why:
   other path, known or not, goes to the api, as ``schemas.routes.service_for`` decides. A prefix
   rule would send ``/runs/log-inputs`` to ingest, which does not serve it.
 - **Health.** A server takes traffic only while ``GET /health/ready`` answers 200 (ready means
-  its PostgreSQL and Kafka are usable); 2 failures take it out, 2 successes bring it back.
+  its PostgreSQL and Kafka are usable): 3 failed probes take it out (2 s apart, 1 s once one
+  failed), 2 good ones bring it back. A probe may take 3 s: a busy server answers late, and
+  taking it out would only move its load onto the others (the HA load tests saw 502s with
+  tighter probes). Marking a server down does not cut its open requests.
 - **Retries only where safe.** A request whose connection to a server failed never reached it,
   so it is retried on another server whatever its method. Reads (GET, HEAD) are also retried
   when a server dropped the connection or timed out without answering. Writes that reached a
@@ -71,16 +74,17 @@ def _as_regex(url: str) -> str:
     return "^" + "".join(parts) + "$"
 
 
-def render(servers: dict[Service, Sequence[str]] | None = None) -> str:
+def render(servers: dict[Service, Sequence[str]] | None = None, bind: str | None = None) -> str:
     """The whole configuration. ``servers``: fixed addresses per service instead of the
-    environment-driven DNS templates."""
+    environment-driven DNS templates; ``bind``: a fixed ``host:port`` for the MLflow frontend
+    instead of ``BALANCER_BIND`` (e.g. a topology started by a supervisor)."""
     literal = [p for p in ingest_paths() if "{" not in p]
     sections = [
         _HEADER,
         _global(),
         _DEFAULTS_SECTION,
         _resolvers() if servers is None else "",
-        _frontend(literal, ingest_patterns()),
+        _frontend(literal, ingest_patterns(), bind),
         _STATS,
         _backend("ingest", servers),
         _backend("api", servers),
@@ -119,6 +123,7 @@ defaults
     timeout http-request 30s
     timeout http-keep-alive 30s
     timeout queue 10s
+    timeout check 3s
     # Bodies and answers stream; these bound silence, not transfer time (artifacts are large).
     timeout client 300s
     timeout server 300s
@@ -127,7 +132,7 @@ defaults
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response response-timeout
-    default-server inter 2s fall 2 rise 2 slowstart 5s
+    default-server inter 2s fastinter 1s fall 3 rise 2 slowstart 5s
 """
 
 
@@ -140,10 +145,10 @@ resolvers system
 """
 
 
-def _frontend(literal: list[str], patterns: list[str]) -> str:
+def _frontend(literal: list[str], patterns: list[str], bind: str | None) -> str:
     lines = [
         "frontend mlflow",
-        '    bind "${BALANCER_BIND}"',
+        f"    bind {bind}" if bind else '    bind "${BALANCER_BIND}"',
         "    # Only reads may be retried after reaching a server; a write is retried only when",
         "    # its connection failed (conn-failure is not an L7 retry, so it stays on).",
         "    http-request disable-l7-retry unless METH_GET",

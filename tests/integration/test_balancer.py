@@ -362,3 +362,13 @@ async def _reload(balancer_: Balancer) -> None:
         if "Reloading HAProxy" not in balancer_.log.read_text():
             balancer_.process.send_signal(signal.SIGUSR2)
         await asyncio.sleep(0.5)  # polls a file another process writes
+
+
+def test_fixed_servers_and_bind_for_a_supervised_topology() -> None:
+    text = balancer.render(
+        {"ingest": ["127.0.0.1:6001", "127.0.0.1:6011"], "api": ["127.0.0.1:6002"]},
+        bind="127.0.0.1:6000",
+    )
+    assert "    bind 127.0.0.1:6000\n" in text and "BALANCER_BIND}" not in text.split("frontend")[1]
+    assert "    server ingest2 127.0.0.1:6011 check\n" in text
+    assert "server-template" not in text and "resolvers" not in text

@@ -74,11 +74,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_migrate(commands)
     _add_config(commands)
     _add_users(commands)
+    _add_balancer(commands)
     _add_gaps(commands)
     _add_doctor(commands)
     _add_backup(commands)
     _add_gc(commands)
+    probe = commands.add_parser(
+        "healthcheck",
+        help="exit 0 when this container's service is ready (the image's HEALTHCHECK)",
+        description="Ask ROLE's /health/ready on the port this environment's settings name;"
+        " without ROLE, the role is taken from the container's main process (`sluice api`).",
+    )
+    probe.add_argument("role", nargs="?", help="ingest, api, writer, front")
     return parser
+
+
+def _add_balancer(commands: Any) -> None:
+    balancer = commands.add_parser(
+        "balancer",
+        help="print the HAProxy configuration generated from the route table",
+        description="Print the HAProxy configuration (deploy/haproxy/haproxy.cfg) generated from"
+        " the route table: exact ingest paths to ingest, the rest to the api, health checks on"
+        " /health/ready, retries only where safe. Servers come from BALANCER_INGEST and"
+        " BALANCER_API (host names re-resolved through DNS), unless fixed lists are given.",
+    )
+    balancer.add_argument(
+        "servers",
+        nargs="*",
+        metavar="SERVICE=HOST:PORT,...",
+        help="fixed server lists instead, both of: ingest=... api=...;"
+        " or ingress-paths (the Helm chart's list of ingest paths)",
+    )
 
 
 def _add_migrate(commands: Any) -> None:
@@ -94,6 +120,13 @@ def _add_migrate(commands: Any) -> None:
     )
     migrate.add_argument(
         "--dry-run", action="store_true", help="print what would be applied, change nothing"
+    )
+    migrate.add_argument(
+        "--wait-s",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="retry this long while PostgreSQL or Kafka is unreachable (containers, init jobs)",
     )
 
 
@@ -267,7 +300,7 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
     elif args.command == "migrate":
         from sluice.commands.migrate import command as migrate
 
-        _run(migrate(settings, status=args.status, dry_run=args.dry_run))
+        _run(migrate(settings, status=args.status, dry_run=args.dry_run, wait_s=args.wait_s))
     elif args.command == "gc":
         _run(_gc(settings, args))
     elif args.command in ("backup", "restore"):
@@ -277,6 +310,17 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
 
         # The addresses `make up` derived for its children, when run from the checkout.
         _run(_doctor(config.load(local_addresses(env)), args))
+    elif args.command == "healthcheck":
+        from sluice.commands import healthcheck
+
+        sys.exit(healthcheck.main(args.role, settings))
+    elif args.command == "balancer":
+        from sluice.commands import balancer
+
+        try:
+            print(balancer.main(args.servers), end="")
+        except ValueError as exc:
+            sys.exit(f"sluice balancer: {exc}")
     elif args.command == "acknowledge-gap":
         _run(_acknowledge_gap(settings, args.partition))
     elif args.command == "up":

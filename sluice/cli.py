@@ -12,16 +12,23 @@ from sluice import config, lifecycle, logs
 
 COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "config")
 ADMIN_COMMANDS = ("user-add", "token-add", "grant")
+TRANSFER_COMMANDS = ("import",)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="sluice", description=__doc__)
-    parser.add_argument("command", choices=COMMANDS + ADMIN_COMMANDS)
+    parser.add_argument("command", choices=COMMANDS + ADMIN_COMMANDS + TRANSFER_COMMANDS)
     parser.add_argument(
         "args",
         nargs="*",
         help="user-add NAME PASSWORD [admin]; token-add NAME;"
-        " grant NAME experiment|model ID READ|EDIT|MANAGE|NO_PERMISSIONS",
+        " grant NAME experiment|model ID READ|EDIT|MANAGE|NO_PERMISSIONS;"
+        " import|export MLFLOW_BACKEND_URI (sqlite:///path/mlflow.db, postgresql://...)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="import: replace rows Sluice already holds with other values (default: refuse)",
     )
     args = parser.parse_args(argv)
     try:
@@ -35,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ADMIN_COMMANDS:
         asyncio.run(_admin(args.command, args.args, settings))
         return
+    if args.command in TRANSFER_COMMANDS:
+        if len(args.args) != 1:
+            sys.exit(f"sluice {args.command}: expected one MLflow backend URI")
+        sys.exit(_transfer(args.command, args.args[0], args.overwrite, settings))
     if args.command == "migrate":
         from sluice.commands.migrate import migrate_all
 
@@ -54,6 +65,13 @@ async def _admin(command: str, args: list[str], settings: config.Settings) -> No
         await users.grant(settings.pg, *args)
     else:
         sys.exit(f"sluice {command}: wrong arguments {args} (see sluice --help)")
+
+
+def _transfer(command: str, uri: str, overwrite: bool, settings: config.Settings) -> int:
+    """Exit status: 0 when the verification matched, 1 when it did not, a message on errors."""
+    from sluice.commands.transfer.command import run
+
+    return asyncio.run(run(command, uri, settings.pg, overwrite=overwrite))
 
 
 async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -> None:

@@ -12,7 +12,7 @@ from sluice import config, lifecycle, logs
 
 COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "config")
 ADMIN_COMMANDS = ("user-add", "token-add", "grant")
-TRANSFER_COMMANDS = ("import",)
+TRANSFER_COMMANDS = ("import", "export")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -25,9 +27,11 @@ import pytest
 from tests.compat import refserver
 from tests.stack import Stack
 from tests.transfer.populate import Populated, populate
+from tests.transfer.reads import snapshot, sqlite_history
 
-# 1M points in the source, as the acceptance asks; the big run holds most of them.
-BIG_POINTS = 1_000_000 - 1_000
+# 1M points in the source, as the acceptance asks; the big run holds most of them. For a quick
+# local iteration TRANSFER_BIG_POINTS=20000 makes it small (filling 1M takes MLflow minutes).
+BIG_POINTS = int(os.environ.get("TRANSFER_BIG_POINTS", "999000"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +88,15 @@ class Target:
             await conn.close()
 
 
+def start_reference(**environ: str) -> refserver.Reference:
+    """A reference server of its own, always on a free port: SLUICE_MLFLOW_REF_PORT names the
+    compat suite's server, which a second data dir on that port would restart."""
+    return refserver.start({**os.environ, refserver.PORT_VARIABLE: str(_free_port()), **environ})
+
+
 @pytest.fixture(scope="session")
 def source() -> Iterator[Source]:
-    ref = refserver.start(os.environ)
+    ref = start_reference()
     try:
         started = time.monotonic()
         populated = populate(ref.url, BIG_POINTS)
@@ -99,6 +109,25 @@ def source() -> Iterator[Source]:
 
 
 @pytest.fixture(scope="session")
+def expected(source: Source) -> dict[str, Any]:
+    """What `mlflow server` answers over the source (the big run's history by SQL, see
+    tests/transfer/reads.py)."""
+    return snapshot(source.url, (source.populated.big_run, sqlite_history(source.db_path)))
+
+
+@pytest.fixture(scope="session")
+def imported(source: Source, new_target: Callable[[], Target]) -> Target:
+    target = new_target()
+    result = target.cli("import", source.uri)
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout
+    rate = re.search(r"\(([\d,]+) points/s\)", result.stdout)
+    assert rate, result.stdout
+    print(f"import rate: {rate.group(1)} points/s")
+    return target
+
+
+@pytest.fixture(scope="session")
 def new_target(stack: Stack) -> Iterator[Callable[[], Target]]:
     """Make fresh Sluice targets: migrated database + topic + api process."""
     made: list[str] = []
@@ -106,7 +135,7 @@ def new_target(stack: Stack) -> Iterator[Callable[[], Target]]:
     def make() -> Target:
         tag = uuid.uuid4().hex[:8]
         database = f"sluice_transfer_{tag}"
-        asyncio.run(_create_database(stack, database))
+        asyncio.run(create_database(stack, database))
         port = _free_port()
         target = Target(stack, database, f"sluice.transfer-{tag}", f"http://127.0.0.1:{port}")
         subprocess.run(
@@ -128,7 +157,7 @@ def new_target(stack: Stack) -> Iterator[Callable[[], Target]]:
             process.wait(timeout=30)
 
 
-async def _create_database(stack: Stack, name: str) -> None:
+async def create_database(stack: Stack, name: str) -> None:
     conn = await asyncpg.connect(stack.admin_dsn, timeout=10)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')

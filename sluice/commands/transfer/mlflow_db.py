@@ -110,14 +110,14 @@ class MlflowDb:
             cur.close()
 
     async def insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        """Plain INSERT of ``rows`` (export); the caller owns the transaction."""
+        """Append ``rows`` (export; COPY on PostgreSQL); the caller owns the transaction."""
         if not rows:
             return
-        names = ", ".join(f'"{c}"' for c in columns)
-        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
         if self._pg is not None:
-            await self._pg.executemany(_numbered(sql), rows)
+            await self._pg.copy_records_to_table(table, records=rows, columns=list(columns))
         else:
+            names = ", ".join(f'"{c}"' for c in columns)
+            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
             assert self._sqlite is not None
             self._sqlite.executemany(sql, rows)
 

@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         " without ROLE, the role is taken from the container's main process (`sluice api`).",
     )
     probe.add_argument("role", nargs="?", help="ingest, api, writer, front")
+    _add_transfer(commands)
     return parser
 
 
@@ -277,6 +278,35 @@ def _add_gaps(commands: Any) -> None:
     )
 
 
+_URI_HELP = "MLflow backend store URI: sqlite:///path/to/mlflow.db or postgresql://user@host/db"
+
+
+def _add_transfer(commands: Any) -> None:
+    imp = commands.add_parser(
+        "import",
+        help="copy an MLflow database (tracking + registry) into Sluice",
+        description="Copy an MLflow tracking and registry database into the configured Sluice"
+        " with SQL: experiments, runs, params, tags, every metric point, datasets, logged models"
+        " and the registry, ids and artifact URIs kept. Resumable and idempotent (run it again"
+        " after an interruption); ends with a verification table. Exit 0 when every count"
+        " matches. See docs/migration.md.",
+    )
+    imp.add_argument("uri", help=_URI_HELP)
+    imp.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace rows Sluice already holds with other values (default: refuse and stop)",
+    )
+    exp = commands.add_parser(
+        "export",
+        help="write Sluice's data into an empty MLflow database",
+        description="Write everything Sluice holds into an empty MLflow 3.x database (create it"
+        " with `mlflow db upgrade URI`), which `mlflow server` then serves. One transaction on"
+        " the target; ends with a verification table. See docs/migration.md.",
+    )
+    exp.add_argument("uri", help=_URI_HELP)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -290,49 +320,94 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"sluice {args.command}: {exc}")
 
 
+Runner = Callable[[argparse.Namespace, config.Settings, Mapping[str, str]], None]
+
+
 def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
-    if args.command == "config":
-        from sluice.commands.show_config import show
+    runner = _RUNNERS.get(args.command, _run_service)
+    runner(args, settings, env)
 
-        print(show(settings, env, as_json=args.json))
-    elif args.command in ("user-add", "token-add", "grant"):
-        _run(_admin(args, settings))
-    elif args.command == "migrate":
-        from sluice.commands.migrate import command as migrate
 
-        _run(migrate(settings, status=args.status, dry_run=args.dry_run, wait_s=args.wait_s))
-    elif args.command == "gc":
-        _run(_gc(settings, args))
-    elif args.command in ("backup", "restore"):
-        _run(_backup(settings, args))
-    elif args.command == "doctor":
-        from sluice.commands.up import local_addresses
+def _show_config(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice.commands.show_config import show
 
-        # The addresses `make up` derived for its children, when run from the checkout.
-        _run(_doctor(config.load(local_addresses(env)), args))
-    elif args.command == "healthcheck":
-        from sluice.commands import healthcheck
+    print(show(settings, env, as_json=args.json))
 
-        sys.exit(healthcheck.main(args.role, settings))
-    elif args.command == "balancer":
-        from sluice.commands import balancer
 
-        try:
-            print(balancer.main(args.servers), end="")
-        except ValueError as exc:
-            sys.exit(f"sluice balancer: {exc}")
-    elif args.command == "acknowledge-gap":
-        _run(_acknowledge_gap(settings, args.partition))
-    elif args.command == "up":
-        from sluice.commands.up import main as up_main
+def _migrate(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.migrate import command as migrate
 
-        # `up` derives the children's environment (local server addresses) itself.
-        up_main(env)
-    else:
-        from sluice import health
+    _run(migrate(settings, status=args.status, dry_run=args.dry_run, wait_s=args.wait_s))
 
-        health.set_config_document(buildinfo.publish(settings))
-        lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+
+def _run_doctor(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice.commands.up import local_addresses
+
+    # The addresses `make up` derived for its children, when run from the checkout.
+    _run(_doctor(config.load(local_addresses(env)), args))
+
+
+def _healthcheck(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice.commands import healthcheck
+
+    sys.exit(healthcheck.main(args.role, settings))
+
+
+def _balancer(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands import balancer
+
+    try:
+        print(balancer.main(args.servers), end="")
+    except ValueError as exc:
+        sys.exit(f"sluice balancer: {exc}")
+
+
+def _transfer(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.transfer.command import run as transfer
+
+    overwrite = getattr(args, "overwrite", False)
+    sys.exit(asyncio.run(transfer(args.command, args.uri, settings.pg, overwrite=overwrite)))
+
+
+def _up(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.up import main as up_main
+
+    # `up` derives the children's environment (local server addresses) itself.
+    up_main(env)
+
+
+def _run_service(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice import health
+
+    health.set_config_document(buildinfo.publish(settings))
+    lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+
+
+_RUNNERS: dict[str, Runner] = {
+    "config": _show_config,
+    "user-add": lambda args, settings, env: _run(_admin(args, settings)),
+    "token-add": lambda args, settings, env: _run(_admin(args, settings)),
+    "grant": lambda args, settings, env: _run(_admin(args, settings)),
+    "migrate": _migrate,
+    "gc": lambda args, settings, env: _run(_gc(settings, args)),
+    "backup": lambda args, settings, env: _run(_backup(settings, args)),
+    "restore": lambda args, settings, env: _run(_backup(settings, args)),
+    "doctor": _run_doctor,
+    "healthcheck": _healthcheck,
+    "balancer": _balancer,
+    "acknowledge-gap": lambda args, settings, env: _run(_acknowledge_gap(settings, args.partition)),
+    "import": _transfer,
+    "export": _transfer,
+    "up": _up,
+}
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:

@@ -50,6 +50,7 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_S3_PORT",
         "SLUICE_S3_START_TIMEOUT",
         "SLUICE_MLFLOW_REF_PORT",
+        "SLUICE_MLFLOW_REF_BACKEND_URI",
         "SLUICE_KEEP_TEST_STATE",
     }
 )

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= $(CURDIR)/.venv
 export SLUICE_VENV := $(VENV)
 
-.PHONY: up test lint bootstrap services-stop clean
+.PHONY: up up-ha test lint bootstrap services-stop clean
 
 bootstrap:
 	@scripts/bootstrap.sh >/dev/null
@@ -13,6 +13,13 @@ bootstrap:
 up: bootstrap
 	@scripts/kafka.sh fetch
 	exec $(VENV)/bin/sluice up
+
+# The production shape on one machine (docs/capacity.md): HAProxy on $(SLUICE_PORT) in front of
+# 2 ingest + 2 api, 2 writers, 3 Kafka brokers, PostgreSQL primary + synchronous standby with
+# automatic failover (pg_auto_failover, installed with apt-get), moto S3 for artifacts.
+up-ha: bootstrap
+	@scripts/kafka.sh fetch
+	exec $(VENV)/bin/sluice up-ha
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .
@@ -26,8 +33,9 @@ test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 services-stop:
-	-scripts/kafka.sh stop
+	-scripts/kafka.sh stop --all
 	-scripts/pg.sh stop
+	-scripts/pgha.sh stop
 
 clean: services-stop
 	rm -rf .state

@@ -24,7 +24,9 @@ def build_app(settings: Settings) -> web.Application:
         middlewares=[error_middleware(metrics.ingest_request_seconds)],
     )
     if settings.auth.enabled:  # inside the error middleware: 401/403/429 become MLflow JSON
-        app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool))
+        app.middlewares.append(
+            auth_middleware(settings.auth, lambda: app[deps_key].pool, settings.instances)
+        )
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     for route in routes_of("ingest"):
         for url in route.urls():

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -117,15 +118,29 @@ class RateLimiter:
         return 0.0
 
 
+def rate_share(cfg: AuthConfig, instances: int) -> tuple[float, int]:
+    """One process's (rate, burst) of the deployment-wide per-user limit."""
+    n = max(1, instances)
+    return cfg.rate_per_s / n, max(1, math.ceil(cfg.rate_burst / n))
+
+
 # --- the I/O shell ----------------------------------------------------------------------------
 class Authorizer:
-    def __init__(self, cfg: AuthConfig, pool: Callable[[], asyncpg.Pool]) -> None:
+    """Identities and grants are cached per process for ``cache_ttl_s``: a revoked token or
+    grant stops working everywhere within that time, however many processes run. The rate
+    limit is deployment-wide; each of ``instances`` processes behind the (round-robin)
+    balancer enforces its share, so the sum stays the configured rate without a shared
+    counter on every request."""
+
+    def __init__(
+        self, cfg: AuthConfig, pool: Callable[[], asyncpg.Pool], instances: int = 1
+    ) -> None:
         self._cfg = cfg
         self._pool = pool
         self._default = Level[cfg.default_permission]
         self._identities = TtlCache(cfg.cache_ttl_s)
         self._grants = TtlCache(cfg.cache_ttl_s)
-        self._limiter = RateLimiter(cfg.rate_per_s, cfg.rate_burst)
+        self._limiter = RateLimiter(*rate_share(cfg, instances))
 
     async def identify(self, header: str | None) -> User:
         if not header:
@@ -267,8 +282,10 @@ async def _request_doc(request: web.Request) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def auth_middleware(cfg: AuthConfig, pool: Callable[[], asyncpg.Pool]) -> Middleware:
-    authorizer = Authorizer(cfg, pool)
+def auth_middleware(
+    cfg: AuthConfig, pool: Callable[[], asyncpg.Pool], instances: int = 1
+) -> Middleware:
+    authorizer = Authorizer(cfg, pool, instances)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

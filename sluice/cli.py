@@ -10,7 +10,7 @@ import sys
 
 from sluice import config, lifecycle, logs
 
-COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "config")
+COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "up-ha", "config")
 ADMIN_COMMANDS = ("user-add", "token-add", "grant")
 
 
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = config.load(os.environ)
+        if args.command == "api":
+            config.require_shared_artifacts(settings)
     except config.ConfigError as exc:
         sys.exit(f"sluice: configuration error: {exc}")
     logs.configure(args.command, settings.log_level)
@@ -79,6 +81,10 @@ async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -
 
         # `up` derives the children's environment (local server addresses) itself.
         await up(os.environ, stop)
+    elif command == "up-ha":
+        from sluice.commands.ha import up_ha
+
+        await up_ha(os.environ, stop)
 
 
 if __name__ == "__main__":

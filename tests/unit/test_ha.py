@@ -1,0 +1,65 @@
+"""`sluice up-ha`'s pure parts: the process plan, the balancer's ingest paths, and the settings
+that keep state shared when several processes of a service run."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.routes import ROUTES
+from sluice import auth, config
+from sluice.commands import ha, ha_balancer
+
+
+def test_plan_names_roles_ports_and_instance_counts() -> None:
+    settings = config.load(
+        {
+            "SLUICE_INGEST_PORT": "7001",
+            "SLUICE_API_PORT": "7002",
+            "SLUICE_WRITER_METRICS_PORT": "7003",
+        }
+    )
+    plan = ha.plan(settings)
+    assert [(p.name, p.role, p.port) for p in plan] == [
+        ("writer-1", "writer", 7003),
+        ("writer-2", "writer", 7004),
+        ("api-1", "api", 7002),
+        ("api-2", "api", 7012),
+        ("ingest-1", "ingest", 7001),
+        ("ingest-2", "ingest", 7011),
+    ]
+    assert plan[3].env == {"SLUICE_API_PORT": "7012", "SLUICE_INSTANCES": "2"}
+    assert plan[5].env == {"SLUICE_INGEST_PORT": "7011", "SLUICE_INSTANCES": "2"}
+
+
+def test_process_command_lines_name_their_role() -> None:
+    argv = ha.sluice_argv("ingest")
+    assert " ".join(argv).endswith("sluice ingest") or argv[-2:] == ["sluice.cli", "ingest"]
+
+
+def test_balancer_sends_exactly_the_ingest_routes_to_ingest() -> None:
+    expected = {url for r in ROUTES if r.service == "ingest" for url in r.urls()}
+    assert set(ha_balancer.ingest_paths()) == expected
+    text = ha_balancer.render("127.0.0.1", 5000, ["127.0.0.1:1", "127.0.0.1:2"], ["127.0.0.1:3"])
+    acl = next(line for line in text.splitlines() if "acl ingest_route" in line)
+    assert acl.split()[3:] == sorted(expected)  # "acl ingest_route path <exact paths>"
+    assert "server ingest-2 127.0.0.1:2" in text and "server api-1 127.0.0.1:3" in text
+
+
+def test_rate_limit_is_shared_among_instances() -> None:
+    cfg = config.AuthConfig(rate_per_s=100.0, rate_burst=25)
+    assert auth.rate_share(cfg, 1) == (100.0, 25)
+    assert auth.rate_share(cfg, 2) == (50.0, 13)
+    assert auth.rate_share(cfg, 0) == (100.0, 25)
+
+
+def test_several_apis_need_a_shared_artifact_store() -> None:
+    local = {"SLUICE_INSTANCES": "2", "SLUICE_API_ARTIFACT_ROOT": "/srv/artifacts"}
+    with pytest.raises(config.ConfigError, match="need one artifact store"):
+        config.require_shared_artifacts(config.load(local))
+    config.require_shared_artifacts(
+        config.load({**local, "SLUICE_API_ARTIFACT_ROOT_SHARED": "true"})
+    )
+    config.require_shared_artifacts(
+        config.load({**local, "SLUICE_API_ARTIFACT_ROOT": "s3://bucket/prefix"})
+    )
+    config.require_shared_artifacts(config.load({"SLUICE_API_ARTIFACT_ROOT": "/srv/artifacts"}))

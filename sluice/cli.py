@@ -1,29 +1,157 @@
-"""The ``sluice`` command. Configuration is parsed here, once; subcommands import lazily so
-that `sluice migrate` does not load aiohttp apps and nothing runs at import time."""
+"""The ``sluice`` command an operator meets. Configuration is parsed here, once; subcommands
+import lazily so that `sluice migrate` does not load aiohttp apps and nothing runs at import
+time. Help texts are written for operators: what a command does and what it touches."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
+from collections.abc import Callable, Coroutine, Mapping
+from importlib import metadata
+from typing import Any
 
 from sluice import config, lifecycle, logs
+from sluice.errors import StartupError
 
-COMMANDS = ("ingest", "writer", "api", "front", "migrate", "up", "up-ha", "config")
-ADMIN_COMMANDS = ("user-add", "token-add", "grant")
+DESCRIPTION = """\
+Sluice: an MLflow-compatible tracking server for very high write rates (metric points go
+through Kafka into PostgreSQL). Every setting is a SLUICE_* environment variable; `sluice config`
+lists them with their defaults, current values and meaning."""
+
+EPILOG = """\
+quick start:   sluice up          (PostgreSQL, Kafka and every service; MLflow API on :5000)
+production:    sluice migrate, then run ingest, writer and api processes behind a load balancer
+               (writes to ingest, everything else to api; see docs/operations.md)"""
+
+# name: (one line for `sluice --help`, the description of `sluice NAME --help`)
+SERVICES = {
+    "up": (
+        "run everything locally (PostgreSQL, Kafka, every service) on SLUICE_PORT",
+        "Start PostgreSQL and Kafka from packages (unless SLUICE_PG_DSN / SLUICE_KAFKA_BOOTSTRAP"
+        " name external ones), apply migrations, then run the writers, api, ingest and the front"
+        " on SLUICE_PORT. A service that dies is restarted. Ctrl-C or SIGTERM (to this process"
+        " or its group) drains every service and stops what `up` started.",
+    ),
+    "up-ha": (
+        "run the production shape locally: HAProxy, 2 ingest, 2 api, 2 writers, HA PostgreSQL",
+        "The production topology on one machine: HAProxy on SLUICE_PORT in front of 2 ingest"
+        " and 2 api processes, 2 writers, a 3-broker Kafka (RF 3, min ISR 2), PostgreSQL primary"
+        " + synchronous standby with automatic failover (pg_auto_failover) and moto S3 for"
+        " artifacts. A process that dies is restarted. Ctrl-C or SIGTERM stops everything.",
+    ),
+    "ingest": (
+        "serve MLflow write calls (metrics go to Kafka)",
+        "Serve MLflow write calls (log-metric, log-batch, set-tag, ...) on SLUICE_INGEST_PORT."
+        " Metric points are answered once Kafka acknowledged them; params and tags are"
+        " written to PostgreSQL. Refuses to start against a database at another schema.",
+    ),
+    "writer": (
+        "store metric points from Kafka in PostgreSQL",
+        "Consume the metrics topic and store its points in PostgreSQL, with the consumer"
+        " offsets in the same transaction. Run up to one process per partition;"
+        " /health and /metrics on SLUICE_WRITER_METRICS_PORT.",
+    ),
+    "api": (
+        "serve MLflow reads, lifecycle, registry and artifacts",
+        "Serve MLflow reads, run and experiment lifecycle, the model registry and artifacts on"
+        " SLUICE_API_PORT. Refuses to start against a database at another schema.",
+    ),
+    "front": (
+        "development proxy routing MLflow paths to ingest or api",
+        "Development reverse proxy on SLUICE_PORT: MLflow write paths to ingest, everything"
+        " else to the api. Production puts a load balancer there (docs/operations.md).",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sluice",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sluice {version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (short, text) in SERVICES.items():
+        commands.add_parser(name, help=short, description=text)
+    _add_migrate(commands)
+    _add_config(commands)
+    _add_users(commands)
+    return parser
+
+
+def _add_migrate(commands: Any) -> None:
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending schema migrations and create the Kafka topics",
+        description="Apply the pending PostgreSQL migrations (under an advisory lock, so"
+        " several at once are safe) and create the metrics topic and its dead-letter topic when"
+        " missing. Run it before starting a new version of the services.",
+    )
+    migrate.add_argument(
+        "--status", action="store_true", help="list applied and pending migrations"
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="print what would be applied, change nothing"
+    )
+
+
+def _add_config(commands: Any) -> None:
+    cfg = commands.add_parser(
+        "config",
+        help="show every setting: default, current value, meaning",
+        description="Show every SLUICE_* setting with its default, its current value in this"
+        " environment (passwords masked) and what it does. Exits non-zero when the environment"
+        " holds an unknown or invalid SLUICE_* variable.",
+    )
+    cfg.add_argument("--json", action="store_true", help="one JSON document instead of text")
+
+
+def _add_users(commands: Any) -> None:
+    add = commands.add_parser(
+        "user-add",
+        help="create a user or change its password (access control)",
+        description="Create a user, or set a new password for an existing one. The password"
+        " is asked for at the terminal, or read from stdin with --password-stdin (never from"
+        " the command line, where other users could see it in the process list).",
+    )
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="the user may do everything")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    token = commands.add_parser(
+        "token-add",
+        help="print a new API token for a user",
+        description="Create an API token for NAME and print it (only its hash is stored, so it"
+        " cannot be shown again). Clients send it as MLFLOW_TRACKING_TOKEN.",
+    )
+    token.add_argument("name")
+    grant = commands.add_parser(
+        "grant",
+        help="set a user's permission on an experiment or a registered model",
+        description="Set NAME's permission on one experiment (by id) or registered model (by"
+        " name). NO_PERMISSIONS removes access the default permission would give.",
+    )
+    grant.add_argument("name")
+    grant.add_argument("kind", choices=("experiment", "model"))
+    grant.add_argument("target", help="experiment id or registered model name")
+    grant.add_argument("level", choices=("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"))
+
+
+def version() -> str:
+    try:
+        return metadata.version("sluice")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="sluice", description=__doc__)
-    parser.add_argument("command", choices=COMMANDS + ADMIN_COMMANDS)
-    parser.add_argument(
-        "args",
-        nargs="*",
-        help="user-add NAME PASSWORD [admin]; token-add NAME;"
-        " grant NAME experiment|model ID READ|EDIT|MANAGE|NO_PERMISSIONS",
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         settings = config.load(os.environ)
         if args.command == "api":
@@ -31,34 +159,69 @@ def main(argv: list[str] | None = None) -> None:
     except config.ConfigError as exc:
         sys.exit(f"sluice: configuration error: {exc}")
     logs.configure(args.command, settings.log_level)
+    try:
+        _dispatch(args, settings, os.environ)
+    except StartupError as exc:
+        sys.exit(f"sluice {args.command}: {exc}")
+
+
+def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
     if args.command == "config":
-        print("\n".join(config.env_names()))
-        return
-    if args.command in ADMIN_COMMANDS:
-        asyncio.run(_admin(args.command, args.args, settings))
-        return
-    if args.command == "migrate":
-        from sluice.commands.migrate import migrate_all
+        from sluice.commands.show_config import show
 
-        asyncio.run(migrate_all(settings.pg, settings.kafka))
-        return
-    lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+        print(show(settings, env, as_json=args.json))
+    elif args.command in ("user-add", "token-add", "grant"):
+        _run(_admin(args, settings))
+    elif args.command == "migrate":
+        from sluice.commands.migrate import command as migrate
+
+        _run(migrate(settings, status=args.status, dry_run=args.dry_run))
+    elif args.command == "up":
+        from sluice.commands.up import main as up_main
+
+        # `up` derives the children's environment (local server addresses) itself.
+        up_main(env)
+    elif args.command == "up-ha":
+        from sluice.commands.ha import main as up_ha_main
+
+        up_ha_main(env)
+    else:
+        lifecycle.run(lambda stop: _serve(args.command, settings, stop))
 
 
-async def _admin(command: str, args: list[str], settings: config.Settings) -> None:
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coroutine)
+
+
+def _read_password(from_stdin: bool, ask: Callable[[str], str] = getpass.getpass) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = ask("Password: ")
+        if ask("Password again: ") != password:
+            sys.exit("sluice user-add: the passwords differ")
+    if not password:
+        sys.exit("sluice user-add: empty password")
+    return password
+
+
+async def _admin(args: argparse.Namespace, settings: config.Settings) -> None:
     from sluice.commands import users
 
-    if command == "user-add" and len(args) in (2, 3):
-        await users.add_user(settings.pg, args[0], args[1], args[2:] == ["admin"])
-    elif command == "token-add" and len(args) == 1:
-        print(await users.add_token(settings.pg, args[0]))
-    elif command == "grant" and len(args) == 4 and args[1] in ("experiment", "model"):
-        await users.grant(settings.pg, *args)
+    if args.command == "user-add":
+        password = _read_password(args.password_stdin)
+        await users.add_user(settings.pg, args.name, password, args.admin)
+    elif args.command == "token-add":
+        print(await users.add_token(settings.pg, args.name))
     else:
-        sys.exit(f"sluice {command}: wrong arguments {args} (see sluice --help)")
+        await users.grant(settings.pg, args.name, args.kind, args.target, args.level)
 
 
 async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -> None:
+    if command in ("ingest", "api", "writer"):
+        from sluice import schema
+
+        await schema.require_current(settings.pg)
     if command == "ingest":
         from ingest.app import build_app as build_ingest
 
@@ -76,15 +239,6 @@ async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -
         from sluice.commands.front import run as run_front
 
         await run_front(settings, stop)
-    elif command == "up":
-        from sluice.commands.up import up
-
-        # `up` derives the children's environment (local server addresses) itself.
-        await up(os.environ, stop)
-    elif command == "up-ha":
-        from sluice.commands.ha import up_ha
-
-        await up_ha(os.environ, stop)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """One frozen configuration, parsed once from ``SLUICE_*`` environment variables.
 
 Each field's environment name is its path in upper case: ``Settings.kafka.bootstrap`` is
-``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation.
-An unknown ``SLUICE_*`` variable is an error (a typo must not silently fall back to a default),
-except the few read only by the shell scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``).
-Only the CLI calls :func:`load`; nothing else reads ``os.environ``.
+``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation;
+a ``Literal`` annotation lists the only values accepted. An unknown ``SLUICE_*`` variable is an
+error (a typo must not silently fall back to a default), except the few read only by the shell
+scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``). Only the CLI calls :func:`load`;
+nothing else reads ``os.environ``. The comment beside each field is its documentation:
+``sluice config`` shows it (``sluice.settings_doc``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 PREFIX = "SLUICE_"
 
@@ -74,8 +76,8 @@ class PgConfig:
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    host: str = "127.0.0.1"
-    port: int = 5001
+    host: str = "127.0.0.1"  # address ingest listens on
+    port: int = 5001  # ingest HTTP port (MLflow write calls)
     max_body_bytes: int = 4 * 1024 * 1024  # legal MLflow batches reach ~1.5 MB; refuse above this
     run_cache_ttl_s: float = 5.0  # how long an "active run" answer is trusted (NOTIFY invalidates)
     run_cache_size: int = 100_000  # bound on cached run states
@@ -89,13 +91,13 @@ class WriterConfig:
     fetch_max_records: int = 5_000  # records per getmany() call
     metrics_port: int = 5003  # /health and /metrics of the writer process (`up`: +i for the i-th)
     processes: int = 1  # writer processes `sluice up` runs (useful up to the partition count)
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # address of the writer's /health and /metrics
 
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
-    host: str = "127.0.0.1"
-    port: int = 5002
+    host: str = "127.0.0.1"  # address the api listens on
+    port: int = 5002  # api HTTP port (reads, lifecycle, registry, artifacts)
     read_fence_deadline_s: float = 10.0  # a read waits this long for acknowledged writes
     artifact_root: str = "./.state/artifacts"  # local folder, or s3://bucket/prefix
     artifact_s3_endpoint_url: str = ""  # S3 API endpoint; empty = AWS default (tests: moto)
@@ -108,7 +110,7 @@ class ApiConfig:
     # Origin clients reach the api at (e.g. https://mlflow.example.com[/prefix]); local part
     # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
     public_url: str = ""
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = 4 * 1024 * 1024  # largest request body the api reads
     # The local artifact root (and its multipart staging) is one filesystem every api process
     # sees (NFS, a shared volume). Required when more than one api runs on a local root.
     artifact_root_shared: bool = False
@@ -117,7 +119,8 @@ class ApiConfig:
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     enabled: bool = False  # off for `make up`; on: every route but health needs credentials
-    default_permission: str = "READ"  # what a user without a grant may do (MLflow's default)
+    # What a user without a grant may do (MLflow's default: READ).
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
     cache_ttl_s: float = 5.0  # how long identities and grants are trusted between lookups
     # Requests per second per user and service (token bucket); 0 = unlimited. Each of the
     # service's `instances` processes enforces its share (rate / instances, burst / instances).
@@ -129,9 +132,9 @@ class AuthConfig:
 class HaConfig:
     """`sluice up-ha`: the production shape on one machine (docs/capacity.md)."""
 
-    ingest_processes: int = 2
-    api_processes: int = 2
-    writer_processes: int = 2
+    ingest_processes: int = 2  # ingest processes behind HAProxy
+    api_processes: int = 2  # api processes behind HAProxy (artifacts must be shared: S3)
+    writer_processes: int = 2  # writers in the consumer group (useful up to the partitions)
     # Process i (from 0) of a service listens on the service's port + i * port_stride; the
     # writers' health ports are writer.metrics_port + i.
     port_stride: int = 10
@@ -141,8 +144,8 @@ class HaConfig:
 @dataclass(frozen=True, slots=True)
 class Settings:
     port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
-    host: str = "127.0.0.1"
-    log_level: str = "INFO"
+    host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
     # Processes of this service behind the balancer (`sluice up-ha` sets it): per-process
     # shares of deployment-wide limits, and the artifact root check of the api.
     instances: int = 1
@@ -218,6 +221,11 @@ def _build(cls: type[T], environ: Mapping[str, str], prefix: str, known: set[str
 def _cast(name: str, raw: str, hint: Any) -> Any:
     if isinstance(hint, types.UnionType):
         raise ConfigError(f"{name}: union types are not supported")
+    if typing.get_origin(hint) is Literal:
+        allowed = typing.get_args(hint)
+        if raw not in allowed:
+            raise ConfigError(f"{name}={raw!r} is not one of: {', '.join(allowed)}")
+        return raw
     try:
         if hint is bool:
             return _cast_bool(raw)

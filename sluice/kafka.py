@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 
 from sluice.config import KafkaConfig
+from sluice.errors import Unreachable
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+
+async def start(client: _Startable, cfg: KafkaConfig) -> None:
+    """Start a producer, consumer or admin client; raises Unreachable (one line for the
+    operator) when no broker of ``cfg.bootstrap`` answers."""
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        raise Unreachable(f"cannot reach Kafka at {cfg.bootstrap}: {exc}") from exc
 
 
 def create_producer(cfg: KafkaConfig) -> AIOKafkaProducer:
@@ -46,7 +61,7 @@ async def partition_count(cfg: KafkaConfig, topic: str) -> int:
     """Partitions of ``topic`` as the cluster reports them (not as configured: producers and
     the read fence must agree with the real layout). Raises LookupError for a missing topic."""
     admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=15_000)
-    await admin.start()
+    await start(admin, cfg)
     try:
         described = await admin.describe_topics([topic])
     finally:

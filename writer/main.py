@@ -60,9 +60,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     app = web.Application()
     health.add_health_routes(app, lambda: pg.ping(pool), heartbeat)
     server = asyncio.create_task(lifecycle.serve_app(app, cfg.host, cfg.metrics_port, stop))
-    await producer.start()
-    consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
-    await consumer.start()
+    try:
+        await kafka.start(producer, settings.kafka)
+        consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
+        await kafka.start(consumer, settings.kafka)
+    except BaseException:  # Kafka unreachable at start: close what was opened, then report
+        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
+        await pool.close()
+        stop.set()
+        await server
+        raise
     compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
     try:
         await _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records)

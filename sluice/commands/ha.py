@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sluice import config
+from sluice import config, lifecycle
 from sluice.commands import ha_balancer
 from sluice.commands.migrate import migrate_all
 from sluice.commands.supervise import Child, supervise
@@ -101,7 +101,12 @@ def sluice_argv(role: str) -> list[str]:
 def run_script(script: str, *args: str, env: Mapping[str, str]) -> str:
     """Run a provisioning script; its stdout is the answer, its failure aborts `up-ha`."""
     done = subprocess.run(
-        [str(SCRIPTS / script), *args], env=dict(env), check=True, stdout=subprocess.PIPE, text=True
+        [str(SCRIPTS / script), *args],
+        env=dict(env),
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a signal to up-ha's group must not kill a script half-way
     )
     return done.stdout.strip()
 
@@ -171,10 +176,29 @@ def state_dir(environ: Mapping[str, str]) -> Path:
 
 
 # --- the command ----------------------------------------------------------------------------
-async def up_ha(environ: Mapping[str, str], stop: asyncio.Event) -> None:
+def main(environ: Mapping[str, str]) -> None:
+    """Entry point of `sluice up-ha`; signals as `sluice up` (a later signal hurries)."""
+
+    async def run() -> None:
+        stop, hurry = asyncio.Event(), asyncio.Event()
+
+        def on_insist() -> None:
+            log.warning("second signal: killing the processes, then stopping the servers")
+            hurry.set()
+
+        lifecycle.install_stop_signals(stop, on_insist)
+        await up_ha(environ, stop, hurry)
+        log.info("stopped")
+
+    asyncio.run(run())
+
+
+async def up_ha(environ: Mapping[str, str], stop: asyncio.Event, hurry: asyncio.Event) -> None:
     infrastructure = Infrastructure(dict(environ))
     try:
         env = await asyncio.to_thread(infrastructure.start)
+        if stop.is_set():
+            return
         settings = config.load(env)
         await migrate_all(settings.pg, settings.kafka)
         processes = plan(settings)
@@ -190,7 +214,7 @@ async def up_ha(environ: Mapping[str, str], stop: asyncio.Event) -> None:
                 "kafka": settings.kafka.bootstrap,
             },
         )
-        await supervise([*children, haproxy], stop)
+        await supervise([*children, haproxy], stop, hurry)
     finally:
         await asyncio.to_thread(infrastructure.stop)
 

@@ -46,3 +46,11 @@ def test_env_names_lists_every_leaf() -> None:
     names = config.env_names()
     assert "SLUICE_PORT" in names and "SLUICE_WRITER_BATCH_MAX_ROWS" in names
     assert all(name.startswith("SLUICE_") for name in names)
+
+
+def test_a_value_outside_the_allowed_ones_is_refused_naming_them() -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.load({"SLUICE_AUTH_DEFAULT_PERMISSION": "read"})
+    assert "SLUICE_AUTH_DEFAULT_PERMISSION='read'" in str(caught.value)
+    assert "READ, EDIT, MANAGE, NO_PERMISSIONS" in str(caught.value)
+    assert config.load({"SLUICE_AUTH_DEFAULT_PERMISSION": "EDIT"}).auth.default_permission == "EDIT"

@@ -30,6 +30,7 @@ lint: bootstrap
 # Kafka, S3 and Sluice processes under .state/test.
 test: lint
 	@scripts/kafka.sh fetch
+	@scripts/promtool.sh check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 services-stop:

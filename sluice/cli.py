@@ -10,10 +10,9 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
-from importlib import metadata
 from typing import Any
 
-from sluice import config, lifecycle, logs
+from sluice import buildinfo, config, lifecycle, logs
 from sluice.errors import StartupError
 
 DESCRIPTION = """\
@@ -74,13 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"sluice {version()}")
+    parser.add_argument("--version", action="version", version=f"sluice {buildinfo.version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (short, text) in SERVICES.items():
         commands.add_parser(name, help=short, description=text)
     _add_migrate(commands)
     _add_config(commands)
     _add_users(commands)
+    _add_gaps(commands)
     return parser
 
 
@@ -143,11 +143,22 @@ def _add_users(commands: Any) -> None:
     grant.add_argument("level", choices=("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"))
 
 
-def version() -> str:
-    try:
-        return metadata.version("sluice")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+def _add_gaps(commands: Any) -> None:
+    gaps = commands.add_parser(
+        "acknowledge-gap",
+        help="accept records Kafka deleted before a writer stored them",
+        description="A writer holds a partition whose stored offset is below Kafka's log start"
+        " (retention deleted records it never stored; metric sluice_writer_retention_gap_records)."
+        " This records the lost offset range in writer_offset_gaps and moves the stored offset to"
+        " the log start; the writer resumes within seconds. The lost points are not recoverable"
+        " from Kafka: restore them from elsewhere first if you can.",
+    )
+    gaps.add_argument(
+        "--partition",
+        type=int,
+        action="append",
+        help="only this partition (repeatable); default: every partition with a gap",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,9 +167,11 @@ def main(argv: list[str] | None = None) -> None:
         settings = config.load(os.environ)
         if args.command == "api":
             config.require_shared_artifacts(settings)
+        if args.command in ("ingest", "api"):
+            settings = config.instance_share(settings)
     except config.ConfigError as exc:
         sys.exit(f"sluice: configuration error: {exc}")
-    logs.configure(args.command, settings.log_level)
+    logs.configure(args.command, settings.log_level, settings.access_log)
     try:
         _dispatch(args, settings, os.environ)
     except StartupError as exc:
@@ -176,6 +189,8 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
         from sluice.commands.migrate import command as migrate
 
         _run(migrate(settings, status=args.status, dry_run=args.dry_run))
+    elif args.command == "acknowledge-gap":
+        _run(_acknowledge_gap(settings, args.partition))
     elif args.command == "up":
         from sluice.commands.up import main as up_main
 
@@ -186,6 +201,9 @@ def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[
 
         up_ha_main(env)
     else:
+        from sluice import health
+
+        health.set_config_document(buildinfo.publish(settings))
         lifecycle.run(lambda stop: _serve(args.command, settings, stop))
 
 
@@ -217,6 +235,20 @@ async def _admin(args: argparse.Namespace, settings: config.Settings) -> None:
         await users.grant(settings.pg, args.name, args.kind, args.target, args.level)
 
 
+async def _acknowledge_gap(settings: config.Settings, partitions: list[int] | None) -> None:
+    from sluice.commands.gaps import acknowledge
+
+    done = await acknowledge(settings, partitions)
+    for gap in done:
+        lost = gap.to_offset - gap.from_offset
+        print(
+            f"partition {gap.partition}: offsets {gap.from_offset}..{gap.to_offset - 1} lost"
+            f" ({lost} records), writer resumes at {gap.to_offset}"
+        )
+    if not done:
+        print("no retention gap: every stored offset is at or above its partition's log start")
+
+
 async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -> None:
     if command in ("ingest", "api", "writer"):
         from sluice import schema
@@ -229,6 +261,9 @@ async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -
         await lifecycle.serve_app(app, settings.ingest.host, settings.ingest.port, stop)
     elif command == "api":
         from api.app import build_app as build_api
+        from sluice.disk import watch_artifact_root
+
+        watch_artifact_root(settings.api.artifact_root)
 
         await lifecycle.serve_app(build_api(settings), settings.api.host, settings.api.port, stop)
     elif command == "writer":

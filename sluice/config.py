@@ -12,6 +12,7 @@ nothing else reads ``os.environ``. The comment beside each field is its document
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -146,6 +147,7 @@ class Settings:
     port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
     host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
+    access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
     # Processes of this service behind the balancer (`sluice up-ha` sets it): per-process
     # shares of deployment-wide limits, and the artifact root check of the api.
     instances: int = 1
@@ -171,6 +173,20 @@ def load(environ: Mapping[str, str]) -> Settings:
     if unknown:
         raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
     return settings
+
+
+def instance_share(settings: Settings) -> Settings:
+    """This process's settings when ``instances`` processes of its service share the load: the
+    per-user rate limit is deployment-wide, so each process enforces rate / instances (burst /
+    instances, at least 1). The balancer spreads requests round-robin, so the sum stays the
+    configured rate without a shared counter on every request."""
+    n = max(1, settings.instances)
+    auth = dataclasses.replace(
+        settings.auth,
+        rate_per_s=settings.auth.rate_per_s / n,
+        rate_burst=max(1, math.ceil(settings.auth.rate_burst / n)),
+    )
+    return dataclasses.replace(settings, auth=auth)
 
 
 def require_shared_artifacts(settings: Settings) -> None:

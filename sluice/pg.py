@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from sluice import metrics
 from sluice.config import PgConfig
 from sluice.errors import Unreachable
 from sluice.settings_doc import mask
@@ -74,9 +75,32 @@ async def create_pool(
     prepared statement to a generic plan after five executions, which loses plan-time partition
     pruning and array-size estimates: the api's chart query went from 2 to 11 ms a run."""
     try:
-        return await _create_pool(cfg, max_size, custom_plans)
+        pool = await _create_pool(cfg, max_size, custom_plans)
     except _CONNECT_ERRORS as exc:
         raise unreachable(cfg.dsn, exc) from exc
+    _watch(pool)
+    return pool
+
+
+# Pools of this process (a few, created at start), read when /metrics is scraped; closed ones
+# are dropped as they are seen.
+_POOLS: list[asyncpg.Pool] = []
+
+
+def _watch(pool: asyncpg.Pool) -> None:
+    if not _POOLS:
+        gauge = metrics.pg_pool_connections
+        gauge.labels("in_use").set_function(
+            lambda: sum(p.get_size() - p.get_idle_size() for p in _POOLS if not p.is_closing())
+        )
+        gauge.labels("idle").set_function(
+            lambda: sum(p.get_idle_size() for p in _POOLS if not p.is_closing())
+        )
+        gauge.labels("max").set_function(
+            lambda: sum(p.get_max_size() for p in _POOLS if not p.is_closing())
+        )
+    _POOLS[:] = [p for p in _POOLS if not p.is_closing()]
+    _POOLS.append(pool)
 
 
 async def _create_pool(cfg: PgConfig, max_size: int | None, custom_plans: bool) -> asyncpg.Pool:

@@ -42,11 +42,15 @@ class Setting:
     meaning: str
 
 
-def mask(value: Any) -> Any:
-    """Hide the password of a URL-shaped value (``postgresql://user:pw@host`` -> ``user:***``)."""
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", value)
-    return value
+def mask(value: Any, secret: bool = False) -> Any:
+    """Hide the password of a URL-shaped value (``postgresql://user:pw@host`` -> ``user:***``);
+    a ``secret`` value that is not a URL is hidden whole (an empty one stays visible, so an
+    operator can tell "unset" from "set")."""
+    if not isinstance(value, str):
+        return value
+    if secret and value and "://" not in value:
+        return "***"
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", value)
 
 
 def describe(settings: config.Settings, environ: typing.Mapping[str, str]) -> list[Setting]:
@@ -83,8 +87,14 @@ def _walk(
             if typing.get_origin(hints[f.name]) is typing.Literal
             else ()
         )
+        secret = not f.repr  # the configuration marks secrets with field(repr=False)
         yield Setting(
-            name, mask(base), mask(value), name in environ, choices, comments.get(f.name, "")
+            name,
+            mask(base, secret),
+            mask(value, secret),
+            name in environ,
+            choices,
+            comments.get(f.name, ""),
         )
 
 

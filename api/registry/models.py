@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.deps import deps_key, request_doc
-from api.pages import decode_offset, encode_offset
+from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, store
 from api.registry.requests import name_of, now_ms, tag_of, tags_of
 from api.registry.rules import STAGES, canonical_stage, validate_model_name

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.routes import ROUTES
-from sluice import auth, config
+from sluice import config
 from sluice.commands import ha, ha_balancer
 
 
@@ -46,10 +46,21 @@ def test_balancer_sends_exactly_the_ingest_routes_to_ingest() -> None:
 
 
 def test_rate_limit_is_shared_among_instances() -> None:
-    cfg = config.AuthConfig(rate_per_s=100.0, rate_burst=25)
-    assert auth.rate_share(cfg, 1) == (100.0, 25)
-    assert auth.rate_share(cfg, 2) == (50.0, 13)
-    assert auth.rate_share(cfg, 0) == (100.0, 25)
+    def share(instances: str) -> tuple[float, int]:
+        settings = config.instance_share(
+            config.load(
+                {
+                    "SLUICE_AUTH_RATE_PER_S": "100",
+                    "SLUICE_AUTH_RATE_BURST": "25",
+                    "SLUICE_INSTANCES": instances,
+                }
+            )
+        )
+        return settings.auth.rate_per_s, settings.auth.rate_burst
+
+    assert share("1") == (100.0, 25)
+    assert share("2") == (50.0, 13)
+    assert share("0") == (100.0, 25)
 
 
 def test_several_apis_need_a_shared_artifact_store() -> None:

@@ -54,3 +54,9 @@ def test_text_output_names_default_and_allowed_values() -> None:
     assert "One of: READ, EDIT, MANAGE, NO_PERMISSIONS." in text
     doc = orjson.loads(show(config.load(env), env, as_json=True))
     assert {"name", "default", "current", "set", "choices", "meaning"} <= set(doc["settings"][0])
+
+
+def test_a_secret_that_is_not_a_url_is_hidden_whole() -> None:
+    assert mask("hunter2", secret=True) == "***"
+    assert mask("", secret=True) == ""
+    assert mask("hunter2") == "hunter2"

@@ -43,7 +43,7 @@ clean: services-stop
 
 # Sluice vs MLflow, same workloads in one run (benchmarks/README.md): under 30 minutes; results
 # in benchmarks/results/<date>-<host>.{json,md}. BENCH_PROFILE=long grows metrics to 5e7 points.
-.PHONY: bench bench-smoke bench-deps
+.PHONY: bench bench-smoke bench-deps bench-scaleout
 BENCH_PROFILE ?= default
 
 # psutil is in the dev extras too, so py-spy (bench only) is what tells whether they are in.
@@ -54,6 +54,12 @@ bench-deps: bootstrap
 
 bench: bench-deps
 	$(VENV)/bin/python -m benchmarks --profile $(BENCH_PROFILE)
+	$(VENV)/bin/python -m benchmarks.scaleout --profile $(BENCH_PROFILE)
+
+# Scale-out alone (~6 min): writers 1 -> 2 -> 4 and ingest 1 -> 2 behind HAProxy, points/s and CPU
+# per point; results in benchmarks/results/<date>-<host>-scaleout.{json,md} (docs/capacity.md).
+bench-scaleout: bench-deps
+	$(VENV)/bin/python -m benchmarks.scaleout --profile $(BENCH_PROFILE)
 
 # A few seconds per workload, both systems: checks that the benchmark works (not how fast).
 bench-smoke: bench-deps

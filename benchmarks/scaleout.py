@@ -190,9 +190,10 @@ def summarise(layout: Layout, result: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(doc: dict[str, Any]) -> str:
     rows = [
-        "| ingest | writers | verified points/s | CPU per point, all processes | ingest | writers"
-        " | postgres | kafka | haproxy | p50 / p99 (ms) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| ingest | writers | verified points/s | cores used (all measured processes)"
+        " | CPU per point, all processes | ingest | writers | postgres | kafka | haproxy"
+        " | p50 / p99 (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["layouts"]:
         g = r["cpu_us_per_point_by_group"]
@@ -201,7 +202,8 @@ def markdown(doc: dict[str, Any]) -> str:
         lat = r["latency"]
         rows.append(
             f"| {r['ingest']} | {r['writers']} | {r['verified_points_per_s']:,.0f}"
-            f"{'' if r['verified'] else ' (NOT verified)'} | {r['cpu_us_per_point']} us"
+            f"{'' if r['verified'] else ' (NOT verified)'}"
+            f" | {sum(r['cpu_cores'].values()):.2f} | {r['cpu_us_per_point']} us"
             f" | {ingest:.2f} | {writers:.2f} | {g.get('postgres', 0):.2f}"
             f" | {g.get('kafka', 0):.2f} | {g.get('haproxy', 0):.2f}"
             f" | {lat.get('p50_ms', '-')} / {lat.get('p99_ms', '-')} |"
@@ -214,8 +216,15 @@ def markdown(doc: dict[str, Any]) -> str:
         " (process CPU time / verified points).\n\n"
         + "\n".join(rows)
         + f"\n\nLoad average before/after: {doc['load_before']} / {doc['load_after']};"
+        f" CPU share a busy process got before/after: {doc.get('cpu_share_before', '-')}"
+        f" / {doc.get('cpu_share_after', '-')} (1.0 = a core to itself);"
         f" environment: {json.dumps(env)}\n"
     )
+
+
+def rewrite_markdown(json_path: Path) -> None:
+    """Regenerate the .md beside a results .json (after a change to the table)."""
+    json_path.with_suffix(".md").write_text(markdown(json.loads(json_path.read_text())))
 
 
 def main() -> None:
@@ -231,6 +240,7 @@ def main() -> None:
         "load_before": report.load_average(),
         "profile": profile.as_dict(),
         "layouts": [],
+        "cpu_share_before": report.cpu_share(),
     }
     stack = ScaleStack()
     ok = False
@@ -247,6 +257,7 @@ def main() -> None:
         if ok and not args.keep_state:
             stack.remove_state()
     doc["load_after"] = report.load_average()
+    doc["cpu_share_after"] = report.cpu_share()
     doc["runtime_s"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if profile.name == "default" else f"-{profile.name}"

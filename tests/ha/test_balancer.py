@@ -16,7 +16,11 @@ from tests.integration.test_artifacts import (  # noqa: F401  (collected here)
 from tests.integration.test_mlflow_client import client  # noqa: F401
 from tests.integration.test_tracking_api import test_fluent_api_end_to_end  # noqa: F401
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+# The first test here starts the whole topology (ha_stack): minutes on a shared 2-core machine.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning"),
+    pytest.mark.timeout(900),
+]
 
 
 def test_two_processes_of_each_role_named_on_their_command_line(ha_stack: HaStack) -> None:

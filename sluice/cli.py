@@ -35,6 +35,13 @@ SERVICES = {
         " on SLUICE_PORT. A service that dies is restarted. Ctrl-C or SIGTERM (to this process"
         " or its group) drains every service and stops what `up` started.",
     ),
+    "up-ha": (
+        "run the production shape locally: HAProxy, 2 ingest, 2 api, 2 writers, HA PostgreSQL",
+        "The production topology on one machine: HAProxy on SLUICE_PORT in front of 2 ingest"
+        " and 2 api processes, 2 writers, a 3-broker Kafka (RF 3, min ISR 2), PostgreSQL primary"
+        " + synchronous standby with automatic failover (pg_auto_failover) and moto S3 for"
+        " artifacts. A process that dies is restarted. Ctrl-C or SIGTERM stops everything.",
+    ),
     "ingest": (
         "serve MLflow write calls (metrics go to Kafka)",
         "Serve MLflow write calls (log-metric, log-batch, set-tag, ...) on SLUICE_INGEST_PORT."
@@ -311,6 +318,10 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings = config.load(os.environ)
+        if args.command == "api":
+            config.require_shared_artifacts(settings)
+        if args.command in ("ingest", "api"):
+            settings = config.instance_share(settings)
     except config.ConfigError as exc:
         sys.exit(f"sluice: configuration error: {exc}")
     logs.configure(args.command, settings.log_level, settings.access_log)
@@ -382,6 +393,12 @@ def _up(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, s
     up_main(env)
 
 
+def _up_ha(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.ha import main as up_ha_main
+
+    up_ha_main(env)
+
+
 def _run_service(
     args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
 ) -> None:
@@ -407,6 +424,7 @@ _RUNNERS: dict[str, Runner] = {
     "import": _transfer,
     "export": _transfer,
     "up": _up,
+    "up-ha": _up_ha,
 }
 
 

@@ -31,7 +31,7 @@ NO_CACHE: Final = "no-cache"
 _HASHED: Final = re.compile(r"\.[0-9a-f]{8,32}\.")
 _STATIC_PREFIX: Final = "/static-files/"
 # The two handlers that exist only while the UI is on (api/app.py leaves them out otherwise).
-HANDLERS: Final = frozenset({"ui_index", "ui_static_file"})
+HANDLERS: Final = frozenset({f"{__name__}:ui_index", f"{__name__}:ui_static_file"})
 
 
 @dataclass(frozen=True, slots=True)

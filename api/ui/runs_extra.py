@@ -10,8 +10,8 @@ import orjson
 from aiohttp import web
 
 from api.deps import deps_key, request_doc
+from schemas.fields import get_list, get_string
 from schemas.mlflow_errors import does_not_exist, invalid_parameter, missing_parameter
-from schemas.protojson import get_list, get_string
 from sluice.http import json_response
 
 MAX_EXPERIMENT_IDS: Final = 20  # MLflow's bound per search-datasets request

@@ -21,9 +21,11 @@ from graphql import (
     get_named_type,
 )
 
-from api import bulk_history, experiments, runs, search
 from api.deps import Deps, deps_key
+from api.experiments import handlers as experiments
+from api.metrics import handlers as metrics
 from api.registry import versions
+from api.runs import handlers as runs
 from api.ui.graphql.schema import SCHEMA
 from schemas.access import Level
 from sluice.auth import require_experiment
@@ -114,7 +116,7 @@ async def get_experiment(_: Any, info: GraphQLResolveInfo, input: Any = None) ->
 async def get_run(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
     ctx: Context = info.context
     answer = await runs.read_run(ctx.deps, snake_keys(input or {}))
-    await _readable(ctx, answer["run"]["info"]["experiment_id"])  # type: ignore[index]
+    await _readable(ctx, answer["run"]["info"]["experiment_id"])
     return answer
 
 
@@ -123,12 +125,12 @@ async def search_runs(_: Any, info: GraphQLResolveInfo, input: Any = None) -> An
     doc = snake_keys(input or {})
     for experiment_id in doc.get("experiment_ids") or []:
         await _readable(ctx, str(experiment_id))
-    return await search.run_search_page(ctx.deps, doc)
+    return await runs.run_search_page(ctx.deps, doc)
 
 
 async def sampled_histories(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
     ctx: Context = info.context
-    return await bulk_history.sampled_histories(ctx.deps, snake_keys(input or {}))
+    return await metrics.sampled_histories(ctx.deps, snake_keys(input or {}))
 
 
 async def search_model_versions(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:

@@ -7,6 +7,11 @@ error (a typo must not silently fall back to a default), except the few read onl
 scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``). Only the CLI calls :func:`load`;
 nothing else reads ``os.environ``. The comment beside each field is its documentation:
 ``sluice config`` shows it (``sluice.settings_doc``).
+
+Any setting may instead come from a file: ``NAME_FILE=/path`` reads the value of ``NAME`` from
+that file (one trailing newline dropped), the way container secrets are mounted. Setting both
+``NAME`` and ``NAME_FILE`` is an error. Secret fields (``repr=False``) are masked wherever
+settings are shown.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 PREFIX = "SLUICE_"
+FILE_SUFFIX = "_FILE"
 
 # Read by scripts/*.sh (service provisioning), never by the Python services.
 SCRIPT_VARIABLES = frozenset(
@@ -40,9 +46,13 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_KAFKA_LIBS",
         "SLUICE_KAFKA_START_TIMEOUT",
         "SLUICE_KAFKA_STOP_TIMEOUT",
+        "SLUICE_KAFKA_SASL_SSL_PORT",
+        "SLUICE_KAFKA_TLS_DIR",
+        "SLUICE_HELM_VERSION",
         "SLUICE_S3_PORT",
         "SLUICE_S3_START_TIMEOUT",
         "SLUICE_MLFLOW_REF_PORT",
+        "SLUICE_MLFLOW_REF_BACKEND_URI",
         "SLUICE_KEEP_TEST_STATE",
     }
 )
@@ -64,6 +74,26 @@ class KafkaConfig:
     max_batch_bytes: int = 1_048_576  # producer per-partition buffer
     request_timeout_ms: int = 30_000  # aiokafka request timeout
     session_timeout_ms: int = 10_000  # consumer group session: a silent writer loses its partitions
+    # Managed clusters: TLS (SSL), a SASL login (SASL_PLAINTEXT), or both (SASL_SSL).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # SASL login mechanism (security_protocol SASL_*); managed services mostly offer SCRAM.
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""  # SASL user (security_protocol SASL_*)
+    sasl_password: str = field(default="", repr=False)  # its password; or ..._PASSWORD_FILE
+    ssl_cafile: str = ""  # PEM bundle that signs the brokers' certificates; "" = system CAs
+    ssl_certfile: str = ""  # client certificate (PEM) when the brokers require mutual TLS
+    ssl_keyfile: str = ""  # its private key (PEM)
+    ssl_key_password: str = field(default="", repr=False)  # if that key is encrypted
+
+    def __post_init__(self) -> None:
+        # Checked at load, not at the first connection: every service stops at start.
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ConfigError(
+                f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "SLUICE_KAFKA_SASL_USERNAME and SLUICE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +198,12 @@ def load(environ: Mapping[str, str]) -> Settings:
     known: set[str] = set()
     settings = _build(Settings, environ, PREFIX, known)
     unknown = sorted(
-        k for k in environ if k.startswith(PREFIX) and k not in known and k not in SCRIPT_VARIABLES
+        k
+        for k in environ
+        if k.startswith(PREFIX)
+        and k not in known
+        and k.removesuffix(FILE_SUFFIX) not in known
+        and k not in SCRIPT_VARIABLES
     )
     if unknown:
         raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
@@ -229,9 +264,24 @@ def _build(cls: type[T], environ: Mapping[str, str], prefix: str, known: set[str
             values[f.name] = _build(typing.cast(type[Any], hint), environ, name + "_", known)
             continue
         known.add(name)
-        if name in environ:
-            values[f.name] = _cast(name, environ[name], hint)
+        raw = _raw_value(name, environ)
+        if raw is not None:
+            values[f.name] = _cast(name, raw, hint)
     return cls(**values)
+
+
+def _raw_value(name: str, environ: Mapping[str, str]) -> str | None:
+    """NAME's value, from NAME itself or from the file NAME_FILE points to."""
+    path = environ.get(name + FILE_SUFFIX)
+    if path is None:
+        return environ.get(name)
+    if name in environ:
+        raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set; keep one")
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().removesuffix("\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}{FILE_SUFFIX}={path!r} cannot be read: {exc.strerror}") from exc
 
 
 def _cast(name: str, raw: str, hint: Any) -> Any:

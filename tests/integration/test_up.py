@@ -198,3 +198,31 @@ def test_up_stops_everything_however_signalled(
     for script in ("pg.sh", "kafka.sh"):
         status = subprocess.run([str(REPO / "scripts" / script), "status"], env=env, check=False)
         assert status.returncode == 3, f"{script} still running after `up` stopped"
+
+
+def _doctor(env: dict[str, str], *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "doctor", *args],
+        env={**env, **overrides},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_doctor_from_the_checkout_agrees_with_up_and_names_drift(
+    up: tuple[subprocess.Popen[bytes], Ports, dict[str, str]],
+) -> None:
+    process, _ports, env = up
+    healthy = _doctor(env)  # the same environment `up` was started with, nothing else
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert healthy.stdout.strip().endswith("all checks passed")
+
+    drifted = _doctor(env, SLUICE_KAFKA_PARTITIONS="16")
+    assert drifted.returncode == 1
+    assert "topic sluice.metrics.v1 has 8 partitions, SLUICE_KAFKA_PARTITIONS=16" in drifted.stdout
+    assert "SLUICE_KAFKA_PARTITIONS is 8 there, 16 here" in drifted.stdout
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0

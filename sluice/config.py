@@ -128,6 +128,8 @@ class Settings:
     host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
     access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
+    # OTLP/HTTP traces URL for Sluice's own spans (e.g. http://collector:4318/v1/traces); "" = off
+    otel_endpoint: str = ""
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     pg: PgConfig = field(default_factory=PgConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
 from sluice import logs, metrics, telemetry
+from sluice.clock import now_ms
 
 _RETRY_AFTER_MAX_S = 30.0
 
@@ -52,7 +53,7 @@ class Producer:
         record = wire.MetricRecord(
             run_id=run_id,
             event_id=uuid.uuid4().hex,
-            received_at_ms=int(time.time() * 1000),
+            received_at_ms=now_ms(),
             metrics=points,
         )
         started = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import shutil
 import signal
 import socket
@@ -231,3 +232,20 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def contiguous_free_ports(n: int) -> int:
+    """A base port such that base .. base+n-1 are all free now (Kafka nodes use neighbours)."""
+    for _ in range(100):
+        base = random.randint(20_000, 60_000 - n)
+        sockets = [socket.socket() for _ in range(n)]
+        try:
+            for i, sock in enumerate(sockets):
+                sock.bind(("127.0.0.1", base + i))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise StackError(f"no {n} contiguous free ports")

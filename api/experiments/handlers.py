@@ -23,9 +23,9 @@ from api.experiments.search import compile_experiment_search
 from api.search.order import parse_experiment_order_by
 from api.search.request import experiment_max_results, page_of, parse_view_type
 from api.search.rules import parse_experiment_filter
+from schemas.fields import get_int64, get_list, get_string
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter, no_such_experiment
 from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
-from schemas.protojson import get_int64, get_list, get_string
 from sluice.http import json_response
 
 _REPEATED = frozenset({"experiment_ids", "order_by"})

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from api.search.sql import Binder, Query
+from schemas.fields import expect_object, get_bool, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
 from schemas.mlflow_names import validate_key
-from schemas.protojson import expect_object, get_bool, get_list, get_string
 
 STATUSES: Final = {
     "LOGGED_MODEL_STATUS_UNSPECIFIED": 0,

@@ -32,8 +32,8 @@ from api.metrics.rules import (
 )
 from api.metrics.series import Columns, SeriesReader, sample_runs
 from api.runs.rules import run_id_of
+from schemas.fields import get_int32, get_string
 from schemas.mlflow_errors import invalid_parameter
-from schemas.protojson import get_int32, get_string
 from sluice.http import json_response
 
 PARALLEL_RUNS: Final = 4  # pool connections one chart request uses at most

@@ -14,11 +14,12 @@ from api.deps import deps_key, request_doc
 from api.logged_models import store as logged_models
 from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, sources, store
-from api.registry.requests import name_of, now_ms, tag_of, tags_of, version_of
+from api.registry.requests import name_of, tag_of, tags_of, version_of
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
+from schemas.fields import get_bool, get_int64, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
-from schemas.protojson import get_bool, get_int64, get_list, get_string
+from sluice.clock import now_ms
 from sluice.http import json_response
 
 

@@ -26,8 +26,8 @@ from api.runs.search import compile_run_search
 from api.search.order import parse_run_order_by
 from api.search.request import page_of, parse_view_type, run_max_results
 from api.search.rules import parse_run_filter
+from schemas.fields import get_int32, get_int64, get_list, get_string
 from schemas.mlflow_errors import no_such_run
-from schemas.protojson import get_int32, get_int64, get_list, get_string
 from sluice.clock import now_ms
 from sluice.http import json_response
 

@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
-from sluice import logs, metrics
+from sluice import logs, metrics, telemetry
 from sluice.clock import now_ms
 
 _RETRY_AFTER_MAX_S = 30.0
@@ -45,6 +45,7 @@ class Producer:
         except (TimeoutError, KafkaError):
             return False
 
+    @telemetry.traced("kafka.produce")
     async def send_points(self, run_id: str, points: list[wire.MetricPoint]) -> None:
         """Return once Kafka acknowledged (acks=all) the record; raise Unavailable (429) past
         the deadline. A timed-out record may still be delivered later: the client retries and
@@ -64,7 +65,10 @@ class Producer:
                     value=wire.encode(record),
                     key=run_id.encode(),
                     partition=wire.partition_for(run_id, self._partitions),
-                    headers=[(wire.REQUEST_ID_HEADER, logs.request_id.get().encode())],
+                    headers=[
+                        (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
+                        *telemetry.headers(),  # traceparent, when tracing is on
+                    ],
                 )
                 await ack
         except TimeoutError:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from sluice import metrics
+from sluice import metrics, telemetry
 from writer import chunks, offsets
 from writer.batch import Batch, Series
 from writer.chunks import Point
@@ -63,6 +63,7 @@ async def prepare(conn: asyncpg.Connection) -> None:
     await conn.execute(_STAGING_DDL)
 
 
+@telemetry.traced("postgresql.flush")
 async def flush(
     conn: asyncpg.Connection,
     topic: str,

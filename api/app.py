@@ -57,7 +57,7 @@ async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[
     pool = await pg.create_pool(settings.pg, custom_plans=True)
     partitions = await kafka.partition_count(settings.kafka, settings.kafka.topic)
     consumer = kafka.create_consumer(settings.kafka, group_id=None)
-    await consumer.start()
+    await kafka.start(consumer, settings.kafka)
     fence = ReadFence(
         consumer, pool, settings.kafka.topic, partitions, settings.api.read_fence_deadline_s
     )

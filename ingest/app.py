@@ -43,7 +43,7 @@ async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[
     pool = await pg.create_pool(settings.pg)
     partitions = await kafka.partition_count(settings.kafka, settings.kafka.topic)
     producer = kafka.create_producer(settings.kafka)
-    await producer.start()
+    await kafka.start(producer, settings.kafka)
     runs = RunStates(pool, settings.ingest.run_cache_ttl_s, settings.ingest.run_cache_size)
     stop = asyncio.Event()
     listener = asyncio.create_task(listen(runs, settings.pg.dsn, stop))

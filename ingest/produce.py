@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
-from sluice import metrics
+from sluice import logs, metrics
 from sluice.clock import now_ms
 
 _RETRY_AFTER_MAX_S = 30.0
@@ -51,6 +51,7 @@ class Producer:
         the writer's identity key stores the points once."""
         value = wire.encode(run_id, uuid.uuid4().hex, now_ms(), points)
         started = time.perf_counter()
+        metrics.ingest_produce_inflight.inc()
         try:
             async with asyncio.timeout(self._deadline_s):
                 ack = await self._producer.send(
@@ -58,6 +59,7 @@ class Producer:
                     value=value,
                     key=run_id.encode(),
                     partition=wire.partition_for(run_id, self._partitions),
+                    headers=[(wire.REQUEST_ID_HEADER, logs.request_id.get().encode())],
                 )
                 await ack
         except TimeoutError:
@@ -66,6 +68,8 @@ class Producer:
         except KafkaError as exc:
             metrics.ingest_backpressure_total.labels("kafka_error").inc()
             raise self._unavailable(f"Kafka refused the write ({type(exc).__name__})") from None
+        finally:
+            metrics.ingest_produce_inflight.dec()
         self._failing_since = None
         metrics.kafka_produce_ack_seconds.observe(time.perf_counter() - started)
         metrics.ingest_points_total.inc(len(points))

@@ -29,6 +29,10 @@ DOUBLE_MAX: Final = 1.7976931348623157e308
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 
+# Kafka record header carrying the id of the HTTP request that produced the record (for logs;
+# not part of the value, so consumers that ignore it lose nothing).
+REQUEST_ID_HEADER: Final = "request_id"
+
 _Key = Annotated[str, msgspec.Meta(min_length=1)]
 _Value = Annotated[float, msgspec.Meta(ge=-DOUBLE_MAX, le=DOUBLE_MAX)]
 _Timestamp = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
@@ -58,11 +59,18 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         InvalidTracker(DlqLimit()),
     )
     app = web.Application()
-    health.add_health_routes(app, lambda: pg.ping(pool), heartbeat)
+    health.add_health_routes(app, lambda: _ready(pool, pipeline), heartbeat)
     server = asyncio.create_task(lifecycle.serve_app(app, cfg.host, cfg.metrics_port, stop))
-    await producer.start()
-    consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
-    await consumer.start()
+    try:
+        await kafka.start(producer, settings.kafka)
+        consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
+        await kafka.start(consumer, settings.kafka)
+    except BaseException:  # Kafka unreachable at start: close what was opened, then report
+        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
+        await pool.close()
+        stop.set()
+        await server
+        raise
     compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
     try:
         await _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records)
@@ -70,11 +78,17 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         compactor.cancel()  # a round cut short rolls back: nothing lost
         await asyncio.gather(compactor, return_exceptions=True)
         await pipeline.flush(stop)
+        await pipeline.progress.close()
         await consumer.stop()  # leaves the group: partitions move without a session timeout
         await producer.stop()
         await pool.close()
         stop.set()
         await server
+
+
+async def _ready(pool: asyncpg.Pool, pipeline: Pipeline) -> bool:
+    """Ready: PostgreSQL answers and no partition is held by the retention guard."""
+    return not pipeline.guard.held and await pg.ping(pool)
 
 
 async def _loop(
@@ -87,6 +101,8 @@ async def _loop(
     while not stop.is_set():
         records = await consumer.getmany(timeout_ms=50, max_records=max_records)
         heartbeat.beat()
+        if pipeline.guard.due():
+            await pipeline.release_held()
         await pipeline.consume(records)
         if pipeline.ready():
             await pipeline.flush(stop)

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import Ports, Stack, StackError
+from tests.stack import Ports, Stack, contiguous_free_ports
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,7 +27,7 @@ def cluster3(stack: Stack) -> Iterator[Stack]:
     """A second stack on a 3-node KRaft cluster (RF 3, min.insync.replicas 2, unclean
     election off; the topic created by `sluice migrate`), sharing the session's PostgreSQL
     (own database) and state dir; its Kafka nodes are stopped at the end of the module."""
-    base = _contiguous_free_ports(6)
+    base = contiguous_free_ports(6)
     ports = dataclasses.replace(
         Ports.free(), pg=stack.ports.pg, kafka=base, kafka_controller=base + 3
     )
@@ -46,20 +44,3 @@ def cluster3(stack: Stack) -> Iterator[Stack]:
     finally:
         s.stop_services()
         s.stop_servers()
-
-
-def _contiguous_free_ports(n: int) -> int:
-    """A base port such that base .. base+n-1 are all free now (Kafka nodes use neighbours)."""
-    for _ in range(100):
-        base = random.randint(20_000, 60_000 - n)
-        sockets = [socket.socket() for _ in range(n)]
-        try:
-            for i, sock in enumerate(sockets):
-                sock.bind(("127.0.0.1", base + i))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise StackError(f"no {n} contiguous free ports")

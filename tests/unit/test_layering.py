@@ -32,6 +32,7 @@ PURE_FILES = [
     "api/registry/requests.py",
     "api/registry/sources.py",
     "ingest/validate.py",
+    "sluice/commands/transfer/tables.py",
     "sluice/limits.py",
     "writer/batch.py",
     "writer/chunks.py",

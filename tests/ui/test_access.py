@@ -5,6 +5,7 @@ while an EDIT user's edits are stored."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,7 +106,9 @@ def test_a_reader_cannot_edit_an_editor_can(
     watcher = Watcher(secured.url)
     with new_page(browser, secured.url, watcher, secured.reader) as page:
         edits.add_run_tag(page, _second_run(seeded), "by-reader", "no")
-        page.wait_for_timeout(1_000)
+        deadline = time.monotonic() + 30  # until the refused set-tag was answered
+        while not any("set-tag" in f for f in watcher.failures) and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
         refused = watcher.take()
         assert refused and all(" 403 " in f or f.startswith("403 ") for f in refused), refused
         assert any("set-tag" in f for f in refused)

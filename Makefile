@@ -35,6 +35,11 @@ test: lint
 	@scripts/promtool.sh check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# For a quick local loop only: the suite without the tests marked slow (CI runs them all).
+.PHONY: test-quick
+test-quick:
+	$(MAKE) test PYTEST_ARGS='-m "not slow" $(PYTEST_ARGS)'
+
 services-stop:
 	-scripts/kafka.sh stop --all
 	-scripts/pg.sh stop

@@ -1,6 +1,4 @@
-"""Fault-suite selection: tests marked ``slow`` (the long variants of a fault whose short form
-runs by default) are deselected unless a marker expression is given, e.g. ``pytest -m slow
-tests/fault``. They are deselected, not skipped, so the default report stays honest."""
+"""Fault-suite fixtures: the 3-broker cluster and the fault proxy stacks."""
 
 from __future__ import annotations
 
@@ -11,15 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.stack import Ports, Stack, contiguous_free_ports
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr"):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow") is not None]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
 
 
 @pytest.fixture(scope="module")

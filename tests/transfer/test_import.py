@@ -110,30 +110,6 @@ def _wait_for_copy(target: Target, process: Any) -> None:
     raise AssertionError("the import never reached the metric points")
 
 
-def test_conflicting_rows_are_refused_unless_overwrite(
-    source: Source, new_target: Callable[[], Target]
-) -> None:
-    target = new_target()
-    assert target.cli("import", source.uri).returncode == 0
-    run = source.populated.runs[0]
-    asyncio.run(
-        target.fetchval(
-            f"UPDATE params SET value = 'changed' WHERE run_uuid = '{run}' AND key = 'lr'"
-        )
-    )
-    refused = target.cli("import", source.uri)
-    assert refused.returncode == 2
-    assert "params: 1 row(s) already in Sluice with other values" in refused.stderr
-    assert run in refused.stderr
-    replaced = target.cli("import", source.uri, "--overwrite")
-    assert replaced.returncode == 0, replaced.stderr[-3000:]
-    assert "1 replaced" in replaced.stdout
-    value = asyncio.run(
-        target.fetchval(f"SELECT value FROM params WHERE run_uuid = '{run}' AND key = 'lr'")
-    )
-    assert value == "0.01"
-
-
 def test_postgresql_source(stack: Stack, new_target: Callable[[], Target]) -> None:
     """The same data in a PostgreSQL database that MLflow filled (a smaller big run: the 1M
     points case is the SQLite one, and the reading code is shared)."""
@@ -153,3 +129,25 @@ def test_postgresql_source(stack: Stack, new_target: Callable[[], Target]) -> No
         assert asyncio.run(target.fetchval("SELECT sum(n) FROM metric_chunks")) == populated.points
     finally:
         ref.stop()
+
+
+def test_conflicting_rows_are_refused_unless_overwrite(source: Source, imported: Target) -> None:
+    """On the shared import (a full second one would cost a million points): one param is
+    changed in Sluice, refused, then put back by --overwrite."""
+    run = source.populated.runs[0]
+    asyncio.run(
+        imported.fetchval(
+            f"UPDATE params SET value = 'changed' WHERE run_uuid = '{run}' AND key = 'lr'"
+        )
+    )
+    refused = imported.cli("import", source.uri)
+    assert refused.returncode == 2
+    assert "params: 1 row(s) already in Sluice with other values" in refused.stderr
+    assert run in refused.stderr
+    replaced = imported.cli("import", source.uri, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    assert "1 replaced" in replaced.stdout
+    value = asyncio.run(
+        imported.fetchval(f"SELECT value FROM params WHERE run_uuid = '{run}' AND key = 'lr'")
+    )
+    assert value == "0.01"

@@ -6,6 +6,7 @@ the verification.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,11 +46,16 @@ def _rate(task_speed: float | None) -> str:
 
 
 class _RateColumn(TextColumn):
+    """Rows per second: the mean since the start (rich's own estimate looks at the last 30 s
+    only, which a slow first table and a fast last one make misleading)."""
+
     def __init__(self) -> None:
         super().__init__("")
 
     def render(self, task):  # type: ignore[no-untyped-def]  # rich's column protocol
-        return Text(_rate(task.finished_speed or task.speed), style="progress.data.speed")
+        elapsed = task.finished_time if task.finished else task.elapsed
+        speed = task.completed / elapsed if elapsed else None
+        return Text(_rate(speed), style="progress.data.speed")
 
 
 @contextmanager
@@ -92,6 +98,6 @@ def summary(title: str, lines: list[Line]) -> str:
             f"{line.target:,}",
             check + (f" ({line.note})" if line.note else ""),
         )
-    console = Console(width=120, record=True)
+    console = Console(width=120, record=True, file=io.StringIO())  # recorded, not printed
     console.print(table)
     return console.export_text()

@@ -26,13 +26,17 @@ lint: bootstrap
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# Lint first (seconds), then the suite; the test session starts and stops its own PostgreSQL,
+# Lint first (seconds), then every package, jar and tool the tests use (installed once, so no
+# test spends its time limit on a download), then the suite; the test session starts and stops its own PostgreSQL,
 # Kafka, S3 and Sluice processes under .state/test.
 test: lint
 	@scripts/kafka.sh fetch
 	@scripts/haproxy.sh >/dev/null
 	@scripts/helm.sh >/dev/null
 	@scripts/promtool.sh check
+	@scripts/pgha.sh install
+	@scripts/spark.sh fetch
+	@scripts/mlflow-ref.sh install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # For a quick local loop only: the suite without the tests marked slow (CI runs them all).

@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
-from sluice import logs, metrics
+from sluice import logs, metrics, telemetry
 from sluice.clock import now_ms
 
 _RETRY_AFTER_MAX_S = 30.0
@@ -45,26 +45,25 @@ class Producer:
         except (TimeoutError, KafkaError):
             return False
 
-    async def send_points(self, run_id: str, points: list[wire.MetricPoint]) -> None:
+    @telemetry.traced("kafka.produce")
+    async def send_points(self, run_id: str, points: list[wire.PointFields]) -> None:
         """Return once Kafka acknowledged (acks=all) the record; raise Unavailable (429) past
         the deadline. A timed-out record may still be delivered later: the client retries and
         the writer's identity key stores the points once."""
-        record = wire.MetricRecord(
-            run_id=run_id,
-            event_id=uuid.uuid4().hex,
-            received_at_ms=now_ms(),
-            metrics=points,
-        )
+        value = wire.encode(run_id, uuid.uuid4().hex, now_ms(), points)
         started = time.perf_counter()
         metrics.ingest_produce_inflight.inc()
         try:
             async with asyncio.timeout(self._deadline_s):
                 ack = await self._producer.send(
                     self._topic,
-                    value=wire.encode(record),
+                    value=value,
                     key=run_id.encode(),
                     partition=wire.partition_for(run_id, self._partitions),
-                    headers=[(wire.REQUEST_ID_HEADER, logs.request_id.get().encode())],
+                    headers=[
+                        (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
+                        *telemetry.headers(),  # traceparent, when tracing is on
+                    ],
                 )
                 await ack
         except TimeoutError:

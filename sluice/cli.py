@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     except config.ConfigError as exc:
         sys.exit(f"sluice: configuration error: {exc}")
     logs.configure(args.command, settings.log_level, settings.access_log)
+    if args.command in SERVICES:
+        from sluice import telemetry
+
+        telemetry.configure(args.command, settings.otel_endpoint)
     try:
         _dispatch(args, settings, os.environ)
     except StartupError as exc:

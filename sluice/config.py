@@ -179,6 +179,8 @@ class Settings:
     host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
     access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
+    # OTLP/HTTP traces URL for Sluice's own spans (e.g. http://collector:4318/v1/traces); "" = off
+    otel_endpoint: str = ""
     # Processes of this service behind the balancer (`sluice up-ha` sets it): per-process
     # shares of deployment-wide limits, and the artifact root check of the api.
     instances: int = 1

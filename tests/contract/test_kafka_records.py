@@ -130,7 +130,7 @@ def test_what_ingest_produces_is_valid(
     for key, value, ts, step in points:
         stored, is_nan = wire.normalise_value(value)
         metrics.append((key, stored, ts, step, is_nan))
-    raw = wire.encode(wire.MetricRecord("run", "event", received, metrics))
+    raw = wire.encode("run", "event", received, metrics)
     _validator("metrics.v1.schema.json").validate(json.loads(raw))
 
 

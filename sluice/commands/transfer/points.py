@@ -69,9 +69,10 @@ class Chunker:
         self._build: Callable[..., list[tuple[Any, ...]]] = chunks.chunk_rows
         self._latest: Callable[..., tuple[Any, ...]] = chunks.latest_row
         self._cap: int = chunks.CHUNK_CAP
+        self._point: Callable[[int, int, float, bool], Any] = chunks.Point
         self._run: str | None = None
         self._key: str | None = None
-        self._points: list[tuple[int, int, float, bool]] = []
+        self._points: list[Any] = []
         self._best: tuple[Any, ...] | None = None
 
     def feed(self, rows: Iterable[Sequence[Any]]) -> list[Piece]:
@@ -79,6 +80,7 @@ class Chunker:
         pieces = [Piece()]
         points = self._points
         cap = self._cap
+        point = self._point
         for run, key, ts, step, value, is_nan in rows:
             if key != self._key or run != self._run:
                 self._end_series(pieces[-1])
@@ -91,7 +93,7 @@ class Chunker:
                 points = self._points
             # MLflow stores +-inf as +-DOUBLE_MAX; clamp what older writers left unsanitised.
             stored = value if -DOUBLE_MAX <= value <= DOUBLE_MAX else _clamp(value)
-            points.append((ts, step, stored, bool(is_nan)))
+            points.append(point(ts, step, stored, bool(is_nan)))
             pieces[-1].points += 1
             if len(points) == cap:
                 self._emit(pieces[-1])

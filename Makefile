@@ -28,8 +28,8 @@ lint: bootstrap
 	$(VENV)/bin/mypy
 
 # Lint first (seconds), then every package, jar and tool the tests use (installed once, so no
-# test spends its time limit on a download), then the suite; the test session starts and stops its own PostgreSQL,
-# Kafka, S3 and Sluice processes under .state/test.
+# test spends its time limit on a download), then the suite; the test session starts and stops
+# its own PostgreSQL, Kafka, S3 and Sluice processes under .state/test.
 test: lint
 	@scripts/kafka.sh fetch
 	@scripts/haproxy.sh >/dev/null

@@ -5,8 +5,8 @@ writers 1 -> 2 -> 4 behind one ingest, then ingest 1 -> 2 with 4 writers.
 comparison; `make bench-scaleout` alone). One PostgreSQL and one Kafka broker as in the main
 benchmark (8 partitions), so the figures show what more Sluice processes buy on the same
 storage. Each configuration gets a fresh topic and consumer group (no backlog from the one
-before), its own Sluice processes and HAProxy (sluice/commands/ha_balancer.py: the up-ha
-configuration), and a closed-loop log-batch load (1000 points a call, shape 10x100). Figures:
+before), its own Sluice processes and HAProxy (`sluice balancer`, as up-ha
+runs it), and a closed-loop log-batch load (1000 points a call, shape 10x100). Figures:
 verified points/s (points found in PostgreSQL over send + drain time, as the main benchmark)
 and CPU per point (every process's CPU seconds over the phase / verified points), in total and
 per group. Results: benchmarks/results/<date>-<host>-scaleout.{json,md}.
@@ -18,11 +18,13 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,8 @@ from benchmarks.services import (
     _terminate,
     free_ports,
 )
-from sluice.commands import ha_balancer
+from schemas.routes import Service
+from sluice.commands import balancer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = ((1, 1), (1, 2), (1, 4), (2, 4))  # (ingest processes, writers)
@@ -66,8 +69,8 @@ class ScaleStack(BenchStack):
 
     def __init__(self) -> None:
         super().__init__(sluice=SluiceSettings(writers=4), with_mlflow=False)
-        extra = free_ports(2)
-        self.ports.update(ingest2=extra[0], haproxy=extra[1])
+        extra = free_ports(3)
+        self.ports.update(ingest2=extra[0], haproxy=extra[1], haproxy_stats=extra[2])
         self.haproxy_bin = _haproxy_binary(self._script_env())
         self.layout_index = 0
 
@@ -113,17 +116,20 @@ class ScaleStack(BenchStack):
             _terminate(self.processes.pop(name))
 
     def _start_haproxy(self, ingests: list[str]) -> None:
-        config = ha_balancer.render(
-            "127.0.0.1",
-            self.ports["haproxy"],
-            [f"127.0.0.1:{self.ports[name]}" for name in ingests],
-            [f"127.0.0.1:{self.ports['api']}"],
-        )
+        servers: dict[Service, Sequence[str]] = {
+            "ingest": [f"127.0.0.1:{self.ports[name]}" for name in ingests],
+            "api": [f"127.0.0.1:{self.ports['api']}"],
+        }
+        config = balancer.render(servers, bind=f"127.0.0.1:{self.ports['haproxy']}")
         path = self.state_dir / "haproxy.cfg"
         path.write_text(config)
         log = open(self.state_dir / "haproxy.log", "ab")  # noqa: SIM115 (child owns it)
+        stats = {"BALANCER_STATS_BIND": f"127.0.0.1:{self.ports['haproxy_stats']}"}
         self.processes["haproxy"] = subprocess.Popen(
-            [self.haproxy_bin, "-db", "-f", str(path)], stdout=log, stderr=log
+            [self.haproxy_bin, "-db", "-f", str(path)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, **stats},
         )
         self._wait_ready("haproxy", f"{self.url('haproxy')}/health/ready")
 

@@ -172,6 +172,7 @@ class HaConfig:
     # writers' health ports are writer.metrics_port + i.
     port_stride: int = 10
     haproxy_bin: str = ""  # "" = found on PATH or installed by scripts/haproxy.sh
+    balancer_stats_port: int = 8404  # HAProxy's Prometheus /metrics and /health
 
 
 @dataclass(frozen=True, slots=True)

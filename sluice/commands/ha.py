@@ -20,12 +20,13 @@ import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.routes import Service
 from sluice import config, lifecycle
-from sluice.commands import ha_balancer
+from sluice.commands import balancer
 from sluice.commands.migrate import migrate_all
 from sluice.commands.supervise import Child, supervise
 
@@ -85,7 +86,8 @@ def balancer_config(settings: config.Settings, processes: list[Process]) -> str:
     def addresses(role: str) -> list[str]:
         return [f"{host}:{p.port}" for p in processes if p.role == role]
 
-    return ha_balancer.render(host, settings.port, addresses("ingest"), addresses("api"))
+    servers: dict[Service, Sequence[str]] = {"ingest": addresses("ingest"), "api": addresses("api")}
+    return balancer.render(servers, bind=f"{host}:{settings.port}")
 
 
 def sluice_argv(role: str) -> list[str]:
@@ -126,6 +128,8 @@ class Infrastructure:
             env["SLUICE_PG_DSN"] = run_script("pgha.sh", "dsn", env=self.env)
         if "SLUICE_KAFKA_BOOTSTRAP" not in env:
             self.env.setdefault("SLUICE_KAFKA_BROKERS", "3")
+            # Three JVMs starting at once on a small machine take longer than one.
+            self.env.setdefault("SLUICE_KAFKA_START_TIMEOUT", "180")
             self._start("kafka.sh")
             env["SLUICE_KAFKA_BOOTSTRAP"] = run_script("kafka.sh", "bootstrap", env=self.env)
             env.setdefault("SLUICE_KAFKA_REPLICATION_FACTOR", "3")
@@ -232,5 +236,6 @@ def _haproxy_child(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"haproxy-{settings.port}.cfg"
     path.write_text(balancer_config(settings, processes))
-    subprocess.run([binary, "-c", "-q", "-f", str(path)], check=True)
-    return Child("haproxy", [binary, "-W", "-db", "-f", str(path)], env)
+    stats = {"BALANCER_STATS_BIND": f"{settings.host}:{settings.ha.balancer_stats_port}"}
+    subprocess.run([binary, "-c", "-q", "-f", str(path)], check=True, env={**env, **stats})
+    return Child("haproxy", [binary, "-W", "-db", "-f", str(path)], {**env, **stats})

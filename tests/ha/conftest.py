@@ -77,6 +77,11 @@ class HaStack:
             SLUICE_KAFKA_CONTROLLER_PORT=str(self.base + 23),
             SLUICE_PGHA_PORT=str(self.base + 30),
             SLUICE_S3_PORT=str(self.base + 35),
+            SLUICE_HA_BALANCER_STATS_PORT=str(self.base + 9),
+            # kafka.sh start-node waits for the node to rejoin every ISR (a JVM start, log
+            # recovery, catching up) and PostgreSQL nodes for their sync: slow on a busy box.
+            SLUICE_KAFKA_START_TIMEOUT="180",
+            SLUICE_PG_TIMEOUT="180",
             # A writer killed mid-session loses its partitions after 6 s, not 10.
             SLUICE_KAFKA_SESSION_TIMEOUT_MS="6000",
         )

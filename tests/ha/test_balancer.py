@@ -16,10 +16,12 @@ from tests.integration.test_artifacts import (  # noqa: F401  (collected here)
 from tests.integration.test_mlflow_client import client  # noqa: F401
 from tests.integration.test_tracking_api import test_fluent_api_end_to_end  # noqa: F401
 
-# The first test here starts the whole topology (ha_stack): minutes on a shared 2-core machine.
+# The first test here starts the whole topology (ha_stack): minutes on a shared 2-core machine
+# (slow: `make test` and CI run it, `make test-quick` not).
 pytestmark = [
     pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning"),
     pytest.mark.timeout(900),
+    pytest.mark.slow,
 ]
 
 

@@ -38,8 +38,8 @@ from tests.fault.oracle import Oracle, verify, wait_until
 from tests.ha.conftest import HaStack
 
 # Five faults, each with its recovery, on a shared 2-core machine: ~4-5 min; the suite's 300 s
-# per-test default would cut it short.
-pytestmark = pytest.mark.timeout(1200)
+# per-test default would cut it short. Slow: `make test` and CI run it, `make test-quick` not.
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.slow]
 
 THREADS = 3
 POINTS = 200

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from benchmarks import scaleout
-from schemas.routes import ROUTES
 from sluice import config
-from sluice.commands import ha, ha_balancer, supervise
+from sluice.commands import ha, supervise
 from tests.fault.oracle import wait_until
 
 
@@ -44,13 +43,15 @@ def test_process_command_lines_name_their_role() -> None:
     assert " ".join(argv).endswith("sluice ingest") or argv[-2:] == ["sluice.cli", "ingest"]
 
 
-def test_balancer_sends_exactly_the_ingest_routes_to_ingest() -> None:
-    expected = {url for r in ROUTES if r.service == "ingest" for url in r.urls()}
-    assert set(ha_balancer.ingest_paths()) == expected
-    text = ha_balancer.render("127.0.0.1", 5000, ["127.0.0.1:1", "127.0.0.1:2"], ["127.0.0.1:3"])
-    acl = next(line for line in text.splitlines() if "acl ingest_route" in line)
-    assert acl.split()[3:] == sorted(expected)  # "acl ingest_route path <exact paths>"
-    assert "server ingest-2 127.0.0.1:2" in text and "server api-1 127.0.0.1:3" in text
+def test_balancer_configuration_names_every_process_and_the_port() -> None:
+    settings = config.load(
+        {"SLUICE_PORT": "7000", "SLUICE_INGEST_PORT": "7001", "SLUICE_API_PORT": "7002"}
+    )
+    text = ha.balancer_config(settings, ha.plan(settings))
+    assert "bind 127.0.0.1:7000" in text
+    for address in ("127.0.0.1:7001", "127.0.0.1:7011", "127.0.0.1:7002", "127.0.0.1:7012"):
+        assert f" {address} check" in text
+    assert "127.0.0.1:7003" not in text  # writers take no HTTP traffic
 
 
 def test_rate_limit_is_shared_among_instances() -> None:

@@ -23,6 +23,9 @@ from api.deps import Deps, deps_key
 from api.fence import ReadFence
 from api.registry import models as registry_models
 from api.registry import versions as registry_versions
+from api.traces import assessments as trace_assessments
+from api.traces import handlers as trace_handlers
+from api.traces.fence import trace_fence_context
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
 from sluice.auth import auth_middleware
@@ -43,6 +46,9 @@ _HANDLER_MODULES = (
     registry_versions,
     artifact_handlers,
     logged_models,
+    # Traces (issue 13).
+    trace_handlers,
+    trace_assessments,
 )
 
 
@@ -62,6 +68,7 @@ def build_app(settings: Settings) -> web.Application:
         app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool))
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     app.cleanup_ctx.append(lambda a: artifact_handlers.artifact_store_context(a, settings.api))
+    app.cleanup_ctx.append(lambda a: trace_fence_context(a, settings))
     for route in routes_of("api"):
         for url in route.urls():
             app.router.add_route(route.method, url, _handler(route.handler))

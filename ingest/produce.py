@@ -1,4 +1,5 @@
-"""Produce one metric record and wait for the durable ack, under a deadline."""
+"""Produce records (a metric record, trace records) and wait for the durable ack, under a
+deadline."""
 
 from __future__ import annotations
 
@@ -54,16 +55,27 @@ class Producer:
             received_at_ms=int(time.time() * 1000),
             metrics=points,
         )
+        await self.send_values([(run_id, wire.encode(record))])
+        metrics.ingest_points_total.inc(len(points))
+
+    async def send_values(self, keyed: list[tuple[str, bytes]]) -> None:
+        """Produce each (key, value) to the key's partition and return once Kafka acknowledged
+        all of them; raise Unavailable (429) past the deadline. Some may be delivered anyway:
+        consumers store a re-sent record once (metrics: readers drop duplicates; traces:
+        spans are upserted by id)."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._deadline_s):
-                ack = await self._producer.send(
-                    self._topic,
-                    value=wire.encode(record),
-                    key=run_id.encode(),
-                    partition=wire.partition_for(run_id, self._partitions),
-                )
-                await ack
+                acks = [
+                    await self._producer.send(
+                        self._topic,
+                        value=value,
+                        key=key.encode(),
+                        partition=wire.partition_for(key, self._partitions),
+                    )
+                    for key, value in keyed
+                ]
+                await asyncio.gather(*acks)
         except TimeoutError:
             metrics.ingest_backpressure_total.labels("kafka_deadline").inc()
             raise self._unavailable("Kafka did not acknowledge the write in time") from None
@@ -72,4 +84,3 @@ class Producer:
             raise self._unavailable(f"Kafka refused the write ({type(exc).__name__})") from None
         self._failing_since = None
         metrics.kafka_produce_ack_seconds.observe(time.perf_counter() - started)
-        metrics.ingest_points_total.inc(len(points))

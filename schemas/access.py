@@ -28,6 +28,9 @@ class Resource(enum.Enum):
     ARTIFACT = "artifact"  # first segment of the artifact path is the experiment id
     LOGGED_MODEL = "logged_model"  # path model_id -> its experiment
     MODEL = "model"  # registered model field name
+    # A trace's experiment: header x-mlflow-experiment-id (OTLP), StartTraceV3's location, a
+    # trace id (path, query or body field trace_id / request_id), or field experiment_id.
+    TRACE = "trace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +45,13 @@ def _r(resource: Resource, level: Level = Level.READ) -> Rule:
     return Rule(resource, level)
 
 
-_E, _RUN, _A, _LM, _M = (
+_E, _RUN, _A, _LM, _M, _T = (
     Resource.EXPERIMENT,
     Resource.RUN,
     Resource.ARTIFACT,
     Resource.LOGGED_MODEL,
     Resource.MODEL,
+    Resource.TRACE,
 )
 READ, EDIT, MANAGE = Level.READ, Level.EDIT, Level.MANAGE
 
@@ -104,6 +108,25 @@ RULES: Final[dict[str, Rule]] = {
     "delete_logged_model_tag": _r(_LM, EDIT),
     "log_logged_model_params": _r(_LM, EDIT),
     "delete_logged_model": _r(_LM, MANAGE),
+    # traces (issue 13): writes need EDIT on the trace's experiment, as MLflow's auth app
+    "export_otlp_traces": _r(_T, EDIT),
+    "start_trace_v3": _r(_T, EDIT),
+    "get_trace_info_v3": _r(_T),
+    "get_trace_info_v2": _r(_T),
+    "get_trace": _r(_T),
+    "get_trace_artifact": _r(_T),
+    "batch_get_traces": _r(Resource.NONE),
+    "batch_get_trace_infos": _r(Resource.NONE),
+    "search_traces_v3": _r(Resource.NONE),
+    "search_traces_v2": _r(Resource.NONE),
+    "delete_traces": _r(_T, MANAGE),
+    "set_trace_tag": _r(_T, EDIT),
+    "delete_trace_tag": _r(_T, EDIT),
+    "link_traces_to_run": _r(_RUN, EDIT),
+    "create_assessment": _r(_T, EDIT),
+    "get_assessment": _r(_T),
+    "update_assessment": _r(_T, EDIT),
+    "delete_assessment": _r(_T, EDIT),
     # registry
     "create_registered_model": Rule(Resource.NONE, creates=Resource.MODEL),
     "search_registered_models": _r(Resource.NONE),

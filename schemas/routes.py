@@ -21,19 +21,25 @@ class Route:
     handler: str  # function name in the service's handler module
     version: str = "2.0"
     ajax_only: bool = False  # e.g. metrics/get-history-bulk, which the legacy UI calls
+    bare: bool = False  # served at ``path`` itself, not under /api (OTLP's /v1/traces)
 
     def urls(self) -> tuple[str, ...]:
+        if self.bare:
+            return (self.path,)
         ajax = f"/ajax-api/{self.version}{self.path}"
         return (ajax,) if self.ajax_only else (f"/api/{self.version}{self.path}", ajax)
 
 
-ROUTES: Final[tuple[Route, ...]] = (
+_TRACKING_ROUTES: Final[tuple[Route, ...]] = (
     # High-volume writes: ingest.
     Route("POST", "/mlflow/runs/log-batch", "ingest", "log_batch"),
     Route("POST", "/mlflow/runs/log-metric", "ingest", "log_metric"),
     Route("POST", "/mlflow/runs/log-parameter", "ingest", "log_param"),
     Route("POST", "/mlflow/runs/set-tag", "ingest", "set_tag"),
     Route("POST", "/mlflow/runs/delete-tag", "ingest", "delete_tag"),
+    # Traces (issue 13): span exports and the client's final trace info go through Kafka.
+    Route("POST", "/v1/traces", "ingest", "export_otlp_traces", bare=True),
+    Route("POST", "/mlflow/traces", "ingest", "start_trace_v3", version="3.0"),
     # Lifecycle and reads: api.
     Route("POST", "/mlflow/experiments/create", "api", "create_experiment"),
     Route("GET", "/mlflow/experiments/get", "api", "get_experiment"),
@@ -141,6 +147,59 @@ ROUTES: Final[tuple[Route, ...]] = (
     ),
     Route("POST", "/mlflow/logged-models/{model_id}/params", "api", "log_logged_model_params"),
 )
+
+# Trace reads and the rare trace writes (tags, assessments, deletes): api/traces/. The fixed
+# paths come before /traces/{trace_id}: aiohttp matches in the order routes were added.
+_V3: Final = "3.0"
+TRACE_ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/mlflow/traces/get", "api", "get_trace", version=_V3),
+    Route("GET", "/mlflow/traces/batchGet", "api", "batch_get_traces", version=_V3),
+    Route("POST", "/mlflow/traces/batchGetInfos", "api", "batch_get_trace_infos", version=_V3),
+    Route("POST", "/mlflow/traces/search", "api", "search_traces_v3", version=_V3),
+    Route("POST", "/mlflow/traces/delete-traces", "api", "delete_traces"),
+    Route("POST", "/mlflow/traces/delete-traces", "api", "delete_traces", version=_V3),
+    Route("POST", "/mlflow/traces/link-to-run", "api", "link_traces_to_run"),
+    Route("GET", "/mlflow/traces/{trace_id}", "api", "get_trace_info_v3", version=_V3),
+    Route("GET", "/mlflow/traces/{request_id}/info", "api", "get_trace_info_v2"),
+    Route("GET", "/mlflow/traces", "api", "search_traces_v2"),
+    Route("PATCH", "/mlflow/traces/{request_id}/tags", "api", "set_trace_tag"),
+    Route("PATCH", "/mlflow/traces/{trace_id}/tags", "api", "set_trace_tag", version=_V3),
+    Route("DELETE", "/mlflow/traces/{request_id}/tags", "api", "delete_trace_tag"),
+    Route("DELETE", "/mlflow/traces/{trace_id}/tags", "api", "delete_trace_tag", version=_V3),
+    Route("POST", "/mlflow/traces/{trace_id}/assessments", "api", "create_assessment", version=_V3),
+    Route(
+        "GET",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        "api",
+        "get_assessment",
+        version=_V3,
+    ),
+    Route(
+        "PATCH",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        "api",
+        "update_assessment",
+        version=_V3,
+    ),
+    Route(
+        "DELETE",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        "api",
+        "delete_assessment",
+        version=_V3,
+    ),
+    # Registered by hand in MLflow (the UI's trace view and older clients).
+    Route("GET", "/mlflow/get-trace-artifact", "api", "get_trace_artifact", ajax_only=True),
+    Route(
+        "GET",
+        "/mlflow/get-trace-artifact",
+        "api",
+        "get_trace_artifact",
+        version=_V3,
+        ajax_only=True,
+    ),
+)
+ROUTES: Final[tuple[Route, ...]] = (*_TRACKING_ROUTES, *TRACE_ROUTES)
 
 
 def routes_of(service: Service) -> list[Route]:

@@ -9,6 +9,7 @@ span. Decompression is bounded: a small gzip body cannot expand past the body li
 from __future__ import annotations
 
 import base64
+import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -143,7 +144,7 @@ def _dict(value: Any) -> dict[str, Any]:
 class _Trace:
     spans: list[WireSpan] = field(default_factory=list)
     root: TraceRoot | None = None
-    resource_tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def to_batches(
@@ -158,7 +159,7 @@ def to_batches(
             trace_id, wire_span, root = convert_span(span)
             trace = traces.setdefault(trace_id, _Trace())
             trace.spans.append(wire_span)
-            trace.resource_tags.update(resource_tags)
+            trace.tags.update(resource_tags)
             if root is not None:
                 trace.root = root
     pieces = [
@@ -175,7 +176,7 @@ def to_batches(
             received_at_ms=received_at_ms,
             spans=piece,
             root=trace.root if i == 0 else None,
-            resource_tags=trace.resource_tags if i == 0 else {},
+            tags=trace.tags if i == 0 else {},
         )
         for n, (trace_id, trace, i, piece) in enumerate(pieces)
     ]
@@ -230,14 +231,14 @@ def convert_span(span: Span) -> tuple[str, WireSpan, TraceRoot | None]:
 def _set_request_id(span: Span, trace_id: str) -> dict[str, Any]:
     """Decoded attributes of ``span``, after pointing its request-id attribute at ``trace_id``."""
     attributes: dict[str, Any] = {}
-    kept = [kv for kv in span.attributes if kv.key != REQUEST_ID_ATTRIBUTE]
-    if len(kept) != len(span.attributes):
-        del span.attributes[:]
-        span.attributes.extend(kept)
-    for kv in kept:
+    for kv in span.attributes:
+        if kv.key == REQUEST_ID_ATTRIBUTE:  # kept in place, as MLflow's dict update does
+            kv.value.CopyFrom(AnyValue(string_value=trace_id))
         attributes[kv.key] = any_value(kv.value)
-    request_id = KeyValue(key=REQUEST_ID_ATTRIBUTE, value=AnyValue(string_value=trace_id))
-    span.attributes.append(request_id)
+    if REQUEST_ID_ATTRIBUTE not in attributes:
+        request_id = KeyValue(key=REQUEST_ID_ATTRIBUTE, value=AnyValue(string_value=trace_id))
+        span.attributes.append(request_id)
+    attributes.pop(REQUEST_ID_ATTRIBUTE, None)
     return attributes
 
 
@@ -272,4 +273,5 @@ def preview(value: Any) -> str | None:
 
 
 def _dump(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """JSON text as MLflow dumps attribute values (json.dumps: ", " and ": ", not ASCII-only)."""
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import msgspec
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
@@ -61,7 +62,15 @@ async def export_otlp_traces(request: web.Request) -> web.Response:
     except otlp.OtlpError as err:
         return _otlp_error(err)
     if batches:
-        await deps.experiments.require(experiment_id, active=False)
+        found = await deps.experiments.require(experiment_id, active=False)
+        location = found.artifact_location
+        # MLflow gives a trace it creates from spans its artifact location tag.
+        batches = [
+            msgspec.structs.replace(
+                b, tags={**b.tags, ARTIFACT_LOCATION_TAG: artifact_location(location, b.trace_id)}
+            )
+            for b in batches
+        ]
         await _produce(deps, batches)
     roots = sorted({b.trace_id for b in batches if b.root is not None})
     run_id = request.headers.get(RUN_HEADER)

@@ -11,7 +11,7 @@ version 1, one of two types (``schemas/examples/traces.v1.*.json``)::
                 "span_type": "CHAIN", "status": "OK", "start_ns": 1, "end_ns": 2,
                 "proto": "<base64 of the OTLP Span message>"}],
      "root": {"request_preview": "...", "response_preview": "...", "tags": {"k": "v"}},
-     "resource_tags": {"service.name": "..."}}
+     "tags": {"service.name": "...", "mlflow.artifactLocation": "..."}}
 
     {"v": 1, "type": "trace_info", "trace_id": "tr-...", "experiment_id": 12, "event_id": "...",
      "received_at_ms": 1732370000000, "request_time_ms": 1, "execution_ms": 5, "state": "OK",
@@ -78,7 +78,8 @@ class SpanBatch(msgspec.Struct, frozen=True, tag="spans", tag_field="type"):
     received_at_ms: _Millis
     spans: list[WireSpan]
     root: TraceRoot | None = None
-    resource_tags: dict[str, str] = msgspec.field(default_factory=dict)
+    # Trace tags set by ingest: resource attributes (as MLflow) and mlflow.artifactLocation.
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class TraceStart(msgspec.Struct, frozen=True, tag="trace_info", tag_field="type"):

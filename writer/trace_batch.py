@@ -138,7 +138,7 @@ class _Trace:
                 self.span_end_ms = _greatest(self.span_end_ms, span.end_ns // 1_000_000)
             if span.parent_span_id is None:
                 self.root_state = "ERROR" if span.status == "ERROR" else "OK"
-        self.span_tags.update(batch.resource_tags)
+        self.span_tags.update(batch.tags)
         if batch.root is not None:
             self.span_tags.update(batch.root.tags)
             self.request_preview = self.request_preview or batch.root.request_preview

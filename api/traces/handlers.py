@@ -102,7 +102,16 @@ async def _stream_trace(
         rows = await store.infos(conn, [trace_id])
         if not rows:
             raise store.not_found(trace_id)
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        # MLflow serves the artifact form as a file download: text/plain, traces.json.
+        headers = (
+            {
+                "Content-Type": "text/plain",
+                "Content-Disposition": "attachment; filename=traces.json",
+            }
+            if artifact_form
+            else {"Content-Type": "application/json"}
+        )
+        response = web.StreamResponse(headers=headers)
         if artifact_form:
             head = b'{"spans":['
         else:

@@ -9,6 +9,7 @@ writes them; the ``get-trace-artifact`` form is MLflow's span dict (``Span.to_di
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -78,7 +79,8 @@ def _b64(raw: bytes) -> str:
 
 
 def _dump(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """JSON text as MLflow dumps attribute values (json.dumps: ", " and ": ", not ASCII-only)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def trace_info(row: Mapping[str, Any], assessments: list[dict[str, Any]]) -> dict[str, Any]:

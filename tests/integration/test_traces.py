@@ -13,8 +13,15 @@ from collections.abc import Iterator
 
 import mlflow
 import pytest
+import requests
 from mlflow import MlflowClient
-from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback, SpanType
+from mlflow.entities import (
+    AssessmentSource,
+    AssessmentSourceType,
+    Feedback,
+    SpanType,
+    TraceData,
+)
 
 # Tracing imports mlflow.pyfunc lazily, whose import warns about an Any type hint; under the
 # suite's warnings-as-errors that import fails inside the tracer and no span is recorded.
@@ -60,8 +67,9 @@ def test_traced_calls_round_trip(client: MlflowClient) -> None:
     assert len(traces) == 20
     assert {t.info.tags["call"] for t in traces} == {str(i) for i in range(20)}
     assert all(t.info.state.value == "OK" and t.info.tags["team"] == "search" for t in traces)
-    newest = traces[0]
-    assert newest.info.tags["call"] == "19"  # default order: newest first
+    times = [t.info.request_time for t in traces]
+    assert times == sorted(times, reverse=True)  # default order: newest first
+    newest = next(t for t in traces if t.info.tags["call"] == "19")
     assert newest.info.request_preview == '{"x": 19}'
     assert newest.info.response_preview == "40"
 
@@ -74,6 +82,17 @@ def test_traced_calls_round_trip(client: MlflowClient) -> None:
     assert names["_root"].parent_id is None
     assert names["inner-work"].inputs == {"x": 19} and names["inner-work"].outputs == {"y": 38}
     assert names["_root"].span_type == SpanType.CHAIN
+
+    # The UI's form: MLflow's span dicts (the traces.json artifact), which the client parses.
+    artifact = requests.get(
+        f"{mlflow.get_tracking_uri()}/ajax-api/2.0/mlflow/get-trace-artifact",
+        params={"request_id": newest.info.trace_id},
+        timeout=30,
+    )
+    assert artifact.status_code == 200 and artifact.headers["Content-Type"].startswith("text/plain")
+    data = TraceData.from_dict(artifact.json())
+    assert {s.name for s in data.spans} == {"_root", "_leaf", "inner-work"}
+    assert next(s for s in data.spans if s.name == "inner-work").inputs == {"x": 19}
 
     frame = mlflow.search_traces(locations=[exp_id])
     assert type(frame).__name__ == "DataFrame" and len(frame) == 20

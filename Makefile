@@ -23,6 +23,9 @@ lint: bootstrap
 # Kafka, S3 and Sluice processes under .state/test.
 test: lint
 	@scripts/kafka.sh fetch
+	@scripts/haproxy.sh >/dev/null
+	@scripts/helm.sh >/dev/null
+	@scripts/promtool.sh check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 services-stop:

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from api.fence import ReadFence
+from api.read_fence import ReadFence
 from schemas.protojson import parse_json_body, query_to_dict
 from sluice.http import read_body
 

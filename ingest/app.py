@@ -7,16 +7,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingest import handlers, traces
+from ingest import store
 from ingest.deps import Deps, deps_key
 from ingest.experiments import Experiments
 from ingest.produce import Producer
 from ingest.runs import RunStates, listen
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
-from sluice.auth import auth_middleware
+from sluice.auth import Owners, auth_middleware
 from sluice.config import Settings
-from sluice.http import error_middleware
+from sluice.http import bind_handler, error_middleware
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -25,12 +25,12 @@ def build_app(settings: Settings) -> web.Application:
         middlewares=[error_middleware(metrics.ingest_request_seconds)],
     )
     if settings.auth.enabled:  # inside the error middleware: 401/403/429 become MLflow JSON
-        app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool))
+        owners = Owners(experiment_of_run=store.experiment_of_run)
+        app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool, owners))
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     for route in routes_of("ingest"):
         for url in route.urls():
-            module = traces if hasattr(traces, route.handler) else handlers
-            app.router.add_route(route.method, url, getattr(module, route.handler))
+            app.router.add_route(route.method, url, bind_handler(route.handler))
     health.add_health_routes(app, lambda: _ready(app))
     return app
 
@@ -45,7 +45,7 @@ async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[
     partitions = await kafka.partition_count(settings.kafka, settings.kafka.topic)
     trace_partitions = await kafka.partition_count(settings.kafka, settings.kafka.traces_topic)
     producer = kafka.create_producer(settings.kafka)
-    await producer.start()
+    await kafka.start(producer, settings.kafka)
     runs = RunStates(pool, settings.ingest.run_cache_ttl_s, settings.ingest.run_cache_size)
     stop = asyncio.Event()
     listener = asyncio.create_task(listen(runs, settings.pg.dsn, stop))

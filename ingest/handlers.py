@@ -1,4 +1,4 @@
-"""Ingest request handlers: read, validate (pure), check the run, write, answer.
+"""Ingest request handlers: read, validate (ingest/validate.py), check the run, write, answer.
 
 Metric points go to Kafka and are answered after the durable ack; params and tags are written
 synchronously (see ingest/store.py for why). Every check that can fail runs before any write,

@@ -12,7 +12,8 @@ from aiokafka.errors import KafkaError
 
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
-from sluice import metrics
+from sluice import logs, metrics
+from sluice.clock import now_ms
 
 _RETRY_AFTER_MAX_S = 30.0
 
@@ -52,7 +53,7 @@ class Producer:
         record = wire.MetricRecord(
             run_id=run_id,
             event_id=uuid.uuid4().hex,
-            received_at_ms=int(time.time() * 1000),
+            received_at_ms=now_ms(),
             metrics=points,
         )
         await self.send_values([(run_id, wire.encode(record))])
@@ -64,6 +65,7 @@ class Producer:
         consumers store a re-sent record once (metrics: readers drop duplicates; traces:
         spans are upserted by id)."""
         started = time.perf_counter()
+        metrics.ingest_produce_inflight.inc()
         try:
             async with asyncio.timeout(self._deadline_s):
                 acks = [
@@ -72,6 +74,7 @@ class Producer:
                         value=value,
                         key=key.encode(),
                         partition=wire.partition_for(key, self._partitions),
+                        headers=[(wire.REQUEST_ID_HEADER, logs.request_id.get().encode())],
                     )
                     for key, value in keyed
                 ]
@@ -82,5 +85,7 @@ class Producer:
         except KafkaError as exc:
             metrics.ingest_backpressure_total.labels("kafka_error").inc()
             raise self._unavailable(f"Kafka refused the write ({type(exc).__name__})") from None
+        finally:
+            metrics.ingest_produce_inflight.dec()
         self._failing_since = None
         metrics.kafka_produce_ack_seconds.observe(time.perf_counter() - started)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from schemas.mlflow_errors import does_not_exist, invalid_parameter
+from schemas.mlflow_errors import no_such_run, not_active
 from sluice.pg import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,9 @@ class RunStates:
                 return  # PostgreSQL unreachable: trust a recent answer (bounded staleness)
             raise
         if stage is None:
-            raise does_not_exist(f"Run with id={run_id} not found")
+            raise no_such_run(run_id)
         if stage != "active":
-            raise invalid_parameter(
-                f"The run {run_id} must be in the 'active' state. Current state is {stage}."
-            )
+            raise not_active("run", run_id, stage)
         self._remember(run_id)
 
     def invalidate(self, run_id: str) -> None:

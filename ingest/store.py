@@ -81,3 +81,11 @@ async def _upsert_tags(conn: asyncpg.Connection, run_id: str, tags: list[tuple[s
     names = [v for k, v in tags if k == RUN_NAME_TAG]
     if names:  # the tag and runs.name are one value in MLflow
         await conn.execute("UPDATE runs SET name = $2 WHERE run_uuid = $1", run_id, names[-1])
+
+
+async def experiment_of_run(pool: asyncpg.Pool, run_id: str) -> int | None:
+    """The run's experiment (access control: grants are per experiment)."""
+    exp_id: int | None = await pool.fetchval(
+        "SELECT experiment_id FROM runs WHERE run_uuid = $1", run_id
+    )
+    return exp_id

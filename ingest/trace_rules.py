@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from schemas.fields import expect_object, get_string
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
-from schemas.protojson import expect_object, get_string, invalid_value
+from schemas.protojson import invalid_value
 from schemas.trace_json import parse_duration_ms, parse_timestamp_ms
 
 Doc = Mapping[str, Any]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.fields import expect_object, get_double, get_int64, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
 from schemas.mlflow_names import (
     MAX_ENTITIES_PER_BATCH,
@@ -25,14 +26,7 @@ from schemas.mlflow_names import (
     validate_length,
     validate_run_id_format,
 )
-from schemas.protojson import (
-    expect_object,
-    get_double,
-    get_int64,
-    get_list,
-    get_string,
-    invalid_value,
-)
+from schemas.protojson import invalid_value
 from schemas.wire import MetricPoint, normalise_value
 
 Doc = Mapping[str, Any]

@@ -97,3 +97,19 @@ def does_not_exist(message: str) -> MlflowError:
 
 def endpoint_not_found() -> MlflowError:
     return MlflowError("ENDPOINT_NOT_FOUND", "Not Found")
+
+
+# MLflow's texts for a missing or non-active run or experiment, written once for every service.
+def no_such_experiment(raw_id: str) -> MlflowError:
+    return does_not_exist(f"No Experiment with id={raw_id} exists")
+
+
+def no_such_run(run_id: str) -> MlflowError:
+    return does_not_exist(f"Run with id={run_id} not found")
+
+
+def not_active(kind: str, ident: str, stage: str) -> MlflowError:
+    """``kind`` is "run" or "experiment"; MLflow answers 400 for a write to a deleted one."""
+    return invalid_parameter(
+        f"The {kind} {ident} must be in the 'active' state. Current state is {stage}."
+    )

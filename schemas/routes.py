@@ -1,8 +1,15 @@
-"""Which service serves which MLflow REST route.
+"""Which handler serves which MLflow REST route, and so which service.
+
+A route names its handler as ``"<module>:<function>"`` (``"api.runs.handlers:create_run"``):
+the service is the module's top package, and each app binds exactly that function of exactly
+that module (``sluice.http.bind_handler``), so two handlers of one name in two modules are two
+different routes, never one shadowing the other. Access rules are keyed by the same reference
+(``schemas/access.py``).
 
 Every route is served under both ``/api/<v>`` and ``/ajax-api/<v>`` (MLflow registers both),
 except the few MLflow registers by hand under ``/ajax-api`` only (``ajax_only``).
-``sluice up`` routes by this table; production load balancers use the same split (README).
+The dev proxy (``sluice front``) routes by this table; production load balancers use the same
+split (README).
 """
 
 from __future__ import annotations
@@ -17,11 +24,16 @@ Service = Literal["ingest", "api"]
 class Route:
     method: str
     path: str  # below the version prefix, e.g. "/mlflow/runs/log-batch"
-    service: Service
-    handler: str  # function name in the service's handler module
+    handler: str  # "<module>:<function>", e.g. "api.runs.handlers:create_run"
     version: str = "2.0"
     ajax_only: bool = False  # e.g. metrics/get-history-bulk, which the legacy UI calls
     bare: bool = False  # served at ``path`` itself, not under /api (OTLP's /v1/traces)
+
+    @property
+    def service(self) -> Service:
+        return (
+            "ingest" if self.handler.startswith("ingest.") else "api"
+        )  # tests/unit/test_routes.py
 
     def urls(self) -> tuple[str, ...]:
         if self.bare:
@@ -32,174 +44,251 @@ class Route:
 
 _TRACKING_ROUTES: Final[tuple[Route, ...]] = (
     # High-volume writes: ingest.
-    Route("POST", "/mlflow/runs/log-batch", "ingest", "log_batch"),
-    Route("POST", "/mlflow/runs/log-metric", "ingest", "log_metric"),
-    Route("POST", "/mlflow/runs/log-parameter", "ingest", "log_param"),
-    Route("POST", "/mlflow/runs/set-tag", "ingest", "set_tag"),
-    Route("POST", "/mlflow/runs/delete-tag", "ingest", "delete_tag"),
+    Route("POST", "/mlflow/runs/log-batch", "ingest.handlers:log_batch"),
+    Route("POST", "/mlflow/runs/log-metric", "ingest.handlers:log_metric"),
+    Route("POST", "/mlflow/runs/log-parameter", "ingest.handlers:log_param"),
+    Route("POST", "/mlflow/runs/set-tag", "ingest.handlers:set_tag"),
+    Route("POST", "/mlflow/runs/delete-tag", "ingest.handlers:delete_tag"),
     # Traces (issue 13): span exports and the client's final trace info go through Kafka.
-    Route("POST", "/v1/traces", "ingest", "export_otlp_traces", bare=True),
-    Route("POST", "/mlflow/traces", "ingest", "start_trace_v3", version="3.0"),
+    Route("POST", "/v1/traces", "ingest.traces:export_otlp_traces", bare=True),
+    Route("POST", "/mlflow/traces", "ingest.traces:start_trace_v3", version="3.0"),
     # Lifecycle and reads: api.
-    Route("POST", "/mlflow/experiments/create", "api", "create_experiment"),
-    Route("GET", "/mlflow/experiments/get", "api", "get_experiment"),
-    Route("GET", "/mlflow/experiments/get-by-name", "api", "get_experiment_by_name"),
-    Route("POST", "/mlflow/experiments/delete", "api", "delete_experiment"),
-    Route("POST", "/mlflow/experiments/restore", "api", "restore_experiment"),
-    Route("POST", "/mlflow/experiments/update", "api", "update_experiment"),
-    Route("POST", "/mlflow/experiments/set-experiment-tag", "api", "set_experiment_tag"),
-    Route("POST", "/mlflow/experiments/delete-experiment-tag", "api", "delete_experiment_tag"),
-    Route("POST", "/mlflow/experiments/search", "api", "search_experiments"),
-    Route("GET", "/mlflow/experiments/search", "api", "search_experiments"),
-    Route("POST", "/mlflow/runs/search", "api", "search_runs"),
-    Route("POST", "/mlflow/runs/create", "api", "create_run"),
-    Route("GET", "/mlflow/runs/get", "api", "get_run"),
-    Route("POST", "/mlflow/runs/update", "api", "update_run"),
-    Route("POST", "/mlflow/runs/delete", "api", "delete_run"),
-    Route("POST", "/mlflow/runs/restore", "api", "restore_run"),
-    Route("GET", "/mlflow/metrics/get-history", "api", "get_metric_history"),
+    Route("POST", "/mlflow/experiments/create", "api.experiments.handlers:create_experiment"),
+    Route("GET", "/mlflow/experiments/get", "api.experiments.handlers:get_experiment"),
+    Route(
+        "GET", "/mlflow/experiments/get-by-name", "api.experiments.handlers:get_experiment_by_name"
+    ),
+    Route("POST", "/mlflow/experiments/delete", "api.experiments.handlers:delete_experiment"),
+    Route("POST", "/mlflow/experiments/restore", "api.experiments.handlers:restore_experiment"),
+    Route("POST", "/mlflow/experiments/update", "api.experiments.handlers:update_experiment"),
+    Route(
+        "POST",
+        "/mlflow/experiments/set-experiment-tag",
+        "api.experiments.handlers:set_experiment_tag",
+    ),
+    Route(
+        "POST",
+        "/mlflow/experiments/delete-experiment-tag",
+        "api.experiments.handlers:delete_experiment_tag",
+    ),
+    Route("POST", "/mlflow/experiments/search", "api.experiments.handlers:search_experiments"),
+    Route("GET", "/mlflow/experiments/search", "api.experiments.handlers:search_experiments"),
+    Route("POST", "/mlflow/runs/search", "api.runs.handlers:search_runs"),
+    Route("POST", "/mlflow/runs/create", "api.runs.handlers:create_run"),
+    Route("GET", "/mlflow/runs/get", "api.runs.handlers:get_run"),
+    Route("POST", "/mlflow/runs/update", "api.runs.handlers:update_run"),
+    Route("POST", "/mlflow/runs/delete", "api.runs.handlers:delete_run"),
+    Route("POST", "/mlflow/runs/restore", "api.runs.handlers:restore_run"),
+    Route("GET", "/mlflow/metrics/get-history", "api.metrics.handlers:get_metric_history"),
     Route(
         "GET",
         "/mlflow/metrics/get-history-bulk-interval",
-        "api",
-        "get_metric_history_bulk_interval",
+        "api.metrics.handlers:get_metric_history_bulk_interval",
     ),
     Route(
-        "GET", "/mlflow/metrics/get-history-bulk", "api", "get_metric_history_bulk", ajax_only=True
+        "GET",
+        "/mlflow/metrics/get-history-bulk",
+        "api.metrics.handlers:get_metric_history_bulk",
+        ajax_only=True,
     ),
     # Rare, deduplicated on the call: synchronous PostgreSQL from the api (docs/design.md).
-    Route("POST", "/mlflow/runs/log-inputs", "api", "log_inputs"),
-    Route("POST", "/mlflow/runs/outputs", "api", "log_outputs"),
-    Route("GET", "/mlflow/server-info", "api", "server_info", version="3.0"),
+    Route("POST", "/mlflow/runs/log-inputs", "api.runs.handlers:log_inputs"),
+    Route("POST", "/mlflow/runs/outputs", "api.runs.handlers:log_outputs"),
+    Route("GET", "/mlflow/server-info", "api.server_info:server_info", version="3.0"),
     # ---- Issue 4: model registry, mlflow-artifacts proxy, MLflow 3 logged models (api). ----
-    Route("POST", "/mlflow/registered-models/create", "api", "create_registered_model"),
-    Route("GET", "/mlflow/registered-models/get", "api", "get_registered_model"),
-    Route("POST", "/mlflow/registered-models/rename", "api", "rename_registered_model"),
-    Route("PATCH", "/mlflow/registered-models/update", "api", "update_registered_model"),
-    Route("DELETE", "/mlflow/registered-models/delete", "api", "delete_registered_model"),
-    Route("GET", "/mlflow/registered-models/search", "api", "search_registered_models"),
-    Route("POST", "/mlflow/registered-models/get-latest-versions", "api", "get_latest_versions"),
-    Route("GET", "/mlflow/registered-models/get-latest-versions", "api", "get_latest_versions"),
-    Route("POST", "/mlflow/registered-models/set-tag", "api", "set_registered_model_tag"),
-    Route("DELETE", "/mlflow/registered-models/delete-tag", "api", "delete_registered_model_tag"),
-    Route("POST", "/mlflow/registered-models/alias", "api", "set_registered_model_alias"),
-    Route("DELETE", "/mlflow/registered-models/alias", "api", "delete_registered_model_alias"),
-    Route("GET", "/mlflow/registered-models/alias", "api", "get_model_version_by_alias"),
-    Route("POST", "/mlflow/model-versions/create", "api", "create_model_version"),
-    Route("GET", "/mlflow/model-versions/get", "api", "get_model_version"),
-    Route("PATCH", "/mlflow/model-versions/update", "api", "update_model_version"),
-    Route("DELETE", "/mlflow/model-versions/delete", "api", "delete_model_version"),
     Route(
-        "POST", "/mlflow/model-versions/transition-stage", "api", "transition_model_version_stage"
+        "POST", "/mlflow/registered-models/create", "api.registry.models:create_registered_model"
     ),
-    Route("GET", "/mlflow/model-versions/search", "api", "search_model_versions"),
+    Route("GET", "/mlflow/registered-models/get", "api.registry.models:get_registered_model"),
     Route(
-        "GET", "/mlflow/model-versions/get-download-uri", "api", "get_model_version_download_uri"
-    ),
-    Route("POST", "/mlflow/model-versions/set-tag", "api", "set_model_version_tag"),
-    Route("DELETE", "/mlflow/model-versions/delete-tag", "api", "delete_model_version_tag"),
-    Route("GET", "/mlflow-artifacts/artifacts", "api", "proxy_list_artifacts"),
-    Route("PUT", "/mlflow-artifacts/artifacts/{artifact_path:.+}", "api", "proxy_upload_artifact"),
-    Route(
-        "GET", "/mlflow-artifacts/artifacts/{artifact_path:.+}", "api", "proxy_download_artifact"
+        "POST", "/mlflow/registered-models/rename", "api.registry.models:rename_registered_model"
     ),
     Route(
-        "DELETE", "/mlflow-artifacts/artifacts/{artifact_path:.+}", "api", "proxy_delete_artifact"
+        "PATCH", "/mlflow/registered-models/update", "api.registry.models:update_registered_model"
+    ),
+    Route(
+        "DELETE", "/mlflow/registered-models/delete", "api.registry.models:delete_registered_model"
+    ),
+    Route(
+        "GET", "/mlflow/registered-models/search", "api.registry.models:search_registered_models"
+    ),
+    Route(
+        "POST",
+        "/mlflow/registered-models/get-latest-versions",
+        "api.registry.models:get_latest_versions",
+    ),
+    Route(
+        "GET",
+        "/mlflow/registered-models/get-latest-versions",
+        "api.registry.models:get_latest_versions",
+    ),
+    Route(
+        "POST", "/mlflow/registered-models/set-tag", "api.registry.models:set_registered_model_tag"
+    ),
+    Route(
+        "DELETE",
+        "/mlflow/registered-models/delete-tag",
+        "api.registry.models:delete_registered_model_tag",
+    ),
+    Route(
+        "POST",
+        "/mlflow/registered-models/alias",
+        "api.registry.versions:set_registered_model_alias",
+    ),
+    Route(
+        "DELETE",
+        "/mlflow/registered-models/alias",
+        "api.registry.versions:delete_registered_model_alias",
+    ),
+    Route(
+        "GET", "/mlflow/registered-models/alias", "api.registry.versions:get_model_version_by_alias"
+    ),
+    Route("POST", "/mlflow/model-versions/create", "api.registry.versions:create_model_version"),
+    Route("GET", "/mlflow/model-versions/get", "api.registry.versions:get_model_version"),
+    Route("PATCH", "/mlflow/model-versions/update", "api.registry.versions:update_model_version"),
+    Route("DELETE", "/mlflow/model-versions/delete", "api.registry.versions:delete_model_version"),
+    Route(
+        "POST",
+        "/mlflow/model-versions/transition-stage",
+        "api.registry.versions:transition_model_version_stage",
+    ),
+    Route("GET", "/mlflow/model-versions/search", "api.registry.versions:search_model_versions"),
+    Route(
+        "GET",
+        "/mlflow/model-versions/get-download-uri",
+        "api.registry.versions:get_model_version_download_uri",
+    ),
+    Route("POST", "/mlflow/model-versions/set-tag", "api.registry.versions:set_model_version_tag"),
+    Route(
+        "DELETE",
+        "/mlflow/model-versions/delete-tag",
+        "api.registry.versions:delete_model_version_tag",
+    ),
+    Route("GET", "/mlflow-artifacts/artifacts", "api.artifacts.handlers:proxy_list_artifacts"),
+    Route(
+        "PUT",
+        "/mlflow-artifacts/artifacts/{artifact_path:.+}",
+        "api.artifacts.handlers:proxy_upload_artifact",
+    ),
+    Route(
+        "GET",
+        "/mlflow-artifacts/artifacts/{artifact_path:.+}",
+        "api.artifacts.handlers:proxy_download_artifact",
+    ),
+    Route(
+        "DELETE",
+        "/mlflow-artifacts/artifacts/{artifact_path:.+}",
+        "api.artifacts.handlers:proxy_delete_artifact",
     ),
     # Multipart: the tail is the target's directory ("" = the root), named artifact_path so
     # access control finds the experiment as for plain uploads.
     Route(
         "POST",
         "/mlflow-artifacts/mpu/create/{artifact_path:.*}",
-        "api",
-        "create_multipart_upload_artifact",
+        "api.artifacts.handlers:create_multipart_upload_artifact",
     ),
     Route(
         "POST",
         "/mlflow-artifacts/mpu/complete/{artifact_path:.*}",
-        "api",
-        "complete_multipart_upload_artifact",
+        "api.artifacts.handlers:complete_multipart_upload_artifact",
     ),
     Route(
         "POST",
         "/mlflow-artifacts/mpu/abort/{artifact_path:.*}",
-        "api",
-        "abort_multipart_upload_artifact",
+        "api.artifacts.handlers:abort_multipart_upload_artifact",
     ),
     # Not MLflow's: where local-root part URLs point (api/artifacts/handlers.py).
     Route(
         "PUT",
         "/mlflow-artifacts/mpu/part/{upload_id}/{part_number:[0-9]{1,5}}",
-        "api",
-        "upload_multipart_part",
+        "api.artifacts.handlers:upload_multipart_part",
     ),
-    Route("POST", "/mlflow/logged-models", "api", "create_logged_model"),
-    Route("POST", "/mlflow/logged-models/search", "api", "search_logged_models"),
-    Route("GET", "/mlflow/logged-models/{model_id}", "api", "get_logged_model"),
-    Route("PATCH", "/mlflow/logged-models/{model_id}", "api", "finalize_logged_model"),
-    Route("DELETE", "/mlflow/logged-models/{model_id}", "api", "delete_logged_model"),
-    Route("PATCH", "/mlflow/logged-models/{model_id}/tags", "api", "set_logged_model_tags"),
+    Route("POST", "/mlflow/logged-models", "api.logged_models.handlers:create_logged_model"),
+    Route(
+        "POST", "/mlflow/logged-models/search", "api.logged_models.handlers:search_logged_models"
+    ),
+    Route("GET", "/mlflow/logged-models/{model_id}", "api.logged_models.handlers:get_logged_model"),
+    Route(
+        "PATCH",
+        "/mlflow/logged-models/{model_id}",
+        "api.logged_models.handlers:finalize_logged_model",
+    ),
+    Route(
+        "DELETE",
+        "/mlflow/logged-models/{model_id}",
+        "api.logged_models.handlers:delete_logged_model",
+    ),
+    Route(
+        "PATCH",
+        "/mlflow/logged-models/{model_id}/tags",
+        "api.logged_models.handlers:set_logged_model_tags",
+    ),
     Route(
         "DELETE",
         "/mlflow/logged-models/{model_id}/tags/{tag_key}",
-        "api",
-        "delete_logged_model_tag",
+        "api.logged_models.handlers:delete_logged_model_tag",
     ),
-    Route("POST", "/mlflow/logged-models/{model_id}/params", "api", "log_logged_model_params"),
+    Route(
+        "POST",
+        "/mlflow/logged-models/{model_id}/params",
+        "api.logged_models.handlers:log_logged_model_params",
+    ),
 )
 
 # Trace reads and the rare trace writes (tags, assessments, deletes): api/traces/. The fixed
 # paths come before /traces/{trace_id}: aiohttp matches in the order routes were added.
 _V3: Final = "3.0"
+_T: Final = "api.traces.handlers:"
+_A: Final = "api.traces.assessments:"
 TRACE_ROUTES: Final[tuple[Route, ...]] = (
-    Route("GET", "/mlflow/traces/get", "api", "get_trace", version=_V3),
-    Route("GET", "/mlflow/traces/batchGet", "api", "batch_get_traces", version=_V3),
-    Route("POST", "/mlflow/traces/batchGetInfos", "api", "batch_get_trace_infos", version=_V3),
-    Route("POST", "/mlflow/traces/search", "api", "search_traces_v3", version=_V3),
-    Route("POST", "/mlflow/traces/delete-traces", "api", "delete_traces"),
-    Route("POST", "/mlflow/traces/delete-traces", "api", "delete_traces", version=_V3),
-    Route("POST", "/mlflow/traces/link-to-run", "api", "link_traces_to_run"),
-    Route("GET", "/mlflow/traces/{trace_id}", "api", "get_trace_info_v3", version=_V3),
-    Route("GET", "/mlflow/traces/{request_id}/info", "api", "get_trace_info_v2"),
-    Route("GET", "/mlflow/traces", "api", "search_traces_v2"),
-    Route("PATCH", "/mlflow/traces/{request_id}/tags", "api", "set_trace_tag"),
-    Route("PATCH", "/mlflow/traces/{trace_id}/tags", "api", "set_trace_tag", version=_V3),
-    Route("DELETE", "/mlflow/traces/{request_id}/tags", "api", "delete_trace_tag"),
-    Route("DELETE", "/mlflow/traces/{trace_id}/tags", "api", "delete_trace_tag", version=_V3),
-    Route("POST", "/mlflow/traces/{trace_id}/assessments", "api", "create_assessment", version=_V3),
+    Route("GET", "/mlflow/traces/get", _T + "get_trace", version=_V3),
+    Route("GET", "/mlflow/traces/batchGet", _T + "batch_get_traces", version=_V3),
+    Route("POST", "/mlflow/traces/batchGetInfos", _T + "batch_get_trace_infos", version=_V3),
+    Route("POST", "/mlflow/traces/search", _T + "search_traces_v3", version=_V3),
+    Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces"),
+    Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces", version=_V3),
+    Route("POST", "/mlflow/traces/link-to-run", _T + "link_traces_to_run"),
+    Route("GET", "/mlflow/traces/{trace_id}", _T + "get_trace_info_v3", version=_V3),
+    Route("GET", "/mlflow/traces/{request_id}/info", _T + "get_trace_info_v2"),
+    Route("GET", "/mlflow/traces", _T + "search_traces_v2"),
+    Route("PATCH", "/mlflow/traces/{request_id}/tags", _T + "set_trace_tag"),
+    Route("PATCH", "/mlflow/traces/{trace_id}/tags", _T + "set_trace_tag", version=_V3),
+    Route("DELETE", "/mlflow/traces/{request_id}/tags", _T + "delete_trace_tag"),
+    Route("DELETE", "/mlflow/traces/{trace_id}/tags", _T + "delete_trace_tag", version=_V3),
+    Route("POST", "/mlflow/traces/{trace_id}/assessments", _A + "create_assessment", version=_V3),
     Route(
         "GET",
         "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
-        "api",
-        "get_assessment",
+        _A + "get_assessment",
         version=_V3,
     ),
     Route(
         "PATCH",
         "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
-        "api",
-        "update_assessment",
+        _A + "update_assessment",
         version=_V3,
     ),
     Route(
         "DELETE",
         "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
-        "api",
-        "delete_assessment",
+        _A + "delete_assessment",
         version=_V3,
     ),
     # Registered by hand in MLflow (the UI's trace view and older clients).
-    Route("GET", "/mlflow/get-trace-artifact", "api", "get_trace_artifact", ajax_only=True),
+    Route("GET", "/mlflow/get-trace-artifact", _T + "get_trace_artifact", ajax_only=True),
     Route(
-        "GET",
-        "/mlflow/get-trace-artifact",
-        "api",
-        "get_trace_artifact",
-        version=_V3,
-        ajax_only=True,
+        "GET", "/mlflow/get-trace-artifact", _T + "get_trace_artifact", version=_V3, ajax_only=True
     ),
 )
 ROUTES: Final[tuple[Route, ...]] = (*_TRACKING_ROUTES, *TRACE_ROUTES)
+
+
+def handler_ref(handler: object) -> str:
+    """The ``"<module>:<function>"`` reference of a bound handler function (how the auth
+    middleware finds a request's access rule)."""
+    module = getattr(handler, "__module__", "")
+    name = getattr(handler, "__qualname__", "")
+    return f"{module}:{name}"
 
 
 def routes_of(service: Service) -> list[Route]:

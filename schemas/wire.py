@@ -27,6 +27,10 @@ DOUBLE_MAX: Final = 1.7976931348623157e308
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 
+# Kafka record header carrying the id of the HTTP request that produced the record (for logs;
+# not part of the value, so consumers that ignore it lose nothing).
+REQUEST_ID_HEADER: Final = "request_id"
+
 # (key, value, timestamp_ms, step, is_nan) -- the order the writer copies columns in.
 MetricPoint = tuple[str, float, int, int, bool]
 

@@ -1,22 +1,17 @@
 """Access control at the HTTP edge of ingest and api (on when SLUICE_AUTH_ENABLED=true).
 
-Order per request: find the handler's rule (schemas/access.py); identify the caller from
-``Authorization: Basic`` (username/password) or ``Bearer`` (API token) -> 401; rate-limit the
-caller -> 429 + Retry-After; resolve the resource (experiment, run, model...) from the request
-and check the grant -> 403. All of it happens before the handler, so a refused write is never
-produced to Kafka. Identities and grants are cached for ``cache_ttl_s``.
+Order per request: find the handler's rule (schemas/access.py); identify the caller
+(sluice/identity.py) -> 401; rate-limit the caller (sluice/limits.py) -> 429 + Retry-After;
+find the experiment or registered model the request acts on and check the caller's grant
+-> 403. All of it happens before the handler, so a refused write is never produced to Kafka.
+Which experiment a run or logged model belongs to is the owning service's query (``Owners``,
+from its stores); the grants themselves (``*_permissions``) are read here. Grants are cached
+for ``cache_ttl_s``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import secrets
-import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,135 +22,35 @@ from aiohttp.typedefs import Handler, Middleware
 
 from schemas.access import RULES, Level, Resource, Rule, allowed
 from schemas.mlflow_errors import MlflowError, Unavailable
+from schemas.routes import handler_ref
 from sluice.config import AuthConfig
+from sluice.identity import Identities, User
+from sluice.limits import RateLimiter, TtlCache
 
-_PBKDF2_ITERATIONS = 200_000
-_UNAUTHENTICATED = (
-    "You are not authenticated. Please see "
-    "https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow "
-    "on how to authenticate."
-)
+Lookup = Callable[[asyncpg.Pool, str], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
-class User:
-    name: str
-    is_admin: bool
+class Owners:
+    """The queries that find the experiment a request acts on, from the service's own stores
+    (api: runs, logged models, experiments by name; ingest: runs). A kind without a query
+    is not identifiable: the handler answers MLflow's 400/404 itself."""
 
-
-# --- passwords and tokens (pure) -------------------------------------------------------------
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _PBKDF2_ITERATIONS)
-    return f"pbkdf2_sha256${_PBKDF2_ITERATIONS}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        _scheme, iterations, salt, digest = stored.split("$")
-        computed = hashlib.pbkdf2_hmac(
-            "sha256", password.encode(), bytes.fromhex(salt), int(iterations)
-        )
-    except ValueError:
-        return False
-    return hmac.compare_digest(computed.hex(), digest)
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def parse_basic(header: str) -> tuple[str, str] | None:
-    try:
-        decoded = base64.b64decode(header, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
-# --- small bounded caches and the rate limiter ------------------------------------------------
-class TtlCache:
-    def __init__(self, ttl_s: float, size: int = 10_000) -> None:
-        self._ttl_s, self._size = ttl_s, size
-        self._items: OrderedDict[object, tuple[float, object]] = OrderedDict()
-
-    def get(self, key: object) -> object | None:
-        hit = self._items.get(key)
-        if hit is None or time.monotonic() - hit[0] > self._ttl_s:
-            return None
-        return hit[1]
-
-    def put(self, key: object, value: object) -> None:
-        self._items[key] = (time.monotonic(), value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-
-class RateLimiter:
-    """Token bucket per user: ``rate_per_s`` sustained, ``burst`` at once."""
-
-    def __init__(self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic):
-        self._rate, self._burst, self._clock = rate_per_s, burst, clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, user: str) -> float:
-        """0 when allowed, else the seconds until a request would be."""
-        if self._rate <= 0:
-            return 0.0
-        now = self._clock()
-        tokens, at = self._buckets.get(user, (float(self._burst), now))
-        tokens = min(float(self._burst), tokens + (now - at) * self._rate)
-        if tokens < 1:
-            self._buckets[user] = (tokens, now)
-            return (1 - tokens) / self._rate
-        self._buckets[user] = (tokens - 1, now)
-        self._buckets.move_to_end(user)
-        if len(self._buckets) > 100_000:
-            self._buckets.popitem(last=False)
-        return 0.0
+    experiment_of_run: Lookup
+    experiment_of_logged_model: Lookup | None = None
+    experiment_by_name: Lookup | None = None
+    experiment_of_trace: Lookup | None = None
 
 
 # --- the I/O shell ----------------------------------------------------------------------------
 class Authorizer:
-    def __init__(self, cfg: AuthConfig, pool: Callable[[], asyncpg.Pool]) -> None:
-        self._cfg = cfg
+    def __init__(self, cfg: AuthConfig, pool: Callable[[], asyncpg.Pool], owners: Owners) -> None:
         self._pool = pool
+        self._owners = owners
         self._default = Level[cfg.default_permission]
-        self._identities = TtlCache(cfg.cache_ttl_s)
+        self.identities = Identities(pool, cfg.cache_ttl_s)
         self._grants = TtlCache(cfg.cache_ttl_s)
         self._limiter = RateLimiter(cfg.rate_per_s, cfg.rate_burst)
-
-    async def identify(self, header: str | None) -> User:
-        if not header:
-            raise MlflowError("UNAUTHENTICATED", _UNAUTHENTICATED)
-        cached = self._identities.get(header)
-        if isinstance(cached, User):
-            return cached
-        user = await self._lookup(header)
-        if user is None:
-            raise MlflowError("UNAUTHENTICATED", _UNAUTHENTICATED)
-        self._identities.put(header, user)
-        return user
-
-    async def _lookup(self, header: str) -> User | None:
-        scheme, _, value = header.partition(" ")
-        pool = self._pool()
-        if scheme.lower() == "bearer":
-            row = await pool.fetchrow(
-                "SELECT u.username, u.is_admin FROM auth_tokens t"
-                " JOIN auth_users u USING (username) WHERE t.token_sha256 = $1",
-                token_digest(value.strip()),
-            )
-            return User(row["username"], row["is_admin"]) if row else None
-        credentials = parse_basic(value.strip()) if scheme.lower() == "basic" else None
-        if credentials is None:
-            return None
-        row = await pool.fetchrow("SELECT * FROM auth_users WHERE username = $1", credentials[0])
-        if row is None or not verify_password(credentials[1], row["password_hash"]):
-            return None
-        return User(row["username"], row["is_admin"])
 
     def throttle(self, user: User) -> None:
         wait = self._limiter.take(user.name)
@@ -220,15 +115,11 @@ class Authorizer:
         return ("experiment", experiment) if experiment is not None else None
 
     async def _experiment_of(self, kind: Resource, request: web.Request) -> int | None:
-        pool = self._pool()
         if kind is Resource.ARTIFACT:
             return _int(request.match_info.get("artifact_path", "").split("/", 1)[0])
         if kind is Resource.LOGGED_MODEL:
-            return _int(
-                await pool.fetchval(
-                    "SELECT experiment_id FROM logged_models WHERE model_id = $1",
-                    request.match_info.get("model_id", ""),
-                )
+            return await self._owner(
+                self._owners.experiment_of_logged_model, request.match_info.get("model_id", "")
             )
         if kind is Resource.TRACE:
             return await self._trace_experiment(request)
@@ -237,17 +128,16 @@ class Authorizer:
             run_id = doc.get("run_id") or doc.get("run_uuid")
             if not isinstance(run_id, str):
                 return None
-            return _int(
-                await pool.fetchval("SELECT experiment_id FROM runs WHERE run_uuid = $1", run_id)
-            )
+            return await self._owner(self._owners.experiment_of_run, run_id)
         if "experiment_id" in doc:
             return _int(doc["experiment_id"])
         name = doc.get("experiment_name")
         if not isinstance(name, str):
             return None
-        return _int(
-            await pool.fetchval("SELECT experiment_id FROM experiments WHERE name = $1", name)
-        )
+        return await self._owner(self._owners.experiment_by_name, name)
+
+    async def _owner(self, lookup: Lookup | None, key: str) -> int | None:
+        return None if lookup is None else _int(await lookup(self._pool(), key))
 
     async def _trace_experiment(self, request: web.Request) -> int | None:
         """The experiment a trace call acts on (schemas/access.py, Resource.TRACE)."""
@@ -264,11 +154,7 @@ class Authorizer:
         trace_id = trace_id or doc.get("trace_id") or doc.get("request_id")
         if not isinstance(trace_id, str):
             return None
-        return _int(
-            await self._pool().fetchval(
-                "SELECT experiment_id FROM trace_info WHERE trace_id = $1", trace_id
-            )
-        )
+        return await self._owner(self._owners.experiment_of_trace, trace_id)
 
 
 def _nested(doc: Any, *names: str) -> Any:
@@ -296,15 +182,17 @@ async def _request_doc(request: web.Request) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def auth_middleware(cfg: AuthConfig, pool: Callable[[], asyncpg.Pool]) -> Middleware:
-    authorizer = Authorizer(cfg, pool)
+def auth_middleware(
+    cfg: AuthConfig, pool: Callable[[], asyncpg.Pool], owners: Owners
+) -> Middleware:
+    authorizer = Authorizer(cfg, pool, owners)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        rule = RULES.get(getattr(request.match_info.route.handler, "__name__", ""))
+        rule = RULES.get(handler_ref(request.match_info.route.handler))
         if rule is None or rule.public:
             return await handler(request)  # health, metrics, version, unknown routes (404)
-        user = await authorizer.identify(request.headers.get("Authorization"))
+        user = await authorizer.identities.identify(request.headers.get("Authorization"))
         authorizer.throttle(user)
         await authorizer.check(rule, user, request)
         response = await handler(request)

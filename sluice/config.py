@@ -1,10 +1,17 @@
 """One frozen configuration, parsed once from ``SLUICE_*`` environment variables.
 
 Each field's environment name is its path in upper case: ``Settings.kafka.bootstrap`` is
-``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation.
-An unknown ``SLUICE_*`` variable is an error (a typo must not silently fall back to a default),
-except the few read only by the shell scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``).
-Only the CLI calls :func:`load`; nothing else reads ``os.environ``.
+``SLUICE_KAFKA_BOOTSTRAP``, ``Settings.port`` is ``SLUICE_PORT``. Values are cast by annotation;
+a ``Literal`` annotation lists the only values accepted. An unknown ``SLUICE_*`` variable is an
+error (a typo must not silently fall back to a default), except the few read only by the shell
+scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``). Only the CLI calls :func:`load`;
+nothing else reads ``os.environ``. The comment beside each field is its documentation:
+``sluice config`` shows it (``sluice.settings_doc``).
+
+Any setting may instead come from a file: ``NAME_FILE=/path`` reads the value of ``NAME`` from
+that file (one trailing newline dropped), the way container secrets are mounted. Setting both
+``NAME`` and ``NAME_FILE`` is an error. Secret fields (``repr=False``) are masked wherever
+settings are shown.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 PREFIX = "SLUICE_"
+FILE_SUFFIX = "_FILE"
 
 # Read by scripts/*.sh (service provisioning), never by the Python services.
 SCRIPT_VARIABLES = frozenset(
@@ -36,6 +44,9 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_KAFKA_LIBS",
         "SLUICE_KAFKA_START_TIMEOUT",
         "SLUICE_KAFKA_STOP_TIMEOUT",
+        "SLUICE_KAFKA_SASL_SSL_PORT",
+        "SLUICE_KAFKA_TLS_DIR",
+        "SLUICE_HELM_VERSION",
         "SLUICE_S3_PORT",
         "SLUICE_S3_START_TIMEOUT",
         "SLUICE_MLFLOW_REF_PORT",
@@ -61,6 +72,26 @@ class KafkaConfig:
     max_batch_bytes: int = 1_048_576  # producer per-partition buffer
     request_timeout_ms: int = 30_000  # aiokafka request timeout
     session_timeout_ms: int = 10_000  # consumer group session: a silent writer loses its partitions
+    # Managed clusters: TLS (SSL), a SASL login (SASL_PLAINTEXT), or both (SASL_SSL).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # SASL login mechanism (security_protocol SASL_*); managed services mostly offer SCRAM.
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""  # SASL user (security_protocol SASL_*)
+    sasl_password: str = field(default="", repr=False)  # its password; or ..._PASSWORD_FILE
+    ssl_cafile: str = ""  # PEM bundle that signs the brokers' certificates; "" = system CAs
+    ssl_certfile: str = ""  # client certificate (PEM) when the brokers require mutual TLS
+    ssl_keyfile: str = ""  # its private key (PEM)
+    ssl_key_password: str = field(default="", repr=False)  # if that key is encrypted
+
+    def __post_init__(self) -> None:
+        # Checked at load, not at the first connection: every service stops at start.
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ConfigError(
+                f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "SLUICE_KAFKA_SASL_USERNAME and SLUICE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +105,8 @@ class PgConfig:
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    host: str = "127.0.0.1"
-    port: int = 5001
+    host: str = "127.0.0.1"  # address ingest listens on
+    port: int = 5001  # ingest HTTP port (MLflow write calls)
     max_body_bytes: int = 4 * 1024 * 1024  # legal MLflow batches reach ~1.5 MB; refuse above this
     run_cache_ttl_s: float = 5.0  # how long an "active run" answer is trusted (NOTIFY invalidates)
     run_cache_size: int = 100_000  # bound on cached run states
@@ -89,13 +120,13 @@ class WriterConfig:
     fetch_max_records: int = 5_000  # records per getmany() call
     metrics_port: int = 5003  # /health and /metrics of the writer process (`up`: +i for the i-th)
     processes: int = 1  # writer processes `sluice up` runs (useful up to the partition count)
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # address of the writer's /health and /metrics
 
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
-    host: str = "127.0.0.1"
-    port: int = 5002
+    host: str = "127.0.0.1"  # address the api listens on
+    port: int = 5002  # api HTTP port (reads, lifecycle, registry, artifacts)
     read_fence_deadline_s: float = 10.0  # a read waits this long for acknowledged writes
     artifact_root: str = "./.state/artifacts"  # local folder, or s3://bucket/prefix
     artifact_s3_endpoint_url: str = ""  # S3 API endpoint; empty = AWS default (tests: moto)
@@ -108,13 +139,14 @@ class ApiConfig:
     # Origin clients reach the api at (e.g. https://mlflow.example.com[/prefix]); local part
     # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
     public_url: str = ""
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = 4 * 1024 * 1024  # largest request body the api reads
 
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     enabled: bool = False  # off for `make up`; on: every route but health needs credentials
-    default_permission: str = "READ"  # what a user without a grant may do (MLflow's default)
+    # What a user without a grant may do (MLflow's default: READ).
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
     cache_ttl_s: float = 5.0  # how long identities and grants are trusted between lookups
     rate_per_s: float = 0.0  # requests per second per user (token bucket); 0 = unlimited
     rate_burst: int = 200  # bucket size: short bursts above the rate are fine
@@ -123,8 +155,9 @@ class AuthConfig:
 @dataclass(frozen=True, slots=True)
 class Settings:
     port: int = 5000  # the single MLflow endpoint `sluice up` serves (routes to ingest/api)
-    host: str = "127.0.0.1"
-    log_level: str = "INFO"
+    host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
+    access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     pg: PgConfig = field(default_factory=PgConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -141,7 +174,12 @@ def load(environ: Mapping[str, str]) -> Settings:
     known: set[str] = set()
     settings = _build(Settings, environ, PREFIX, known)
     unknown = sorted(
-        k for k in environ if k.startswith(PREFIX) and k not in known and k not in SCRIPT_VARIABLES
+        k
+        for k in environ
+        if k.startswith(PREFIX)
+        and k not in known
+        and k.removesuffix(FILE_SUFFIX) not in known
+        and k not in SCRIPT_VARIABLES
     )
     if unknown:
         raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
@@ -172,14 +210,34 @@ def _build(cls: type[T], environ: Mapping[str, str], prefix: str, known: set[str
             values[f.name] = _build(typing.cast(type[Any], hint), environ, name + "_", known)
             continue
         known.add(name)
-        if name in environ:
-            values[f.name] = _cast(name, environ[name], hint)
+        raw = _raw_value(name, environ)
+        if raw is not None:
+            values[f.name] = _cast(name, raw, hint)
     return cls(**values)
+
+
+def _raw_value(name: str, environ: Mapping[str, str]) -> str | None:
+    """NAME's value, from NAME itself or from the file NAME_FILE points to."""
+    path = environ.get(name + FILE_SUFFIX)
+    if path is None:
+        return environ.get(name)
+    if name in environ:
+        raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set; keep one")
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().removesuffix("\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}{FILE_SUFFIX}={path!r} cannot be read: {exc.strerror}") from exc
 
 
 def _cast(name: str, raw: str, hint: Any) -> Any:
     if isinstance(hint, types.UnionType):
         raise ConfigError(f"{name}: union types are not supported")
+    if typing.get_origin(hint) is Literal:
+        allowed = typing.get_args(hint)
+        if raw not in allowed:
+            raise ConfigError(f"{name}={raw!r} is not one of: {', '.join(allowed)}")
+        return raw
     try:
         if hint is bool:
             return _cast_bool(raw)

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+
+# This process's `/health/config` document (sluice.buildinfo), set once by the CLI at start.
+_config_doc: dict[str, Any] = {}
+
+
+def set_config_document(doc: dict[str, Any]) -> None:
+    _config_doc.clear()
+    _config_doc.update(doc)
 
 
 class Heartbeat:
@@ -55,7 +64,11 @@ def add_health_routes(
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
 
+    async def config_view(_: web.Request) -> web.Response:
+        return web.json_response(_config_doc)  # secrets are masked by sluice.settings_doc
+
     app.router.add_get("/health/live", live)
+    app.router.add_get("/health/config", config_view)
     app.router.add_get("/health/ready", readiness)
     if include_mlflow_health:
         app.router.add_get("/health", plain_ok)

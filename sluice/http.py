@@ -9,8 +9,11 @@ without internals.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,9 +23,15 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import Histogram
 
 from schemas.mlflow_errors import MlflowError, Unavailable, endpoint_not_found, invalid_parameter
+from sluice.logs import ACCESS_LOGGER, request_id
 from sluice.pg import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
+access = logging.getLogger(ACCESS_LOGGER)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A caller's id is kept only when it is short and plain (it goes into logs and Kafka headers).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,18 +62,49 @@ def error_response(err: MlflowError) -> web.Response:
 
 
 def error_middleware(latency: Histogram) -> Middleware:
-    """Middleware mapping typed errors to MLflow's envelope and timing every request."""
+    """Middleware mapping typed errors to MLflow's envelope, timing every request, giving it a
+    request id (the caller's ``X-Request-Id`` or a new one, echoed in the answer) and writing
+    the access log line."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        response = await _dispatch(request, handler)
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        latency.labels(name, str(response.status)).observe(time.perf_counter() - started)
-        return response
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        try:
+            response = await _dispatch(request, handler)
+            elapsed = time.perf_counter() - started
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            latency.labels(name, str(response.status)).observe(elapsed)
+            if not response.prepared:  # a streamed download sent its headers already
+                response.headers[REQUEST_ID_HEADER] = rid
+            if access.isEnabledFor(logging.INFO):
+                _access_line(request, response, name, elapsed)
+            return response
+        finally:
+            request_id.reset(token)
 
     return middleware
+
+
+def _access_line(
+    request: web.Request, response: web.StreamResponse, route: str, elapsed: float
+) -> None:
+    access.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": response.status,
+            "ms": round(elapsed * 1000, 3),
+            "bytes_in": request.content_length or 0,
+            "remote": request.remote,
+            "user_agent": request.headers.get("User-Agent", ""),
+        },
+    )
 
 
 async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -97,3 +137,20 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     if declared is not None and declared > max_bytes:
         raise BodyTooLarge(declared, max_bytes)
     return await request.read()
+
+
+def bind_handler(ref: str) -> Handler:
+    """The function a route table reference ``"<module>:<function>"`` names (schemas/routes.py).
+
+    Only a function defined in that very module binds: a name the module merely imports (a
+    helper, another module's handler) is refused, so a reference cannot silently reach a
+    different function than the one it spells."""
+    module_name, _, name = ref.partition(":")
+    handler = getattr(importlib.import_module(module_name), name, None)
+    if (
+        not callable(handler)
+        or getattr(handler, "__module__", None) != module_name
+        or getattr(handler, "__qualname__", None) != name
+    ):
+        raise LookupError(f"{ref} names no handler defined in {module_name}")
+    return handler  # type: ignore[no-any-return]

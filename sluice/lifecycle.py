@@ -1,33 +1,82 @@
 """Process lifecycle: serve until SIGTERM/SIGINT, then shut down in order within a deadline.
 
 Order (as uvicorn's ``Server.shutdown``): stop accepting, let in-flight requests finish, run the
-apps' cleanup contexts (flush producer, close pools). A second signal exits at once.
+apps' cleanup contexts (flush producer, close pools).
+
+One stop request often arrives as several signals at once: a supervisor signals the whole
+process group *and* the main process (GNU make forwards SIGTERM to its child; systemd's
+control-group mode signals every process; `sluice up` forwards to its children). Signals
+within ``REPEAT_WINDOW_S`` of the first are that same request and are ignored; a signal after
+that is an operator insisting, and the process exits at once (``sluice up`` instead hurries:
+it kills its children but still stops PostgreSQL and Kafka, see ``sluice.commands.up``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from sluice.errors import PortInUse
+
 log = logging.getLogger(__name__)
 
+# Long enough for every copy of one group-wide signal (and a supervisor's forward) to land,
+# short enough that a human pressing Ctrl-C twice on purpose is heard.
+REPEAT_WINDOW_S = 1.0
 
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """First SIGTERM/SIGINT sets ``stop``; the second one exits the process immediately."""
+
+class SignalMeaning(enum.Enum):
+    STOP = "stop"  # the first: drain and stop
+    REPEAT = "repeat"  # a copy of the first (group delivery, a forward): ignore
+    INSIST = "insist"  # a later one: the operator wants out now
+
+
+@dataclass(slots=True)
+class SignalCounter:
+    """Pure: what the n-th stop signal means, given when it arrived (``now`` in seconds)."""
+
+    repeat_window_s: float = REPEAT_WINDOW_S
+    first_at: float | None = None
+
+    def classify(self, now: float) -> SignalMeaning:
+        if self.first_at is None:
+            self.first_at = now
+            return SignalMeaning.STOP
+        if now - self.first_at < self.repeat_window_s:
+            return SignalMeaning.REPEAT
+        return SignalMeaning.INSIST
+
+
+def _exit_now() -> None:
+    log.warning("second signal, exiting now without draining")
+    os._exit(1)
+
+
+def install_stop_signals(stop: asyncio.Event, on_insist: Callable[[], None] = _exit_now) -> None:
+    """SIGTERM/SIGINT set ``stop``; copies of that signal are ignored; a later one calls
+    ``on_insist`` (default: exit the process immediately)."""
     loop = asyncio.get_running_loop()
+    counter = SignalCounter()
 
     def on_signal(signum: int) -> None:
-        if stop.is_set():
-            log.warning("second signal, exiting now", extra={"signal": signum})
-            os._exit(1)
-        log.info("stopping", extra={"signal": signum})
-        stop.set()
+        meaning = counter.classify(loop.time())
+        if meaning is SignalMeaning.STOP:
+            log.info("stopping", extra={"signal": signal.Signals(signum).name})
+            stop.set()
+        elif meaning is SignalMeaning.REPEAT:
+            log.info(
+                "signal repeated, still stopping", extra={"signal": signal.Signals(signum).name}
+            )
+        else:
+            on_insist()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
@@ -46,7 +95,11 @@ async def serve_app(
     runner = web.AppRunner(app, shutdown_timeout=drain_s, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     log.info("listening", extra={"host": host, "port": port})
     try:
         await stop.wait()
@@ -55,11 +108,13 @@ async def serve_app(
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Entry point of a service process: installs signals, runs ``main(stop)``."""
+    """Entry point of a service process: installs signals, runs ``main(stop)``, and logs
+    "stopped" once it returned (a drained, orderly stop)."""
 
     async def wrapper() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
         await main(stop)
+        log.info("stopped")
 
     asyncio.run(wrapper())

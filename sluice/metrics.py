@@ -9,6 +9,15 @@ from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
+# --- every process ------------------------------------------------------------------------
+# 1, labelled with what this process runs: package version, schema version it expects, and
+# the hash of its deployment-wide configuration (equal on every consistent instance).
+build_info = Gauge(
+    "sluice_build_info", "Build and configuration", ["version", "schema", "config_hash"]
+)
+# PostgreSQL connections of this process's pools, by state (in_use, idle, max).
+pg_pool_connections = Gauge("sluice_pg_pool_connections", "Pool connections", ["state"])
+
 # --- ingest -------------------------------------------------------------------------------
 # Wall time of an ingest request, by route and status.
 ingest_request_seconds = Histogram(
@@ -17,6 +26,8 @@ ingest_request_seconds = Histogram(
     ["route", "status"],
     buckets=_LATENCY_BUCKETS,
 )
+# Records handed to the Kafka producer and not yet acknowledged (the producer's queue).
+ingest_produce_inflight = Gauge("sluice_ingest_produce_inflight", "Records awaiting Kafka ack")
 # Time from send() to the broker's acks=all acknowledgement.
 kafka_produce_ack_seconds = Histogram(
     "sluice_kafka_produce_ack_seconds", "Produce to ack latency", buckets=_LATENCY_BUCKETS
@@ -54,6 +65,15 @@ writer_end_to_end_seconds = Histogram(
 )
 # Records between the stored offset and the partition end, per partition.
 writer_lag_records = Gauge("sluice_writer_lag_records", "Writer lag", ["partition"])
+# Records Kafka deleted (retention) before this writer stored them, per held partition; the
+# partition is not consumed until `sluice acknowledge-gap` (writer/retention.py).
+writer_retention_gap_records = Gauge(
+    "sluice_writer_retention_gap_records", "Records lost to retention (held)", ["partition"]
+)
+# Failed commits of the stored offsets to the Kafka consumer group (best effort, for tooling).
+writer_group_commit_failures_total = Counter(
+    "sluice_writer_group_commit_failures_total", "Consumer group offset commits that failed"
+)
 # Records sent to the dead-letter topic, by reason class.
 writer_dlq_total = Counter("sluice_writer_dlq_total", "Dead-lettered records", ["reason"])
 # Metric rows set aside because their run was deleted or unknown when they were stored.
@@ -82,6 +102,14 @@ api_read_fence_seconds = Histogram(
 # Reads refused because the fence deadline passed.
 api_read_fence_timeouts_total = Counter(
     "sluice_api_read_fence_timeouts_total", "Read fence deadline exceeded"
+)
+
+# Filesystem of a local artifact root (0 for S3 roots), read at scrape time.
+api_artifact_root_free_bytes = Gauge(
+    "sluice_api_artifact_root_free_bytes", "Free bytes on the artifact root's filesystem"
+)
+api_artifact_root_size_bytes = Gauge(
+    "sluice_api_artifact_root_size_bytes", "Size of the artifact root's filesystem"
 )
 
 # --- supervisor ---------------------------------------------------------------------------

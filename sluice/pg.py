@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from sluice import metrics
 from sluice.config import PgConfig
+from sluice.errors import Unreachable
+from sluice.settings_doc import mask
 
 # Failures that say "PostgreSQL is unreachable or restarting", not "the request is wrong":
 # the HTTP edge answers them with 429 + Retry-After, the writer retries its flush.
@@ -38,14 +41,69 @@ class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+def unreachable(dsn: str, exc: BaseException) -> Unreachable:
+    """The one line an operator sees when PostgreSQL does not answer at start-up."""
+    reason = str(exc) or type(exc).__name__
+    return Unreachable(f"cannot reach PostgreSQL at {mask(dsn)}: {reason}")
+
+
+# What asyncpg raises when the server is down, refuses us, or the database is missing.
+_CONNECT_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+)
+
+
+async def connect(cfg: PgConfig) -> asyncpg.Connection:
+    """One connection outside the pool (commands, LISTEN); raises Unreachable."""
+    try:
+        return await asyncpg.connect(cfg.dsn, timeout=cfg.acquire_timeout_s)
+    except _CONNECT_ERRORS as exc:
+        raise unreachable(cfg.dsn, exc) from exc
+
+
 async def create_pool(
     cfg: PgConfig, *, max_size: int | None = None, custom_plans: bool = False
 ) -> asyncpg.Pool:
-    """Open a pool; raises OSError/asyncpg errors when the server is unreachable.
+    """Open a pool; raises Unreachable when the server cannot be reached.
 
     ``custom_plans``: plan every execution with its parameter values. PostgreSQL switches a
     prepared statement to a generic plan after five executions, which loses plan-time partition
     pruning and array-size estimates: the api's chart query went from 2 to 11 ms a run."""
+    try:
+        pool = await _create_pool(cfg, max_size, custom_plans)
+    except _CONNECT_ERRORS as exc:
+        raise unreachable(cfg.dsn, exc) from exc
+    _watch(pool)
+    return pool
+
+
+# Pools of this process (a few, created at start), read when /metrics is scraped; closed ones
+# are dropped as they are seen.
+_POOLS: list[asyncpg.Pool] = []
+
+
+def _watch(pool: asyncpg.Pool) -> None:
+    if not _POOLS:
+        gauge = metrics.pg_pool_connections
+        gauge.labels("in_use").set_function(
+            lambda: sum(p.get_size() - p.get_idle_size() for p in _POOLS if not p.is_closing())
+        )
+        gauge.labels("idle").set_function(
+            lambda: sum(p.get_idle_size() for p in _POOLS if not p.is_closing())
+        )
+        gauge.labels("max").set_function(
+            lambda: sum(p.get_max_size() for p in _POOLS if not p.is_closing())
+        )
+    _POOLS[:] = [p for p in _POOLS if not p.is_closing()]
+    _POOLS.append(pool)
+
+
+async def _create_pool(cfg: PgConfig, max_size: int | None, custom_plans: bool) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         cfg.dsn,
         min_size=cfg.pool_min,

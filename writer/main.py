@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
@@ -52,11 +53,18 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         InvalidTracker(DlqLimit()),
     )
     app = web.Application()
-    health.add_health_routes(app, lambda: pg.ping(pool), heartbeat)
+    health.add_health_routes(app, lambda: _ready(pool, pipeline), heartbeat)
     server = asyncio.create_task(lifecycle.serve_app(app, cfg.host, cfg.metrics_port, stop))
-    await producer.start()
-    consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
-    await consumer.start()
+    try:
+        await kafka.start(producer, settings.kafka)
+        consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
+        await kafka.start(consumer, settings.kafka)
+    except BaseException:  # Kafka unreachable at start: close what was opened, then report
+        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
+        await pool.close()
+        stop.set()
+        await server
+        raise
     compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
     # Traces: their own consumer group (a trace-only writer rebalance never pauses metrics).
     trace_consumer = _consumer(settings, ".traces")
@@ -69,7 +77,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         InvalidTracker(DlqLimit()),
     )
     trace_consumer.subscribe([settings.kafka.traces_topic], listener=_Rebalance(traces))
-    await trace_consumer.start()
+    await kafka.start(trace_consumer, settings.kafka)
     trace_loop = asyncio.create_task(
         _loop(trace_consumer, traces, health.Heartbeat(30.0), stop, cfg.fetch_max_records)
     )
@@ -85,6 +93,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await pipeline.flush(stop)
         await traces.flush(stop)
         await trace_consumer.stop()
+        await pipeline.progress.close()
         await consumer.stop()  # leaves the group: partitions move without a session timeout
         await producer.stop()
         await pool.close()
@@ -116,6 +125,11 @@ async def _first_done(main: Coroutine[Any, Any, None], other: asyncio.Task[None]
         finished.result()  # re-raise a crash (e.g. DlqLimitExceeded)
 
 
+async def _ready(pool: asyncpg.Pool, pipeline: Pipeline) -> bool:
+    """Ready: PostgreSQL answers and no partition is held by the retention guard."""
+    return not pipeline.guard.held and await pg.ping(pool)
+
+
 async def _loop(
     consumer: AIOKafkaConsumer,
     pipeline: Pipeline | TracePipeline,
@@ -126,6 +140,8 @@ async def _loop(
     while not stop.is_set():
         records = await consumer.getmany(timeout_ms=50, max_records=max_records)
         heartbeat.beat()
+        if isinstance(pipeline, Pipeline) and pipeline.guard.due():
+            await pipeline.release_held()
         await pipeline.consume(records)
         if pipeline.ready():
             await pipeline.flush(stop)

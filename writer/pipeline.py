@@ -10,18 +10,21 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas import wire
-from sluice import metrics
+from sluice import logs, metrics
 from sluice.pg import RETRIABLE_TRANSACTION_ERRORS
 from writer import compact, offsets
 from writer import flush as flush_step
 from writer.batch import Batch, BatchPolicy
 from writer.dlq import InvalidTracker
+from writer.progress import Progress
+from writer.retention import RetentionGuard
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,12 @@ class Pipeline:
         self._dead_letter = dead_letter
         self._invalid = invalid
         self._committed: dict[int, int] = {}  # partition -> next offset stored in PostgreSQL
+        # Request ids (Kafka header set by ingest) of the batch, for its log lines; bounded.
+        self._request_ids: deque[str] = deque(maxlen=100)
         self._lock = asyncio.Lock()
         self.small_chunks = compact.Tracker()  # compacted by compact.Compactor, not here
+        self.progress = Progress(consumer, topic)
+        self.guard = RetentionGuard(consumer, topic)
 
     # --- ownership (called by the rebalance listener) -------------------------------------
     async def assign(self, partitions: list[int]) -> None:
@@ -64,6 +71,18 @@ class Pipeline:
             self._batch.drop_partitions(set(partitions))
             for p in partitions:
                 self._committed.pop(p, None)
+            self.progress.forget(partitions)
+            self.guard.forget(partitions)
+
+    async def release_held(self) -> None:
+        """Resume partitions held by the retention guard whose gap was acknowledged since."""
+        async with self._lock:
+            held = list(self.guard.held)
+            async with self._pool.acquire() as conn:
+                stored = await offsets.load(conn, self._topic, held)
+            admitted = await self.guard.admit(stored)
+            self._seek(admitted)
+            self.guard.resume(list(admitted))
 
     # --- the loop body ----------------------------------------------------------------------
     async def consume(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
@@ -73,6 +92,7 @@ class Pipeline:
                 continue  # fetched before a revoke; the new owner re-reads it
             for record in batch:
                 self._batch.add(tp.partition, record.offset, await self._decode(record), now)
+        self.progress.observe(self._committed)
 
     def ready(self) -> bool:
         return self._batch.ready(time.monotonic())
@@ -103,12 +123,18 @@ class Pipeline:
 
     # --- internals --------------------------------------------------------------------------
     async def _decode(self, record: ConsumerRecord) -> wire.MetricRecord | None:
+        rid = _request_id(record)
+        if rid:
+            self._request_ids.append(rid)
+        token = logs.request_id.set(rid)  # the dead-letter log line names the request
         try:
             decoded = wire.decode(record.value)
         except wire.InvalidRecord as exc:
             self._invalid.record(True)
             await self._dead_letter(record, exc.reason)
             return None
+        finally:
+            logs.request_id.reset(token)
         self._invalid.record(False)
         return decoded
 
@@ -124,18 +150,38 @@ class Pipeline:
         self.small_chunks.add(result.small)
         metrics.writer_rows_total.labels("copied").inc(result.copied)
         metrics.writer_rows_total.labels("stored").inc(result.stored)
+        ids = list(self._request_ids)
         if result.quarantined:
-            log.warning("rows of inactive runs quarantined", extra={"rows": result.quarantined})
+            log.warning(
+                "rows of inactive runs quarantined",
+                extra={"rows": result.quarantined, "batch_request_ids": ids},
+            )
         flush_step.observe_end_to_end(self._batch)
-        log.debug("flushed", extra={"rows": result.copied, "s": time.monotonic() - started})
+        log.debug(
+            "flushed",
+            extra={"rows": result.copied, "s": time.monotonic() - started, "request_ids": ids},
+        )
         self._batch.clear()
+        self._request_ids.clear()
+        self.progress.observe(self._committed)
+        self.progress.mirror(self._committed)
 
     async def _load_and_seek(self, partitions: list[int]) -> None:
         if not partitions:
             return
         async with self._pool.acquire() as conn:
             stored = await offsets.load(conn, self._topic, partitions)
+        self._seek(await self.guard.admit(stored))
+        log.info("partitions assigned", extra={"offsets": stored})
+
+    def _seek(self, stored: dict[int, int]) -> None:
         for partition, next_offset in stored.items():
             self._committed[partition] = next_offset
             self._consumer.seek(TopicPartition(self._topic, partition), next_offset)
-        log.info("partitions assigned", extra={"offsets": stored})
+
+
+def _request_id(record: ConsumerRecord) -> str:
+    for name, value in record.headers or ():
+        if name == wire.REQUEST_ID_HEADER:
+            return bytes(value).decode(errors="replace")
+    return ""

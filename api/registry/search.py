@@ -1,6 +1,6 @@
 """Registered-model and model-version search: filter and order_by to SQL (pure).
 
-Grammar from ``api.search_filter`` with registry dialects (mlflow-api.md §4.3, §4.4). Values
+Grammar from ``api.search.filter`` with registry dialects (mlflow-api.md §4.3, §4.4). Values
 are bound parameters only. Prompts (tag ``mlflow.prompt.is_prompt = 'true'``) are excluded
 unless the filter itself constrains that tag, as in MLflow.
 """
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from api.registry.rules import DELETED_STAGE, PROMPT_TAG
-from api.search_filter import Clause, Dialect, Entity, parse_filter, set_repr, split_identifier
-from api.search_lexer import tokenize
-from api.search_sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
+from api.search.filter import Clause, Dialect, Entity, parse_filter, set_repr, split_identifier
+from api.search.lexer import tokenize
+from api.search.sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
 _STRING_OPS: Final = frozenset({"=", "!=", "LIKE", "ILIKE"})

@@ -7,20 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import orjson
 from aiohttp import web
 
 from api.artifacts.store import artifact_store_key
 from api.deps import deps_key, request_doc
-from api.pages import decode_offset, encode_offset
+from api.logged_models import store as logged_models
+from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, sources, store
-from api.registry.requests import name_of, now_ms, tag_of, tags_of, version_of
+from api.registry.requests import name_of, tag_of, tags_of, version_of
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
+from api.runs import store as runs
+from schemas.fields import get_bool, get_int64, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
-from schemas.protojson import get_bool, get_int64, get_list, get_string
+from sluice.clock import now_ms
 from sluice.http import json_response
-
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 
 
 async def _version_json(conn: Any, name: str, version: int) -> dict[str, Any]:
@@ -31,17 +31,14 @@ async def _version_json(conn: Any, name: str, version: int) -> dict[str, Any]:
 
 
 async def _run_artifact_root(conn: Any, run_id: str, source: str) -> tuple[str, ...] | None:
-    uri = await conn.fetchval("SELECT artifact_uri FROM runs WHERE run_uuid = $1", run_id)
+    uri = await runs.artifact_uri(conn, run_id)
     if uri is None:
         raise sources.resource_error(source, "run_id")
     return sources.artifact_parts(uri)
 
 
 async def _logged_model(conn: Any, model_id: str, source: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT artifact_location, source_run_id FROM logged_models WHERE model_id = $1",
-        model_id,
-    )
+    row = await logged_models.lineage(conn, model_id)
     if row is None:
         raise sources.resource_error(source, "model_id")
     return row
@@ -125,27 +122,6 @@ async def _version_number(conn: Any, model_id: int, name: str, ref: str) -> int:
     raise sources.resource_error(f"models:/{name}/{ref}", "model_id")
 
 
-async def _append_logged_model_tag(conn: Any, model_id: str, name: str, version: int) -> None:
-    # Lock order: registered model (already held), then this logged model's row.
-    await conn.execute("SELECT 1 FROM logged_models WHERE model_id = $1 FOR UPDATE", model_id)
-    raw = await conn.fetchval(
-        "SELECT value FROM logged_model_tags WHERE model_id = $1 AND key = $2",
-        model_id,
-        MODEL_VERSIONS_TAG,
-    )
-    entry = {"name": name, "version": version}
-    entries = orjson.loads(raw) if raw else []
-    if entry not in entries:
-        entries.append(entry)
-    await conn.execute(
-        "INSERT INTO logged_model_tags (model_id, key, value) VALUES ($1, $2, $3)"
-        " ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-        model_id,
-        MODEL_VERSIONS_TAG,
-        orjson.dumps(entries).decode(),
-    )
-
-
 async def create_model_version(request: web.Request) -> web.Response:
     doc = await request_doc(request)
     name = name_of(doc)
@@ -162,7 +138,9 @@ async def create_model_version(request: web.Request) -> web.Response:
             await store.insert_version(conn, model_id, version, fields)
             await store.upsert_version_tags(conn, model_id, version, tags)
             if fields["logged_model_id"]:
-                await _append_logged_model_tag(conn, fields["logged_model_id"], name, version)
+                await logged_models.append_model_version(
+                    conn, fields["logged_model_id"], name, version
+                )
         body = await _version_json(conn, name, version)
     return json_response({"model_version": body})
 

@@ -15,8 +15,8 @@ from aiohttp import web
 from api.deps import deps_key, request_doc
 from api.traces import store
 from api.traces.fence import trace_fence_key
+from schemas.fields import expect_object
 from schemas.mlflow_errors import does_not_exist, invalid_parameter, missing_parameter
-from schemas.protojson import expect_object
 from schemas.trace_json import timestamp_json
 from sluice.http import json_response
 

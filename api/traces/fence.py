@@ -1,6 +1,6 @@
 """The read fence of the traces topic (read-your-writes for traces), owned by the api app.
 
-Same mechanism as metrics (``api/fence.py``) on the traces topic, whose records are keyed by
+Same mechanism as metrics (``api/read_fence.py``) on the traces topic, whose records are keyed by
 trace id: a read of one trace waits for that trace's partition, a search for all partitions.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api.deps import deps_key
-from api.fence import ReadFence
+from api.read_fence import ReadFence
 from sluice import kafka
 from sluice.config import Settings
 

@@ -13,12 +13,13 @@ import orjson
 from aiohttp import web
 
 from api.deps import deps_key, request_doc
-from api.pages import decode_offset, encode_offset
+from api.page_tokens import decode_offset, encode_offset
 from api.traces import render, store
 from api.traces.fence import trace_fence_key
 from api.traces.search_rules import Sql, compile_filter, compile_order
+from schemas.fields import get_int64, get_list, get_string
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
-from schemas.protojson import get_int64, get_list, get_string, invalid_value
+from schemas.protojson import invalid_value
 from sluice.http import json_response
 
 SEARCH_MAX_RESULTS = 500  # MLflow's bound for SearchTracesV3

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from api.search_filter import parse_list, split_identifier
-from api.search_lexer import Kind, Token, tokenize
+from api.search.filter import parse_list, split_identifier
+from api.search.lexer import Kind, Token, tokenize
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
 _NUMERIC: Final = {

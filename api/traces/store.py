@@ -159,8 +159,11 @@ async def link_to_run(conn: Conn, trace_ids: list[str], run_id: str) -> None:
     )
 
 
-async def run_experiment(conn: Conn, run_id: str) -> int | None:
-    value = await conn.fetchval("SELECT experiment_id FROM runs WHERE run_uuid = $1", run_id)
+async def experiment_of(conn: Conn, trace_id: str) -> int | None:
+    """The trace's experiment (access control: grants are per experiment)."""
+    value = await conn.fetchval(
+        "SELECT experiment_id FROM trace_info WHERE trace_id = $1", trace_id
+    )
     return int(value) if value is not None else None
 
 

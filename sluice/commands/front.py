@@ -14,9 +14,11 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from schemas.mlflow_errors import Unavailable
 from schemas.routes import service_for
 from sluice import health, lifecycle
 from sluice.config import Settings
+from sluice.http import error_response
 
 _HOP_BY_HOP = frozenset(
     {
@@ -88,11 +90,7 @@ async def _proxy(request: web.Request) -> web.StreamResponse:
         ) as upstream:
             return await _relay(request, upstream)
     except (TimeoutError, aiohttp.ClientConnectionError):
-        return web.json_response(
-            {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Service restarting; retry."},
-            status=429,
-            headers={"Retry-After": "1"},
-        )
+        return error_response(Unavailable("Service restarting; retry.", retry_after_s=1))
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:

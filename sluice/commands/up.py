@@ -2,6 +2,14 @@
 separate processes, restarted with backoff when one dies. SIGINT/SIGTERM stops everything
 this command started, in reverse order.
 
+Stopping, however signalled (Ctrl-C or SIGTERM to the process group, SIGTERM to `up` alone):
+the children run in process groups of their own, so a signal to `up`'s group reaches them only
+through `up`, exactly once, and each drains; the provisioning scripts run in sessions of their
+own too, so a group-wide signal cannot cut a `pg.sh stop` short. A signal a second or more
+after the first hurries the stop (children are killed instead of drained) but PostgreSQL and
+Kafka are still stopped: only SIGKILL leaves them running. Children die with `up` even then
+(Linux parent-death signal), so no orphan keeps a port.
+
 PostgreSQL and Kafka are started by scripts/pg.sh and scripts/kafka.sh unless the environment
 names external ones (``SLUICE_PG_DSN``, ``SLUICE_KAFKA_BOOTSTRAP``); the scripts then tell the
 address (``dsn``, ``bootstrap``), which is handed to every child, so ports set for the scripts
@@ -12,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +60,7 @@ def run_script(script: str, *args: str, env: Mapping[str, str]) -> str:
         check=True,
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # a signal to `up`'s group must not kill a script half-way
     )
     return done.stdout.strip()
 
@@ -81,14 +92,47 @@ class LocalServices:
         self.started.clear()
 
 
-async def up(environ: Mapping[str, str], stop: asyncio.Event) -> None:
+def main(environ: Mapping[str, str]) -> None:
+    """Entry point of `sluice up`: signals as described in the module docstring."""
+
+    async def run() -> None:
+        stop, hurry = asyncio.Event(), asyncio.Event()
+
+        def on_insist() -> None:
+            log.warning("second signal: killing the services, then stopping PostgreSQL and Kafka")
+            hurry.set()
+
+        lifecycle.install_stop_signals(stop, on_insist)
+        await up(environ, stop, hurry)
+        log.info("stopped")
+
+    asyncio.run(run())
+
+
+def local_addresses(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` plus the PostgreSQL and Kafka addresses `up` gives its children when it runs
+    the local servers itself (the scripts derive them from SLUICE_PG_PORT etc.), so a command
+    run from the checkout (`sluice doctor`) talks to the deployment `make up` started."""
+    env = dict(environ)
+    if not SCRIPTS.is_dir():
+        return env  # an installed package without the checkout's scripts: nothing to derive
+    if "SLUICE_PG_DSN" not in env:
+        env["SLUICE_PG_DSN"] = run_script("pg.sh", "dsn", env=environ)
+    if "SLUICE_KAFKA_BOOTSTRAP" not in env:
+        env["SLUICE_KAFKA_BOOTSTRAP"] = run_script("kafka.sh", "bootstrap", env=environ)
+    return env
+
+
+async def up(environ: Mapping[str, str], stop: asyncio.Event, hurry: asyncio.Event) -> None:
     services = LocalServices(dict(environ))
     try:
         child_env = await asyncio.to_thread(services.start)
+        if stop.is_set():
+            return
         settings = config.load(child_env)
         await migrate_all(settings.pg, settings.kafka)
         children = _children(settings, child_env)
-        tasks = [asyncio.create_task(_keep_running(c, stop)) for c in children]
+        tasks = [asyncio.create_task(_keep_running(c, stop, hurry)) for c in children]
         log.info("sluice is up", extra={"url": f"http://{settings.host}:{settings.port}"})
         await stop.wait()
         await asyncio.gather(*tasks)
@@ -109,18 +153,39 @@ def _children(settings: config.Settings, env: dict[str, str]) -> list[Child]:
     return writers + [Child(name, name, env) for name in SERVICES]
 
 
-async def _keep_running(child: Child, stop: asyncio.Event) -> None:
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGTERM the child when `up` dies (even by SIGKILL):
+    children live in their own process groups, so nothing else would reach them then."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return hook
+
+
+async def _keep_running(child: Child, stop: asyncio.Event, hurry: asyncio.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         child.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sluice.cli", child.service, env=child.env
+            sys.executable,
+            "-m",
+            "sluice.cli",
+            child.service,
+            env=child.env,
+            process_group=0,  # signals to `up`'s group reach it only through `up`: once
+            preexec_fn=_die_with_parent(),
         )
         waiter = asyncio.create_task(child.process.wait())
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if stop.is_set():
-            await _terminate(child.process, waiter)
+            code = await _terminate(child.process, waiter, hurry)
+            log.info("service stopped", extra={"service": child.name, "code": code})
             return
         await _backoff(child, started, waiter.result(), stop)
 
@@ -138,11 +203,18 @@ async def _backoff(child: Child, started: float, code: int, stop: asyncio.Event)
     child.backoff_s = min(child.backoff_s * 2, _BACKOFF_MAX_S)
 
 
-async def _terminate(process: asyncio.subprocess.Process, waiter: asyncio.Task[int]) -> None:
+async def _terminate(
+    process: asyncio.subprocess.Process, waiter: asyncio.Task[int], hurry: asyncio.Event
+) -> int:
+    """SIGTERM, then wait for the drain; SIGKILL past the deadline or once ``hurry`` is set.
+    Returns the exit code (0 = drained and stopped in order)."""
     if process.returncode is None:
         process.terminate()
+    hurried = asyncio.create_task(hurry.wait())
     try:
-        await asyncio.wait_for(asyncio.shield(waiter), timeout=_STOP_DEADLINE_S)
-    except TimeoutError:
+        await asyncio.wait({waiter, hurried}, timeout=_STOP_DEADLINE_S)
+    finally:
+        hurried.cancel()
+    if not waiter.done():
         process.kill()
-        await waiter
+    return await waiter

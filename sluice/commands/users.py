@@ -7,8 +7,8 @@ import secrets
 import asyncpg
 
 from schemas.access import Level
-from sluice.auth import hash_password, token_digest
 from sluice.config import PgConfig
+from sluice.identity import hash_password, token_digest
 
 
 async def add_user(pg: PgConfig, username: str, password: str, is_admin: bool) -> None:

@@ -1,4 +1,4 @@
-"""get-history-bulk-interval over many runs in one request (api/bulk_history.py): the chunk
+"""get-history-bulk-interval over many runs in one request (api/metrics/bulk.py): the chunk
 indexes of all runs are read in one statement per connection, then each run is sampled on the
 fast path (chunks in step order, picked points read by subscript) or the slow path (decoded and
 sorted). Every answer must equal MLflow's sample of the points as logged, in request order.
@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from api.series import ntile_picks
+from api.metrics.series import ntile_picks
 from tests.integration.test_metric_chunks import Client
 from tests.stack import Stack
 

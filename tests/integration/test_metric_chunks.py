@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from api.series import ntile_picks
+from api.metrics.series import ntile_picks
 from tests.fault.faults import scrape
 from tests.stack import Stack
 from writer.chunks import CHUNK_CAP

@@ -1,4 +1,4 @@
-"""``api.loading.load_runs`` on PostgreSQL: a page of runs in one statement, each run's child
+"""``api.runs.store.load_runs`` on PostgreSQL: a page of runs in one statement, each run's child
 rows as arrays of table rows, rendered into the exact MLflow documents.
 
 Rows go straight into the tables so one run can carry every child kind (NaN metric, datasets
@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from api.loading import load_runs
+from api.runs.store import load_runs
 
 pytestmark = pytest.mark.services
 

@@ -1,5 +1,5 @@
 """runs/search ordered by a metric, on PostgreSQL: the segmented page query of
-``api.run_search`` (real values by index walk, then NaN, then missing) against MLflow's order
+``api.runs.search`` (real values by index walk, then NaN, then missing) against MLflow's order
 rule computed in Python, page by page through the page-token offsets.
 
 The rule, as the compat cases ``runs-search/order-metric-*`` check against MLflow itself:
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from api.pages import decode_offset
-from api.run_search import compile_run_search
-from api.search_order import parse_run_order_by
-from api.search_request import ViewType, page_of
-from api.search_rules import parse_run_filter
+from api.page_tokens import decode_offset
+from api.runs.search import compile_run_search
+from api.search.order import parse_run_order_by
+from api.search.request import ViewType, page_of
+from api.search.rules import parse_run_filter
 
 pytestmark = pytest.mark.services
 

@@ -1,12 +1,19 @@
 """The quick start's first command: `sluice up` (what `make up` runs) brings up PostgreSQL,
 Kafka and the four services, serves the MLflow API on one port, restarts a service that dies,
-and stops everything it started on SIGTERM."""
+and stops everything it started however it is signalled: Ctrl-C or SIGTERM to the process
+group (a terminal, systemd, `timeout`, `kill -- -PGID`), or SIGTERM to `up` alone.
+
+The tests of this module share ports and a state folder: PostgreSQL's initdb and Kafka's
+storage format happen once, and each `up` starting on the ports the previous one used shows
+those were freed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,8 +53,8 @@ def _child_named(pid: int, service: str) -> int:
     raise AssertionError(f"no {service} child of {pid}: {_children(pid)}")
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Ports, dict[str, str]]]:
+@pytest.fixture(scope="module")
+def up_env() -> Iterator[tuple[Ports, dict[str, str]]]:
     ports = Ports.free()
     # Under the repo, not tmp_path: PostgreSQL runs as an unprivileged user that must be able
     # to traverse the path, and pytest's tmp dirs are private.
@@ -55,7 +62,9 @@ def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Ports, dict[st
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     env.update(
         SLUICE_STATE_DIR=str(state),
-        SLUICE_KAFKA_LIBS=str(REPO / ".state" / "kafka" / "libs"),
+        SLUICE_KAFKA_LIBS=os.environ.get(
+            "SLUICE_KAFKA_LIBS", str(REPO / ".state" / "kafka" / "libs")
+        ),
         SLUICE_PG_PORT=str(ports.pg),
         SLUICE_KAFKA_PORT=str(ports.kafka),
         SLUICE_KAFKA_CONTROLLER_PORT=str(ports.kafka_controller),
@@ -63,22 +72,43 @@ def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Ports, dict[st
         SLUICE_INGEST_PORT=str(ports.ingest),
         SLUICE_API_PORT=str(ports.api),
         SLUICE_WRITER_METRICS_PORT=str(ports.writer),
-        SLUICE_API_ARTIFACT_ROOT=str(tmp_path / "artifacts"),
+        SLUICE_API_ARTIFACT_ROOT=str(state / "artifacts"),
     )
+    try:
+        yield ports, env
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def up(
+    up_env: tuple[Ports, dict[str, str]], tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Ports, dict[str, str]]]:
+    ports, env = up_env
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    # A session of its own, as a shell job or a systemd unit: its process group is its pid.
     process = subprocess.Popen(
-        [sys.executable, "-m", "sluice.cli", "up"], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "sluice.cli", "up"],
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     try:
         _wait_ready(process, f"http://127.0.0.1:{ports.front}/health/ready", tmp_path / "up.log")
         yield process, ports, env
     finally:
         if process.poll() is None:
-            process.kill()  # the test failed before its own SIGTERM: leave nothing behind
+            process.kill()  # the test failed before its own signal: leave nothing behind
             process.wait()
-            for script in ("kafka.sh", "pg.sh"):
-                subprocess.run([str(REPO / "scripts" / script), "stop"], env=env, check=False)
-        shutil.rmtree(state, ignore_errors=True)
+        for script in ("kafka.sh", "pg.sh"):
+            subprocess.run(
+                [str(REPO / "scripts" / script), "stop"],
+                env=env,
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -123,3 +153,76 @@ def test_up_serves_restarts_and_stops(
     for script in ("pg.sh", "kafka.sh"):
         status = subprocess.run([str(REPO / "scripts" / script), "status"], env=env, check=False)
         assert status.returncode == 3, f"{script} still running after `up` stopped"
+
+
+def _log_lines(path: Path) -> list[dict[str, object]]:
+    lines = []
+    for raw in path.read_text().splitlines():
+        if raw.startswith("{"):
+            lines.append(json.loads(raw))
+    return lines
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigint-group", "sigterm-group", "sigterm-alone"])
+def test_up_stops_everything_however_signalled(
+    up: tuple[subprocess.Popen[bytes], Ports, dict[str, str]], tmp_path: Path, how: str
+) -> None:
+    process, ports, env = up
+    if how == "sigint-group":  # Ctrl-C in the terminal
+        os.killpg(process.pid, signal.SIGINT)
+    elif how == "sigterm-group":
+        # systemd's default, `timeout`, `kill -- -PGID`; GNU make (`make up`) also forwards
+        # SIGTERM to its child, so `up` gets a second copy in the same millisecond.
+        os.killpg(process.pid, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0
+
+    lines = _log_lines(tmp_path / "up.log")
+    stopped = {str(x["service"]): x["code"] for x in lines if x["msg"] == "service stopped"}
+    assert stopped == {name: 0 for name in ("writer-0", "api", "ingest", "front")}, stopped
+    # Each service logged its own orderly end (the writer's after its last flush).
+    drained = {x["service"] for x in lines if x["msg"] == "stopped"}
+    assert drained == {"writer", "api", "ingest", "front", "up"}, drained
+    assert not [x for x in lines if "exiting now" in str(x["msg"])]
+    for name in ("pg", "kafka", "kafka_controller", "front", "ingest", "api", "writer"):
+        assert not _port_taken(getattr(ports, name)), f"port of {name} still taken"
+    for script in ("pg.sh", "kafka.sh"):
+        status = subprocess.run([str(REPO / "scripts" / script), "status"], env=env, check=False)
+        assert status.returncode == 3, f"{script} still running after `up` stopped"
+
+
+def _doctor(env: dict[str, str], *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "doctor", *args],
+        env={**env, **overrides},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_doctor_from_the_checkout_agrees_with_up_and_names_drift(
+    up: tuple[subprocess.Popen[bytes], Ports, dict[str, str]],
+) -> None:
+    process, _ports, env = up
+    healthy = _doctor(env)  # the same environment `up` was started with, nothing else
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert healthy.stdout.strip().endswith("all checks passed")
+
+    drifted = _doctor(env, SLUICE_KAFKA_PARTITIONS="16")
+    assert drifted.returncode == 1
+    assert "topic sluice.metrics.v1 has 8 partitions, SLUICE_KAFKA_PARTITIONS=16" in drifted.stdout
+    assert "SLUICE_KAFKA_PARTITIONS is 8 there, 16 here" in drifted.stdout
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0

@@ -6,7 +6,8 @@ import pytest
 
 from schemas.access import RULES, Level, Resource, Rule, allowed
 from schemas.routes import ROUTES
-from sluice.auth import RateLimiter, hash_password, parse_basic, verify_password
+from sluice.identity import hash_password, parse_basic, verify_password
+from sluice.limits import RateLimiter
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
@@ -17,7 +18,15 @@ def test_every_route_has_an_access_rule(route: object) -> None:
 def test_only_probes_and_capability_urls_are_public() -> None:
     # upload_multipart_part: a local part URL carries its own credential (the upload id).
     public = {name for name, rule in RULES.items() if rule.public}
-    assert public == {"server_info", "upload_multipart_part"}
+    assert public == {
+        "api.server_info:server_info",
+        "api.artifacts.handlers:upload_multipart_part",
+    }
+
+
+def test_every_access_rule_belongs_to_a_route() -> None:
+    """Rules are keyed like the route table; a rule nothing routes to is a stale key."""
+    assert set(RULES) == {route.handler for route in ROUTES}
 
 
 @pytest.mark.parametrize(

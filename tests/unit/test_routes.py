@@ -1,4 +1,9 @@
-from schemas.routes import ROUTES, routes_of, service_for
+"""The route table: paths, services, and the handler each route binds."""
+
+import pytest
+
+from schemas.routes import ROUTES, Route, handler_ref, routes_of, service_for
+from sluice.http import bind_handler
 
 
 def test_every_route_is_served_under_api_and_ajax_api() -> None:
@@ -28,3 +33,34 @@ def test_no_route_is_declared_twice() -> None:
 def test_high_volume_writes_go_to_ingest() -> None:
     ingest_paths = {r.path for r in routes_of("ingest")}
     assert {"/mlflow/runs/log-batch", "/mlflow/runs/log-metric"} <= ingest_paths
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_each_route_binds_the_function_its_reference_spells(route: Route) -> None:
+    module, _, name = route.handler.partition(":")
+    assert module.split(".")[0] == route.service  # the service is the module's package
+    handler = bind_handler(route.handler)
+    assert (handler.__module__, handler.__qualname__) == (module, name)
+    assert handler_ref(handler) == route.handler  # what the auth middleware looks rules up by
+
+
+def test_a_name_a_module_only_imports_does_not_bind() -> None:
+    with pytest.raises(LookupError):
+        bind_handler("api.runs.handlers:json_response")  # imported from sluice.http
+    with pytest.raises(LookupError):
+        bind_handler("api.runs.handlers:no_such_handler")
+    with pytest.raises(LookupError):
+        bind_handler("api.runs.handlers:RUN_NAME_TAG")
+
+
+def test_one_name_in_two_modules_binds_two_functions() -> None:
+    """No first-hit search across modules: the module in the reference decides."""
+    runs = bind_handler("api.runs.store:lock_active")
+    experiments = bind_handler("api.experiments.store:lock_active")
+    assert runs is not experiments
+    assert (runs.__module__, experiments.__module__) == ("api.runs.store", "api.experiments.store")
+
+
+def test_a_route_is_one_handler_and_each_handler_one_function() -> None:
+    bound = {route.handler: bind_handler(route.handler) for route in ROUTES}
+    assert len({id(f) for f in bound.values()}) == len(bound)

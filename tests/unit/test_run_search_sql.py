@@ -1,4 +1,4 @@
-"""The search SQL compilers (api/run_search.py, api/experiment_search.py, api/search_sql.py).
+"""The search SQL compilers (api/runs/search.py, api/experiments/search.py, api/search/sql.py).
 
 These tests pin the statement shape and its parameters. The behaviour each shape stands for was
 checked once against a real PostgreSQL 15 with the schema of schemas/sql/0001_init.sql: 230 runs
@@ -9,7 +9,7 @@ MLflow 3.17.2's in-memory ``SearchUtils.filter``/``sort`` on the same runs: iden
 1515 cases; likewise 529 experiment searches against ``SearchExperimentsUtils``. On 25,000
 runs in one experiment the default order is an index scan of ``runs_by_experiment`` that stops
 after LIMIT rows (< 1 ms); metric-ordered pages took about 20 ms then. Metric-ordered pages are
-now segmented (api/run_search.py ``_metric_first``): tests/integration/test_run_search_order.py
+now segmented (api/runs/search.py ``_metric_first``): tests/integration/test_run_search_order.py
 checks their pages against MLflow's rule on PostgreSQL.
 """
 
@@ -19,13 +19,13 @@ import re
 
 import pytest
 
-from api.experiment_search import compile_experiment_search
-from api.run_search import compile_run_search
-from api.search_filter import Clause, Entity, Value
-from api.search_order import OrderKey, parse_experiment_order_by, parse_run_order_by
-from api.search_request import ViewType
-from api.search_rules import parse_experiment_filter, parse_run_filter
-from api.search_sql import Query
+from api.experiments.search import compile_experiment_search
+from api.runs.search import compile_run_search
+from api.search.filter import Clause, Entity, Value
+from api.search.order import OrderKey, parse_experiment_order_by, parse_run_order_by
+from api.search.request import ViewType
+from api.search.rules import parse_experiment_filter, parse_run_filter
+from api.search.sql import Query
 from schemas.mlflow_errors import MlflowError
 
 ACTIVE = ViewType.ACTIVE_ONLY

@@ -1,5 +1,5 @@
-"""Search filter and order_by languages (api/search_lexer, search_filter, search_rules,
-search_order) and the shared request fields (api/search_request).
+"""Search filter and order_by languages (api/search/: lexer, filter, rules,
+order) and the shared request fields (api/search/request.py).
 
 Expected results and messages are MLflow 3.17.2's: ``SearchUtils.parse_search_filter`` /
 ``SearchExperimentsUtils`` for parsing, and the comparator checks its SQL store applies
@@ -17,11 +17,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.utils.search_utils import SearchUtils
 
-from api.pages import decode_offset
-from api.search_filter import Entity, Value, set_repr
-from api.search_lexer import Kind, tokenize
-from api.search_order import OrderKey, parse_experiment_order_by, parse_run_order_by
-from api.search_request import (
+from api.page_tokens import decode_offset
+from api.search.filter import Entity, Value, set_repr
+from api.search.lexer import Kind, tokenize
+from api.search.order import OrderKey, parse_experiment_order_by, parse_run_order_by
+from api.search.request import (
     ViewType,
     experiment_max_results,
     lifecycle_stages,
@@ -29,7 +29,7 @@ from api.search_request import (
     parse_view_type,
     run_max_results,
 )
-from api.search_rules import (
+from api.search.rules import (
     DATASET_KEYS,
     EXPERIMENT_ATTRIBUTES,
     RUN_FILTER_ATTRIBUTES,

@@ -1,5 +1,5 @@
-"""api.series' pure planning: chunk chains, position lookup, MLflow's NTILE picks; and the
-chart point rendering of api.render."""
+"""api.metrics.series' pure planning: chunk chains, position lookup, MLflow's NTILE picks; and the
+chart point rendering of api.metrics.render."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import itertools
 import random
 from collections.abc import Mapping, Sequence
 
-from api import render
-from api.series import (
+from api.metrics import render
+from api.metrics.series import (
     Chain,
     ChunkIndex,
     Meta,

@@ -1,0 +1,29 @@
+"""The LoggedModel entity as MLflow JSON (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def logged_model(
+    row: Mapping[str, Any], tags: Sequence[Any], params: Sequence[Any]
+) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "model_id": row["model_id"],
+        "experiment_id": str(row["experiment_id"]),
+        "name": row["name"],
+        "creation_timestamp_ms": row["creation_timestamp"],
+        "last_updated_timestamp_ms": row["last_updated_timestamp"],
+        "artifact_uri": row["artifact_location"],
+        "status": row["status"],
+    }
+    for field in ("model_type", "source_run_id", "status_message"):
+        if row[field]:
+            info[field] = row[field]
+    if tags:
+        info["tags"] = [{"key": t["key"], "value": t["value"]} for t in tags]
+    data: dict[str, Any] = {}
+    if params:
+        data["params"] = [{"key": p["key"], "value": p["value"]} for p in params]
+    return {"info": info, "data": data}

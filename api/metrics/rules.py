@@ -1,0 +1,74 @@
+"""Request fields of the metric history reads (pure): ``get-history``'s page size and
+``get-history-bulk-interval``'s runs, key and step window, in MLflow's order and texts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from schemas.fields import get_int32, get_int64, get_list, get_string
+from schemas.mlflow_errors import API_DOCS_HINT, MlflowError, invalid_parameter
+from schemas.protojson import wrong_type
+
+MAX_RUNS_PER_REQUEST: Final = 100
+MAX_RESULTS_PER_RUN: Final = 2500
+MAX_BULK_HISTORY_RESULTS: Final = 25000
+
+
+def history_max_results(doc: dict[str, object]) -> int | None:
+    """MLflow parses the query with protobuf and swallows a parse error, so an unparsable
+    ``max_results`` ("abc", "1.5") reads as absent: the whole history, unpaged."""
+    try:
+        max_results = get_int32(doc, "max_results")
+    except MlflowError:
+        return None
+    if max_results is not None and max_results <= 0:
+        raise invalid_parameter(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. "
+            "It must be a positive integer."
+        )
+    return max_results
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRequest:
+    run_ids: list[str]  # request order, repeats kept (MLflow answers each)
+    metric_key: str
+    max_results: int
+    steps: tuple[int, int] | None
+
+
+def parse_interval_request(doc: Mapping[str, Any]) -> IntervalRequest:
+    """The request schema of ``get-history-bulk-interval`` (pure), MLflow's order and texts."""
+    run_ids = get_list(doc, "run_ids", required=True)
+    if not all(isinstance(item, str) for item in run_ids):
+        raise wrong_type("run_ids", run_ids)
+    if len(run_ids) > MAX_RUNS_PER_REQUEST:
+        raise invalid_parameter(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_PER_REQUEST}"
+            f" run_ids. Received {len(run_ids)} run_ids. {API_DOCS_HINT}"
+        )
+    metric_key = get_string(doc, "metric_key", required=True)
+    start, end = get_int64(doc, "start_step"), get_int64(doc, "end_step")
+    max_results = get_int32(doc, "max_results", default=MAX_RESULTS_PER_RUN)
+    if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
+        raise invalid_parameter(
+            f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}. {API_DOCS_HINT}"
+        )
+    return IntervalRequest(run_ids, metric_key, max_results, _step_window(start, end))
+
+
+def _step_window(start: int | None, end: int | None) -> tuple[int, int] | None:
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise invalid_parameter(
+            "If either start step or end step are specified, both must be specified."
+        )
+    if start > end:
+        raise invalid_parameter(
+            "end_step must be greater than start_step. "
+            f"Found start_step={start} and end_step={end}."
+        )
+    return start, end

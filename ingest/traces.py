@@ -12,6 +12,8 @@ import uuid
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
+from aiohttp.web_protocol import RequestPayloadError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest import otlp, trace_rules
@@ -53,8 +55,7 @@ async def export_otlp_traces(request: web.Request) -> web.Response:
         return json_response({"detail": [{**missing, "input": None}]}, status=422)
     try:
         media = otlp.media_type(request.headers.get("Content-Type"))
-        raw = await read_body(request, deps.max_body_bytes)
-        body = otlp.decompress(raw, request.headers.get("Content-Encoding"), deps.max_body_bytes)
+        body = await _read(request, deps.max_body_bytes)
         export = otlp.parse(body, media)
         now_ms = int(time.time() * 1000)
         experiment_id = _experiment_number(experiment)
@@ -77,6 +78,23 @@ async def export_otlp_traces(request: web.Request) -> web.Response:
     if run_id and roots:
         await deps.pool.execute(_LINK_RUN, roots, run_id)
     return web.Response(body=_EMPTY_EXPORT_RESPONSE, content_type="application/x-protobuf")
+
+
+async def _read(request: web.Request, max_bytes: int) -> bytes:
+    """The decompressed body. aiohttp itself decodes gzip, deflate (and br/zstd when their
+    libraries are installed) while reading, bounded by the app's client_max_size; only other
+    encodings reach ``otlp.decompress`` (which refuses them, as MLflow does)."""
+    encoding = (request.headers.get("Content-Encoding") or "").lower()
+    try:
+        raw = await read_body(request, max_bytes)
+    except (PayloadEncodingError, RequestPayloadError):  # the latter wraps the former
+        raise otlp.OtlpError(400, f"Failed to decompress {encoding} payload") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise otlp.OtlpError(413, f"Decompressed payload exceeds {max_bytes} bytes") from None
+    return otlp.decompress(raw, None if encoding in _DECODED_BY_AIOHTTP else encoding, max_bytes)
+
+
+_DECODED_BY_AIOHTTP = frozenset({"gzip", "deflate", "br", "zstd"})
 
 
 def _experiment_number(header: str) -> int:

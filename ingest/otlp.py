@@ -30,6 +30,7 @@ from schemas.trace_wire import SpanBatch, TraceRoot, WireSpan
 RECORD_SPAN_BYTES = 512 * 1024
 MAX_SPAN_BYTES = 900 * 1024
 PREVIEW_MAX_CHARS = 1000  # MLflow's TRACE_REQUEST_RESPONSE_PREVIEW_MAX_LENGTH_OSS
+INT64_MAX = 2**63 - 1  # OTLP times are unsigned 64-bit; stored as PostgreSQL bigint
 REQUEST_ID_ATTRIBUTE = "mlflow.traceRequestId"
 _TAG_PREFIX = "mlflow.traceTag."
 _MEDIA_TYPES = ("application/x-protobuf", "application/json")
@@ -212,6 +213,8 @@ def convert_span(span: Span) -> tuple[str, WireSpan, TraceRoot | None]:
     attributes = _set_request_id(span, trace_id)
     if span.ByteSize() > MAX_SPAN_BYTES:
         raise OtlpError(413, f"A span of {span.ByteSize()} bytes exceeds {MAX_SPAN_BYTES} bytes")
+    if span.start_time_unix_nano > INT64_MAX or span.end_time_unix_nano > INT64_MAX:
+        raise OtlpError(400, "Span times must fit a signed 64-bit integer")
     parent = span.parent_span_id.hex() or None
     span_type = attributes.get("mlflow.spanType")
     wire_span = WireSpan(
@@ -225,7 +228,18 @@ def convert_span(span: Span) -> tuple[str, WireSpan, TraceRoot | None]:
         proto=span.SerializeToString(),
     )
     root = _root(attributes) if parent is None else None
+    _storable(wire_span.name, wire_span.span_type, *(root.tags.items() if root else ()))
+    if root is not None:
+        _storable(root.request_preview, root.response_preview)
     return trace_id, wire_span, root
+
+
+def _storable(*values: object) -> None:
+    """Texts that become PostgreSQL text or jsonb must not hold NUL (neither can)."""
+    for value in values:
+        texts = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise OtlpError(400, "Span names, types, tags and previews must not contain NUL")
 
 
 def _set_request_id(span: Span, trace_id: str) -> dict[str, Any]:
@@ -257,11 +271,13 @@ def _root(attributes: dict[str, Any]) -> TraceRoot:
 
 def _resource_tags(attributes: Any) -> dict[str, str]:
     """Resource attributes become trace tags, except the SDK's and MLflow's own (as MLflow)."""
-    return {
+    tags = {
         kv.key: value if isinstance(value := any_value(kv.value), str) else _dump(value)
         for kv in attributes
         if not kv.key.startswith(("telemetry.sdk.", "mlflow."))
     }
+    _storable(*tags.items())
+    return tags
 
 
 def preview(value: Any) -> str | None:

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
-from sluice import logs, metrics
+from sluice import logs, metrics, telemetry
 from sluice.clock import now_ms
 
 _RETRY_AFTER_MAX_S = 30.0
@@ -46,17 +46,13 @@ class Producer:
         except (TimeoutError, KafkaError):
             return False
 
-    async def send_points(self, run_id: str, points: list[wire.MetricPoint]) -> None:
+    @telemetry.traced("kafka.produce")
+    async def send_points(self, run_id: str, points: list[wire.PointFields]) -> None:
         """Return once Kafka acknowledged (acks=all) the record; raise Unavailable (429) past
         the deadline. A timed-out record may still be delivered later: the client retries and
         the writer's identity key stores the points once."""
-        record = wire.MetricRecord(
-            run_id=run_id,
-            event_id=uuid.uuid4().hex,
-            received_at_ms=now_ms(),
-            metrics=points,
-        )
-        await self.send_values([(run_id, wire.encode(record))])
+        value = wire.encode(run_id, uuid.uuid4().hex, now_ms(), points)
+        await self.send_values([(run_id, value)])
         metrics.ingest_points_total.inc(len(points))
 
     async def send_values(self, keyed: list[tuple[str, bytes]]) -> None:
@@ -74,7 +70,10 @@ class Producer:
                         value=value,
                         key=key.encode(),
                         partition=wire.partition_for(key, self._partitions),
-                        headers=[(wire.REQUEST_ID_HEADER, logs.request_id.get().encode())],
+                        headers=[
+                            (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
+                            *telemetry.headers(),  # traceparent, when tracing is on
+                        ],
                     )
                     for key, value in keyed
                 ]

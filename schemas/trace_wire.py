@@ -3,7 +3,7 @@
 Topic ``sluice.traces.v1`` (``SLUICE_KAFKA_TRACES_TOPIC``); key = MLflow trace id (UTF-8), so
 every record of one trace shares a partition and one writer, in the order ingest acknowledged
 them. The metric contract (``schemas/wire.py``) is separate and unchanged. Value = JSON object,
-version 1, one of two types (``schemas/examples/traces.v1.*.json``)::
+version 1, one of two types (``schemas/records/examples/traces.v1/``)::
 
     {"v": 1, "type": "spans", "trace_id": "tr-<32 hex>", "experiment_id": 12,
      "event_id": "<uuid hex>", "received_at_ms": 1732370000000,

@@ -17,6 +17,7 @@ settings are shown.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_PG_BIN",
         "SLUICE_PG_OS_USER",
         "SLUICE_PG_TIMEOUT",
+        "SLUICE_PGHA_PORT",
         "SLUICE_KAFKA_PORT",
         "SLUICE_KAFKA_CONTROLLER_PORT",
         "SLUICE_KAFKA_BROKERS",
@@ -50,6 +52,7 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_S3_PORT",
         "SLUICE_S3_START_TIMEOUT",
         "SLUICE_MLFLOW_REF_PORT",
+        "SLUICE_MLFLOW_REF_BACKEND_URI",
         "SLUICE_KEEP_TEST_STATE",
     }
 )
@@ -140,6 +143,9 @@ class ApiConfig:
     # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
     public_url: str = ""
     max_body_bytes: int = 4 * 1024 * 1024  # largest request body the api reads
+    # The local artifact root (and its multipart staging) is one filesystem every api process
+    # sees (NFS, a shared volume). Required when more than one api runs on a local root.
+    artifact_root_shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +154,23 @@ class AuthConfig:
     # What a user without a grant may do (MLflow's default: READ).
     default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
     cache_ttl_s: float = 5.0  # how long identities and grants are trusted between lookups
-    rate_per_s: float = 0.0  # requests per second per user (token bucket); 0 = unlimited
+    # Requests per second per user and service (token bucket); 0 = unlimited. Each of the
+    # service's `instances` processes enforces its share (rate / instances, burst / instances).
+    rate_per_s: float = 0.0
     rate_burst: int = 200  # bucket size: short bursts above the rate are fine
+
+
+@dataclass(frozen=True, slots=True)
+class HaConfig:
+    """`sluice up-ha`: the production shape on one machine (docs/capacity.md)."""
+
+    ingest_processes: int = 2  # ingest processes behind HAProxy
+    api_processes: int = 2  # api processes behind HAProxy (artifacts must be shared: S3)
+    writer_processes: int = 2  # writers in the consumer group (useful up to the partitions)
+    # Process i (from 0) of a service listens on the service's port + i * port_stride; the
+    # writers' health ports are writer.metrics_port + i.
+    port_stride: int = 10
+    haproxy_bin: str = ""  # "" = found on PATH or installed by scripts/haproxy.sh
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +179,18 @@ class Settings:
     host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
     access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
+    # OTLP/HTTP traces URL for Sluice's own spans (e.g. http://collector:4318/v1/traces); "" = off
+    otel_endpoint: str = ""
+    # Processes of this service behind the balancer (`sluice up-ha` sets it): per-process
+    # shares of deployment-wide limits, and the artifact root check of the api.
+    instances: int = 1
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     pg: PgConfig = field(default_factory=PgConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    ha: HaConfig = field(default_factory=HaConfig)
 
 
 T = TypeVar("T")
@@ -184,6 +211,36 @@ def load(environ: Mapping[str, str]) -> Settings:
     if unknown:
         raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
     return settings
+
+
+def instance_share(settings: Settings) -> Settings:
+    """This process's settings when ``instances`` processes of its service share the load: the
+    per-user rate limit is deployment-wide, so each process enforces rate / instances (burst /
+    instances, at least 1). The balancer spreads requests round-robin, so the sum stays the
+    configured rate without a shared counter on every request."""
+    n = max(1, settings.instances)
+    auth = dataclasses.replace(
+        settings.auth,
+        rate_per_s=settings.auth.rate_per_s / n,
+        rate_burst=max(1, math.ceil(settings.auth.rate_burst / n)),
+    )
+    return dataclasses.replace(settings, auth=auth)
+
+
+def require_shared_artifacts(settings: Settings) -> None:
+    """Several api processes must see one artifact store: files written through one (and the
+    multipart parts staged by one) are read, listed and completed through any other. S3 is
+    shared by nature; a local root only when the operator says it is a shared filesystem."""
+    api = settings.api
+    if settings.instances <= 1 or api.artifact_root.startswith("s3://"):
+        return
+    if not api.artifact_root_shared:
+        raise ConfigError(
+            f"SLUICE_INSTANCES={settings.instances} api processes need one artifact store: set"
+            " SLUICE_API_ARTIFACT_ROOT to s3://bucket/prefix, or to a folder every api process"
+            " mounts (NFS, a shared volume) and SLUICE_API_ARTIFACT_ROOT_SHARED=true"
+            f" (now: local {api.artifact_root!r}, not shared)"
+        )
 
 
 def env_names(cls: type[Any] = Settings, prefix: str = PREFIX) -> list[str]:

@@ -113,6 +113,8 @@ async def start(client: _Startable, cfg: KafkaConfig) -> None:
 async def refusal_reason(cfg: KafkaConfig) -> str | None:
     """Connect once to each bootstrap server with our settings; the reason the first server
     that answers refused us (certificate, SASL mechanism or credentials), None if none did."""
+    if cfg.security_protocol == "PLAINTEXT":
+        return None  # nothing to refuse: the cluster was unreachable
     options = connection_options(cfg)
     for server in cfg.bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import shutil
 import signal
 import socket
@@ -236,3 +237,30 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def contiguous_free_ports(n: int) -> int:
+    """A base port such that base .. base+n-1 are all free now (Kafka nodes use neighbours).
+    Taken below the kernel's ephemeral range: a port in it that is free now can become the
+    local end of any outgoing connection before the server that needs it binds."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        base = random.randint(min(20_000, low // 2), low - n)
+        sockets = [socket.socket() for _ in range(n)]
+        try:
+            for i, sock in enumerate(sockets):
+                sock.bind(("127.0.0.1", base + i))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise StackError(f"no {n} contiguous free ports")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768

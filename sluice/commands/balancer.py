@@ -19,9 +19,10 @@ What the configuration does, and why:
   tighter probes). Marking a server down does not cut its open requests.
 - **Retries only where safe.** A request whose connection to a server failed never reached it,
   so it is retried on another server whatever its method. Reads (GET, HEAD) are also retried
-  when a server dropped the connection or timed out without answering. Writes that reached a
-  server are never retried by the balancer: it cannot tell whether they were applied (the
-  MLflow client retries the 5xx it gets where its own rules allow).
+  when a server dropped the connection, timed out without answering, or answered 502/503/504
+  (it is dying or its dependencies are). Writes that reached a server are never retried by
+  the balancer: it cannot tell whether they were applied (the MLflow client retries the 5xx
+  it gets where its own rules allow).
 - **Draining on reload.** HAProxy runs as master-worker: a reload (SIGUSR2 to the master)
   starts new workers and lets the old ones finish their in-flight requests, for at most
   ``hard-stop-after``. A Sluice process that is stopping closes its listener first and finishes
@@ -131,7 +132,7 @@ defaults
     # and the frontend's disable-l7-retry.
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response response-timeout
+    retry-on conn-failure empty-response response-timeout 502 503 504
     default-server inter 2s fastinter 1s fall 3 rise 2 slowstart 5s
 """
 

@@ -77,10 +77,10 @@ async def _produce(stack: Stack, topic: str, steps: range) -> None:
     await producer.start()
     try:
         for step in steps:
-            record = wire.MetricRecord(RUN, uuid.uuid4().hex, int(time.time() * 1000), [])
-            record.metrics.append(("loss", float(step), 1000 + step, step, False))
+            points = [("loss", float(step), 1000 + step, step, False)]
+            record = wire.encode(RUN, uuid.uuid4().hex, int(time.time() * 1000), points)
             await producer.send_and_wait(
-                topic, wire.encode(record), key=RUN.encode(), partition=wire.partition_for(RUN, 2)
+                topic, record, key=RUN.encode(), partition=wire.partition_for(RUN, 2)
             )
     finally:
         await producer.stop()

@@ -52,6 +52,7 @@ class Recorder:
     """An HTTP server that answers every path with its own name and records what it got."""
 
     name: str
+    status: int = 200  # what it answers (health checks always get 200)
     port: int = field(default_factory=_free_port)
     seen: list[tuple[str, str]] = field(default_factory=list)
     runner: web.AppRunner | None = None
@@ -78,7 +79,7 @@ class Recorder:
         self.arrived.set()
         if "hold" in request.query:  # answered once the test says so
             await asyncio.wait_for(self.release.wait(), 60)
-        return web.json_response({"service": self.name})
+        return web.json_response({"service": self.name}, status=self.status)
 
 
 @dataclass
@@ -372,3 +373,39 @@ def test_fixed_servers_and_bind_for_a_supervised_topology() -> None:
     assert "    bind 127.0.0.1:6000\n" in text and "BALANCER_BIND}" not in text.split("frontend")[1]
     assert "    server ingest2 127.0.0.1:6011 check\n" in text
     assert "server-template" not in text and "resolvers" not in text
+
+
+async def test_reads_answered_503_are_retried_elsewhere_and_writes_are_not(
+    recorders: dict[str, Recorder], tmp_path: Path
+) -> None:
+    failing, good = Recorder("api", status=503), Recorder("api")
+    await failing.start()
+    await good.start()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        balancer.render(
+            {
+                "ingest": [f"127.0.0.1:{recorders['ingest'].port}"],
+                "api": [f"127.0.0.1:{failing.port}", f"127.0.0.1:{good.port}"],
+            }
+        )
+    )
+    running = _run_haproxy(config, {})
+    front = next(running)
+    try:
+        reads = [f"/api/2.0/mlflow/experiments/get?n={i}" for i in range(6)]
+        writes = [f"/api/2.0/mlflow/experiments/create?n={i}" for i in range(6)]
+        async with aiohttp.ClientSession() as session:
+            read_results = [await _send(session, "GET", front.url + p) for p in reads]
+            write_results = [await _send(session, "POST", front.url + p) for p in writes]
+        assert read_results == [(200, "api")] * len(reads)
+        assert [p for m, p in failing.seen if m == "GET"], "no read met the failing server"
+        refused = [p for m, p in failing.seen if m == "POST"]
+        assert refused, "no write met the failing server"
+        for path, (status, _) in zip(writes, write_results, strict=True):
+            assert status == (503 if path in refused else 200), path
+            assert [p for _, p in failing.seen + good.seen].count(path) == 1, path
+    finally:
+        running.close()
+        await failing.stop()
+        await good.stop()

@@ -35,6 +35,7 @@ PURE_FILES = [
     "ingest/otlp.py",
     "ingest/trace_rules.py",
     "ingest/validate.py",
+    "sluice/commands/transfer/tables.py",
     "sluice/limits.py",
     "writer/batch.py",
     "writer/chunks.py",

@@ -19,12 +19,12 @@ from schemas.mlflow_errors import MlflowError
 from writer.batch import BatchPolicy
 from writer.trace_batch import TraceBatch, assemble
 
-EXAMPLES = Path(trace_wire.__file__).parent / "examples"
+EXAMPLES = Path(trace_wire.__file__).parent / "records" / "examples" / "traces.v1"
 TRACE = bytes.fromhex("8ea3491993f9cc447ecbaa84c075c19d")
 TRACE_ID = "tr-" + TRACE.hex()
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("traces.*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
 def test_committed_trace_examples_decode(path: Path) -> None:
     record = trace_wire.decode(path.read_bytes())
     assert trace_wire.decode(trace_wire.encode(record)) == record
@@ -160,7 +160,7 @@ def test_spans_in_several_batches_and_out_of_order_assemble_one_trace() -> None:
 
 
 def test_start_trace_wins_over_spans() -> None:
-    start = trace_wire.decode((EXAMPLES / "traces.v1.trace_info.json").read_bytes())
+    start = trace_wire.decode((EXAMPLES / "trace_info.json").read_bytes())
     assert isinstance(start, trace_wire.TraceStart)
     spans = _records(_export(_span("0000000000000009")))
     _, infos = assemble([start, *spans])

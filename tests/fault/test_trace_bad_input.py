@@ -64,7 +64,7 @@ def _cases(experiment: str) -> list[tuple[str, dict[str, str], bytes, int]]:
         ("span without span id", ok, _export(_span(span_id=b"")), 422),
         ("span id of 3 bytes", ok, _export(_span(span_id=b"abc")), 422),
         ("bad gzip", gz, b"not gzip at all", 400),
-        ("unknown encoding", {**ok, "Content-Encoding": "br"}, _export(_span()), 400),
+        ("unknown encoding", {**ok, "Content-Encoding": "lz4"}, _export(_span()), 400),
         ("gzip bomb", gz, gzip.compress(b"\0" * 64 * 1024 * 1024), 413),
         ("declared body over the limit", ok, b"\0" * (5 * 1024 * 1024), 400),
         ("huge attribute value", ok, _export(_span(attribute_bytes=3 * 1024 * 1024)), 413),

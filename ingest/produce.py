@@ -1,4 +1,5 @@
-"""Produce one metric record and wait for the durable ack, under a deadline."""
+"""Produce records (a metric record, trace records) and wait for the durable ack, under a
+deadline."""
 
 from __future__ import annotations
 
@@ -51,21 +52,32 @@ class Producer:
         the deadline. A timed-out record may still be delivered later: the client retries and
         the writer's identity key stores the points once."""
         value = wire.encode(run_id, uuid.uuid4().hex, now_ms(), points)
+        await self.send_values([(run_id, value)])
+        metrics.ingest_points_total.inc(len(points))
+
+    async def send_values(self, keyed: list[tuple[str, bytes]]) -> None:
+        """Produce each (key, value) to the key's partition and return once Kafka acknowledged
+        all of them; raise Unavailable (429) past the deadline. Some may be delivered anyway:
+        consumers store a re-sent record once (metrics: readers drop duplicates; traces:
+        spans are upserted by id)."""
         started = time.perf_counter()
         metrics.ingest_produce_inflight.inc()
         try:
             async with asyncio.timeout(self._deadline_s):
-                ack = await self._producer.send(
-                    self._topic,
-                    value=value,
-                    key=run_id.encode(),
-                    partition=wire.partition_for(run_id, self._partitions),
-                    headers=[
-                        (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
-                        *telemetry.headers(),  # traceparent, when tracing is on
-                    ],
-                )
-                await ack
+                acks = [
+                    await self._producer.send(
+                        self._topic,
+                        value=value,
+                        key=key.encode(),
+                        partition=wire.partition_for(key, self._partitions),
+                        headers=[
+                            (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
+                            *telemetry.headers(),  # traceparent, when tracing is on
+                        ],
+                    )
+                    for key, value in keyed
+                ]
+                await asyncio.gather(*acks)
         except TimeoutError:
             metrics.ingest_backpressure_total.labels("kafka_deadline").inc()
             raise self._unavailable("Kafka did not acknowledge the write in time") from None
@@ -76,4 +88,3 @@ class Producer:
             metrics.ingest_produce_inflight.dec()
         self._failing_since = None
         metrics.kafka_produce_ack_seconds.observe(time.perf_counter() - started)
-        metrics.ingest_points_total.inc(len(points))

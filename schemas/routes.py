@@ -28,7 +28,7 @@ class Route:
     handler: str  # "<module>:<function>", e.g. "api.runs.handlers:create_run"
     version: str = "2.0"
     ajax_only: bool = False  # e.g. metrics/get-history-bulk, which the legacy UI calls
-    bare: bool = False  # the path is the whole URL (no version prefix): the web UI's routes
+    bare: bool = False  # the path is the whole URL, no version prefix: the web UI's pages, OTLP
 
     @property
     def service(self) -> Service:
@@ -43,13 +43,16 @@ class Route:
         return (ajax,) if self.ajax_only else (f"/api/{self.version}{self.path}", ajax)
 
 
-ROUTES: Final[tuple[Route, ...]] = (
+_TRACKING_ROUTES: Final[tuple[Route, ...]] = (
     # High-volume writes: ingest.
     Route("POST", "/mlflow/runs/log-batch", "ingest.handlers:log_batch"),
     Route("POST", "/mlflow/runs/log-metric", "ingest.handlers:log_metric"),
     Route("POST", "/mlflow/runs/log-parameter", "ingest.handlers:log_param"),
     Route("POST", "/mlflow/runs/set-tag", "ingest.handlers:set_tag"),
     Route("POST", "/mlflow/runs/delete-tag", "ingest.handlers:delete_tag"),
+    # Traces (issue 13): span exports and the client's final trace info go through Kafka.
+    Route("POST", "/v1/traces", "ingest.traces:export_otlp_traces", bare=True),
+    Route("POST", "/mlflow/traces", "ingest.traces:start_trace_v3", version="3.0"),
     # Lifecycle and reads: api.
     Route("POST", "/mlflow/experiments/create", "api.experiments.handlers:create_experiment"),
     Route("GET", "/mlflow/experiments/get", "api.experiments.handlers:get_experiment"),
@@ -291,6 +294,53 @@ ROUTES: Final[tuple[Route, ...]] = (
         ajax_only=True,
     ),
 )
+
+# Trace reads and the rare trace writes (tags, assessments, deletes): api/traces/. The fixed
+# paths come before /traces/{trace_id}: aiohttp matches in the order routes were added.
+_V3: Final = "3.0"
+_T: Final = "api.traces.handlers:"
+_A: Final = "api.traces.assessments:"
+TRACE_ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/mlflow/traces/get", _T + "get_trace", version=_V3),
+    Route("GET", "/mlflow/traces/batchGet", _T + "batch_get_traces", version=_V3),
+    Route("POST", "/mlflow/traces/batchGetInfos", _T + "batch_get_trace_infos", version=_V3),
+    Route("POST", "/mlflow/traces/search", _T + "search_traces_v3", version=_V3),
+    Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces"),
+    Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces", version=_V3),
+    Route("POST", "/mlflow/traces/link-to-run", _T + "link_traces_to_run"),
+    Route("GET", "/mlflow/traces/{trace_id}", _T + "get_trace_info_v3", version=_V3),
+    Route("GET", "/mlflow/traces/{request_id}/info", _T + "get_trace_info_v2"),
+    Route("GET", "/mlflow/traces", _T + "search_traces_v2"),
+    Route("PATCH", "/mlflow/traces/{request_id}/tags", _T + "set_trace_tag"),
+    Route("PATCH", "/mlflow/traces/{trace_id}/tags", _T + "set_trace_tag", version=_V3),
+    Route("DELETE", "/mlflow/traces/{request_id}/tags", _T + "delete_trace_tag"),
+    Route("DELETE", "/mlflow/traces/{trace_id}/tags", _T + "delete_trace_tag", version=_V3),
+    Route("POST", "/mlflow/traces/{trace_id}/assessments", _A + "create_assessment", version=_V3),
+    Route(
+        "GET",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        _A + "get_assessment",
+        version=_V3,
+    ),
+    Route(
+        "PATCH",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        _A + "update_assessment",
+        version=_V3,
+    ),
+    Route(
+        "DELETE",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        _A + "delete_assessment",
+        version=_V3,
+    ),
+    # Registered by hand in MLflow (the UI's trace view and older clients).
+    Route("GET", "/mlflow/get-trace-artifact", _T + "get_trace_artifact", ajax_only=True),
+    Route(
+        "GET", "/mlflow/get-trace-artifact", _T + "get_trace_artifact", version=_V3, ajax_only=True
+    ),
+)
+ROUTES: Final[tuple[Route, ...]] = (*_TRACKING_ROUTES, *TRACE_ROUTES)
 
 
 def handler_ref(handler: object) -> str:

@@ -39,6 +39,7 @@ class Owners:
     experiment_of_run: Lookup
     experiment_of_logged_model: Lookup | None = None
     experiment_by_name: Lookup | None = None
+    experiment_of_trace: Lookup | None = None
 
 
 # --- the I/O shell ----------------------------------------------------------------------------
@@ -128,6 +129,8 @@ class Authorizer:
             return await self._owner(
                 self._owners.experiment_of_logged_model, request.match_info.get("model_id", "")
             )
+        if kind is Resource.TRACE:
+            return await self._trace_experiment(request)
         doc = await _request_doc(request)
         if kind is Resource.RUN:
             run_id = doc.get("run_id") or doc.get("run_uuid")
@@ -143,6 +146,29 @@ class Authorizer:
 
     async def _owner(self, lookup: Lookup | None, key: str) -> int | None:
         return None if lookup is None else _int(await lookup(self._pool(), key))
+
+    async def _trace_experiment(self, request: web.Request) -> int | None:
+        """The experiment a trace call acts on (schemas/access.py, Resource.TRACE)."""
+        header = request.headers.get("x-mlflow-experiment-id")
+        if header is not None:
+            return _int(header)
+        trace_id = request.match_info.get("trace_id") or request.match_info.get("request_id")
+        doc = {} if trace_id else await _request_doc(request)
+        location = _nested(doc, "trace", "trace_info", "trace_location", "mlflow_experiment")
+        if isinstance(location, dict) and "experiment_id" in location:
+            return _int(location["experiment_id"])
+        if "experiment_id" in doc:
+            return _int(doc["experiment_id"])
+        trace_id = trace_id or doc.get("trace_id") or doc.get("request_id")
+        if not isinstance(trace_id, str):
+            return None
+        return await self._owner(self._owners.experiment_of_trace, trace_id)
+
+
+def _nested(doc: Any, *names: str) -> Any:
+    for name in names:
+        doc = doc.get(name) if isinstance(doc, dict) else None
+    return doc
 
 
 def _int(value: Any) -> int | None:

@@ -66,6 +66,7 @@ class ConfigError(Exception):
 class KafkaConfig:
     bootstrap: str = "127.0.0.1:9092"  # broker list, host:port[,host:port]
     topic: str = "sluice.metrics.v1"  # metric records, key = run id
+    traces_topic: str = "sluice.traces.v1"  # span batches and trace infos, key = trace id
     partitions: int = 8  # topic partitions; the writer group scales up to this many processes
     replication_factor: int = 1  # 3 in production (with min.insync.replicas=2)
     min_insync_replicas: int = 1  # topic setting applied by `sluice migrate`

@@ -82,6 +82,10 @@ class Stack:
         return f"sluice.test-{self.tag}.metrics"
 
     @property
+    def traces_topic(self) -> str:
+        return f"sluice.test-{self.tag}.traces"
+
+    @property
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.ports.pg}/{self.database}"
 
@@ -117,6 +121,7 @@ class Stack:
             SLUICE_PG_DSN=self.dsn,
             SLUICE_KAFKA_BOOTSTRAP=self.bootstrap,
             SLUICE_KAFKA_TOPIC=self.topic,
+            SLUICE_KAFKA_TRACES_TOPIC=self.traces_topic,
             SLUICE_KAFKA_PARTITIONS="4",
             SLUICE_INGEST_PORT=str(self.ports.ingest),
             SLUICE_API_PORT=str(self.ports.api),

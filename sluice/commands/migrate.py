@@ -176,8 +176,10 @@ def _statements(sql: str) -> list[str]:
 
 
 async def ensure_topics(cfg: KafkaConfig) -> list[str]:
-    """Create the metrics topic and its dead-letter topic if missing; returns those created."""
-    return [name for name in (cfg.topic, dlq_topic(cfg.topic)) if await _ensure_topic(cfg, name)]
+    """Create the metrics and traces topics and their dead-letter topics if missing; returns
+    those created."""
+    names = (cfg.topic, dlq_topic(cfg.topic), cfg.traces_topic, dlq_topic(cfg.traces_topic))
+    return [name for name in names if await _ensure_topic(cfg, name)]
 
 
 async def _ensure_topic(cfg: KafkaConfig, name: str) -> bool:

@@ -21,7 +21,10 @@ from typing import Any
 ID_FIELDS = frozenset(
     {"experiment_id", "experiment_ids", "run_id", "run_uuid", "run_ids", "source_run_id"}
 )
-ARTIFACT_FIELDS = frozenset({"artifact_location", "artifact_uri", "root_uri"})
+# mlflow.artifactLocation: a trace's tag, below its experiment's artifact location
+ARTIFACT_FIELDS = frozenset(
+    {"artifact_location", "artifact_uri", "root_uri", "mlflow.artifactLocation"}
+)
 TOKEN_FIELDS = frozenset({"next_page_token", "page_token"})
 RUN_NAME_TAG = "mlflow.runName"
 NOW = "<now>"

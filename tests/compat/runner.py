@@ -98,7 +98,7 @@ def send(side: Side, step: Step) -> Answer:
         body = substitute(step["data"], variables)
         headers = JSON_HEADERS
     if "headers" in step:
-        headers = step["headers"]
+        headers = substitute(dict(step["headers"]), variables)
     response = side.server.http.request(
         step["method"],
         side.server.base_url + substitute(step["path"], variables),

@@ -168,6 +168,7 @@ RULES: Final[dict[str, Rule]] = {
     "api.traces.handlers:set_trace_tag": _r(_T, EDIT),
     "api.traces.handlers:delete_trace_tag": _r(_T, EDIT),
     "api.traces.handlers:link_traces_to_run": _r(_RUN, EDIT),
+    "api.traces.handlers:link_prompts_to_trace": _r(_T, EDIT),
     "api.traces.assessments:create_assessment": _r(_T, EDIT),
     "api.traces.assessments:get_assessment": _r(_T),
     "api.traces.assessments:update_assessment": _r(_T, EDIT),

@@ -312,6 +312,7 @@ TRACE_ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces"),
     Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces", version=_V3),
     Route("POST", "/mlflow/traces/link-to-run", _T + "link_traces_to_run"),
+    Route("POST", "/mlflow/traces/link-prompts", _T + "link_prompts_to_trace"),
     Route("GET", "/mlflow/traces/{trace_id}", _T + "get_trace_info_v3", version=_V3),
     Route("GET", "/mlflow/traces/{request_id}/info", _T + "get_trace_info_v2"),
     Route("GET", "/mlflow/traces", _T + "search_traces_v2"),

@@ -307,6 +307,12 @@ TRACE_ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/mlflow/traces/batchGetInfos", _T + "batch_get_trace_infos", version=_V3),
     Route("POST", "/mlflow/traces/search", _T + "search_traces_v3", version=_V3),
     Route("POST", "/mlflow/traces/metrics", "api.traces.metrics:query_trace_metrics", version=_V3),
+    Route(
+        "POST",
+        "/mlflow/traces/calculate-filter-correlation",
+        "api.traces.correlation:calculate_filter_correlation",
+        version=_V3,
+    ),
     Route("POST", "/mlflow/datasets/search", _D + "search_evaluation_datasets", version=_V3),
     Route("GET", "/mlflow/datasets/search", _D + "search_evaluation_datasets", version=_V3),
     Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces"),

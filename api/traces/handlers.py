@@ -259,7 +259,7 @@ async def _scan(
         rows = store.search_cursor(conn, experiment_ids, sql.where, sql.params, order)
         async with contextlib.aclosing(rows):
             async for row in rows:
-                if not await _trace_has_span(conn, row["trace_id"], sql):
+                if not await trace_has_span(conn, row["trace_id"], sql):
                     continue
                 if skipped < offset:
                     skipped += 1
@@ -270,7 +270,7 @@ async def _scan(
     return found
 
 
-async def _trace_has_span(conn: Any, trace_id: str, sql: Sql) -> bool:
+async def trace_has_span(conn: Any, trace_id: str, sql: Sql) -> bool:
     spans = store.span_rows(conn, trace_id)
     async with contextlib.aclosing(spans):
         async for span in spans:

@@ -114,6 +114,23 @@ async def search_cursor(
         yield row
 
 
+async def flag_cursor(
+    conn: asyncpg.Connection,
+    experiment_ids: list[int],
+    where: list[str],
+    params: list[Any],
+    flags: list[str],
+) -> AsyncGenerator[Row, None]:
+    """Trace ids of the experiments meeting ``where``, each with boolean columns f0, f1, ...
+    (the SQL conditions in ``flags``, from api/traces/search_rules.py), a page at a time."""
+    n = len(params)
+    conditions = " AND ".join([f"t.experiment_id = ANY(${n + 1}::bigint[])", *where])
+    columns = "".join(f", {flag} AS f{i}" for i, flag in enumerate(flags))
+    text = f"SELECT t.trace_id{columns} FROM trace_info t WHERE {conditions}"
+    async for row in conn.cursor(text, *params, experiment_ids, prefetch=1000):
+        yield row
+
+
 async def span_rows(conn: asyncpg.Connection, trace_id: str) -> AsyncGenerator[Row, None]:
     """The trace's spans with the columns search tests (inside the caller's transaction)."""
     cursor = conn.cursor(

@@ -14,7 +14,15 @@ from api.deps import deps_key, request_doc
 from api.logged_models import store as logged_models
 from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, sources, store
-from api.registry.requests import name_of, now_ms, tag_of, tags_of, version_of
+from api.registry.requests import (
+    name_of,
+    now_ms,
+    tag_of,
+    tags_of,
+    unchecked_name_of,
+    unchecked_version_of,
+    version_of,
+)
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
 from schemas.mlflow_errors import invalid_parameter
@@ -196,7 +204,8 @@ async def delete_model_version(request: web.Request) -> web.Response:
 
 async def get_model_version_download_uri(request: web.Request) -> web.Response:
     doc = await request_doc(request)
-    row = await store.fetch_version(request.app[deps_key].pool, name_of(doc), version_of(doc))
+    name, version = unchecked_name_of(doc), unchecked_version_of(doc)
+    row = await store.fetch_version(request.app[deps_key].pool, name, version)
     return json_response({"artifact_uri": row["storage_location"] or row["source"]})
 
 

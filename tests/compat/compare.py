@@ -30,6 +30,10 @@ CLIENT_CODE_BY_STATUS = {
     504: "DEADLINE_EXCEEDED",
 }
 MAX_REPORTED = 8
+# Statuses where MLflow's answer to bad input is a crash, not a contract: Sluice answers 400
+# INVALID_PARAMETER_VALUE instead (house rule: bad input never gets a 500). 501/503 are real
+# answers and compared as such.
+CRASH_STATUSES = frozenset({500, 502})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class Answer:
     status: int
     body: Any
     text: str
+    headers: dict[str, str] | None = None  # only the headers a step compares, names lowercased
 
     @property
     def is_json(self) -> bool:
@@ -94,9 +99,26 @@ def shape(body: Any, unordered: list[str], ignore: list[str]) -> Any:
     return body
 
 
+def crashed(reference: Answer) -> bool:
+    """MLflow answered with a crash (an uncaught exception in its handler)."""
+    return reference.status in CRASH_STATUSES
+
+
 def differences(reference: Answer, target: Answer, ref_body: Any, tgt_body: Any) -> list[str]:
     """Human-readable differences between two answers whose bodies are already normalised."""
+    if crashed(reference):
+        if target.status == 400 and target.error_code() == "INVALID_PARAMETER_VALUE":
+            return []
+        return [
+            f"reference crashed ({reference.status}); target must answer 400 "
+            f"INVALID_PARAMETER_VALUE, answered {target.status} {target.text[:200]!r}"
+        ]
     found: list[str] = []
+    ref_headers, tgt_headers = reference.headers or {}, target.headers or {}
+    for name in sorted(ref_headers.keys() | tgt_headers.keys()):
+        value, other = ref_headers.get(name), tgt_headers.get(name)
+        if other != value:
+            found.append(f"header {name}: reference {value!r}, target {other!r}")
     if reference.status != target.status:
         found.append(f"status: reference {reference.status}, target {target.status}")
     if reference.error_code() != target.error_code():

@@ -45,7 +45,9 @@ def _missing_endpoints(tally: Tally) -> Counter[str]:
     return counts
 
 
-def render(tally: Tally, deviations: Mapping[str, str]) -> str:
+def render(
+    tally: Tally, deviations: Mapping[str, str], fields: Mapping[str, str] | None = None
+) -> str:
     """The report as Markdown."""
     lines = [
         "# Sluice compatibility report (tests/compat)",
@@ -68,6 +70,8 @@ def render(tally: Tally, deviations: Mapping[str, str]) -> str:
         lines.append(f"- `{case_id}` ({state[seen]}): {reason}")
     if not deviations:
         lines.append("none")
+    lines += ["", "## Fields left out of the comparison (deviations.FIELD_DEVIATIONS)", ""]
+    lines += [f"- `{path}`: {reason}" for path, reason in sorted((fields or {}).items())]
     lines += ["", "## Not collected: cases per missing endpoint", ""]
     missing = _missing_endpoints(tally)
     lines += [f"- {endpoint}: {count}" for endpoint, count in sorted(missing.items())]

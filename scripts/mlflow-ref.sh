@@ -16,6 +16,8 @@
 # each session starts from an empty database (only experiment 0 "Default").
 #
 # Environment: SLUICE_MLFLOW_REF_PORT=5010  SLUICE_MLFLOW_REF_START_TIMEOUT=120
+#   SLUICE_MLFLOW_REF_BACKEND_URI (default sqlite:///DATA_DIR/mlflow.db; a postgresql:// URI makes
+#   the PostgreSQL-backed reference of tests/compat, SLUICE_COMPAT_REFERENCE=postgresql)
 #   SLUICE_MLFLOW_REF_VENV (default $SLUICE_STATE_DIR/mlflow-ref-venv)  SLUICE_PYTHON (default python3)
 #   SLUICE_STATE_DIR (see lib.sh)
 set -euo pipefail
@@ -107,7 +109,7 @@ launch() {
   start_bg "$PIDFILE" "$REF_LOG" env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
     MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true MLFLOW_ENABLE_AI_GATEWAY=false \
     "$REF_VENV/bin/mlflow" server \
-    --backend-store-uri "sqlite:///$data/mlflow.db" \
+    --backend-store-uri "${SLUICE_MLFLOW_REF_BACKEND_URI:-sqlite:///$data/mlflow.db}" \
     --default-artifact-root mlflow-artifacts:/ \
     --serve-artifacts \
     --artifacts-destination "$data/artifacts" \

@@ -109,7 +109,7 @@ def _multipart(request: web.Request) -> MultipartStore:
 async def proxy_upload_artifact(request: web.Request) -> web.Response:
     parts = _tail(request)
     await _store(request).put(parts, request.content.iter_chunked(_CHUNK))
-    return json_response({})
+    return web.Response()  # MLflow's upload answers 200 with an empty body
 
 
 async def proxy_download_artifact(request: web.Request) -> web.StreamResponse:
@@ -125,7 +125,8 @@ async def proxy_list_artifacts(request: web.Request) -> web.Response:
     parts = paths.from_decoded(request.query.get("path", ""), allow_root=True)
     entries = await _store(request).list(parts)
     files = [
-        {"path": e.name, "is_dir": e.is_dir, **({} if e.size is None else {"file_size": e.size})}
+        # proto3 leaves a zero out: an empty file is listed without file_size, as in MLflow.
+        {"path": e.name, "is_dir": e.is_dir, **({"file_size": e.size} if e.size else {})}
         for e in entries
     ]
     return json_response({"files": files} if files else {})

@@ -148,7 +148,7 @@ async def create_model_version(request: web.Request) -> web.Response:
                 await logged_models.append_model_version(
                     conn, fields["logged_model_id"], name, version
                 )
-        body = await _version_json(conn, name, version)
+        body = render.in_request_order(await _version_json(conn, name, version), tags)
     return json_response({"model_version": body})
 
 
@@ -247,7 +247,8 @@ async def search_model_versions(request: web.Request) -> web.Response:
     rows = await request.app[deps_key].pool.fetch(query.sql, *query.args)
     body: dict[str, object] = {}
     if rows:
-        body["model_versions"] = [render.model_version(r) for r in rows[:limit]]
+        # Without aliases, as MLflow's search renders versions (get-latest-versions has them).
+        body["model_versions"] = [render.model_version(r, with_aliases=False) for r in rows[:limit]]
     if len(rows) > limit:
         body["next_page_token"] = encode_offset(offset + limit)
     return json_response(body)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.routes import ROUTES, Route
+from schemas.routes import NOT_SUPPORTED_ROUTES, ROUTES, Route
 
 SURFACE_FILE = Path(__file__).with_name("mlflow_surface.json")
 
@@ -54,12 +54,15 @@ def _mlflow_path(path: str) -> str:
 
 @functools.cache
 def endpoints() -> tuple[Endpoint, ...]:
-    """Every route of Sluice's table, in table order, joined with MLflow's rpc for it."""
+    """Every route Sluice serves, in table order, joined with MLflow's rpc for it. The GenAI
+    routes Sluice answers NOT_IMPLEMENTED have their own cases (cases/not_supported.py)."""
     by_key = {
         (e["method"], e["version"], _mlflow_path(e["path"])): e for e in surface()["endpoints"]
     }
     out = []
     for route in ROUTES:
+        if route in NOT_SUPPORTED_ROUTES:
+            continue
         found = by_key.get((route.method, route.version, route.path))
         out.append(
             Endpoint(

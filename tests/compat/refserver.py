@@ -57,7 +57,9 @@ class PgDatabase:
 
     @property
     def dsn(self) -> str:
-        return self.admin_dsn.rsplit("/", 1)[0] + "/" + self.name
+        """The database's URI for MLflow: SQLAlchemy with psycopg2, the driver its venv has."""
+        base = self.admin_dsn.rsplit("/", 1)[0]
+        return base.replace("postgresql://", "postgresql+psycopg2://", 1) + "/" + self.name
 
     @classmethod
     def create(cls, admin_dsn: str, name: str) -> PgDatabase:

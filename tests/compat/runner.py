@@ -208,7 +208,7 @@ def run_step(
     ref_problem = _capture(reference, step, ref_answer)
     if ref_problem:
         raise CaseError(ref_problem)
-    if crashed(ref_answer):
+    if crashed(ref_answer, tgt_answer):
         # Nothing after MLflow's crash is comparable: its state may be half-written.
         problems = differences(ref_answer, tgt_answer, None, None)
         raise _Stop(problems)

@@ -251,6 +251,11 @@ def test_a_database_error_passed_on_by_mlflow_is_a_crash() -> None:
     )
     refused = Answer(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "y"}, "")
     assert differences(leaked, refused, None, None) == []
+    # A target that reproduces the database error is compared as usual (message rules).
+    mimic = Answer(
+        400, {"error_code": "BAD_REQUEST", "message": "(sqlite3.ProgrammingError) x"}, ""
+    )
+    assert differences(leaked, mimic, leaked.body, mimic.body) == []
 
 
 def test_pending_entries_name_existing_cases() -> None:

@@ -7,6 +7,8 @@ entry is a place where an MLflow client or the UI may see Sluice behave differen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # The delete race once listed here (a metric write right after runs/delete answered 200) is
 # gone: ingest now looks every run up in PostgreSQL (coalesced), its cache only covers outages.
 _MULTIPART = (
@@ -29,3 +31,33 @@ FIELD_DEVIATIONS: dict[str, str] = {
     "presigned_upload_run_id_supported": _PRESIGNED,
     "presigned_upload_model_id_supported": _PRESIGNED,
 }
+
+# Judged against the SQLite reference, which the suite runs by default; these differ from the
+# PostgreSQL-backed one (SLUICE_COMPAT_REFERENCE=postgresql), where MLflow's own answers change
+# with the backend. Applied only in a session against that reference.
+_BACKEND_ORDER = (
+    "MLflow reads latest_versions without an ORDER BY: on SQLite they come by stage (search) or "
+    "by first version (get, get-latest-versions), on PostgreSQL in another order. Sluice keeps "
+    "the SQLite reference's order, the one MLflow's own tests and the UI were written against."
+)
+PG_DEVIATIONS: dict[str, str] = {
+    "experiments/create-name-at-500-chars": (
+        "MLflow on PostgreSQL refuses a name over 256 characters with the driver's error (its "
+        "column is varchar(256)); on SQLite it stores it. Sluice stores it, as SQLite-backed "
+        "MLflow does: a client gets the experiment instead of a database error."
+    ),
+    "outputs/repeated-model-refused": (
+        "Same status and error code; MLflow's message is its database driver's text, SQLite's "
+        "'UNIQUE constraint failed: inputs...' on one reference and psycopg2's 'duplicate key "
+        "value violates unique constraint' on the other. Sluice sends the SQLite text."
+    ),
+    "order/get-mlflow-registered-models-search": _BACKEND_ORDER,
+    "registry/stages-and-latest": _BACKEND_ORDER,
+}
+
+
+def active_deviations(environ: Mapping[str, str]) -> dict[str, str]:
+    """The deviations of this session's reference (SLUICE_COMPAT_REFERENCE)."""
+    if environ.get("SLUICE_COMPAT_REFERENCE") == "postgresql":
+        return {**DEVIATIONS, **PG_DEVIATIONS}
+    return DEVIATIONS

@@ -8,7 +8,7 @@ route of the table whose response carries one and has no reader fails collection
 whole body is compared. `presence/*` and `zero/*` compare lists as multisets (every repeated
 field of the response message, from the surface); `order/*` repeats the full scenario with the
 lists compared in order, so a list MLflow orders deterministically must come in its order: all
-but tags, params and a run's latest metrics, which MLflow reads without an ORDER BY.
+but tags, params, aliases and a run's latest metrics, which MLflow reads without an ORDER BY.
 """
 
 from __future__ import annotations
@@ -255,7 +255,8 @@ def _repeated_paths(endpoint: surface.Endpoint, *, only_unsorted: bool = False) 
 
 
 def _unsorted(path: str) -> bool:
-    return path.rsplit(".", 1)[-1] in ("tags", "params") or path.endswith("data.metrics")
+    # Aliases too: MLflow on SQLite lists them by name, on PostgreSQL by insertion.
+    return path.rsplit(".", 1)[-1] in ("tags", "params", "aliases") or path.endswith("data.metrics")
 
 
 def _reader_endpoints() -> list[surface.Endpoint]:

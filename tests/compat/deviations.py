@@ -38,7 +38,14 @@ FIELD_DEVIATIONS: dict[str, str] = {
 _BACKEND_ORDER = (
     "MLflow reads latest_versions without an ORDER BY: on SQLite they come by stage (search) or "
     "by first version (get, get-latest-versions), on PostgreSQL in another order. Sluice keeps "
-    "the SQLite reference's order, the one MLflow's own tests and the UI were written against."
+    "the SQLite reference's order, the one MLflow's own tests and the UI were written against. "
+    "(On PostgreSQL the order also varies between runs, so an entry may show as not differing.)"
+)
+_STATUS_TEXT = (
+    "A logged-model filter comparing status with a string: MLflow on PostgreSQL hands the "
+    "integer column and the string to the driver and passes its error on (400 with the "
+    "driver's text); on SQLite the comparison matches nothing. Sluice matches nothing (200, "
+    "no models), as the SQLite reference."
 )
 PG_DEVIATIONS: dict[str, str] = {
     "experiments/create-name-at-500-chars": (
@@ -52,6 +59,12 @@ PG_DEVIATIONS: dict[str, str] = {
         "value violates unique constraint' on the other. Sluice sends the SQLite text."
     ),
     "order/get-mlflow-registered-models-search": _BACKEND_ORDER,
+    "order/get-mlflow-registered-models-get": _BACKEND_ORDER,
+    "order/get-mlflow-registered-models-get-latest-versions": _BACKEND_ORDER,
+    "order/post-mlflow-registered-models-get-latest-versions": _BACKEND_ORDER,
+    "logged-models/filter/status/=": _STATUS_TEXT,
+    "logged-models/filter/status/LIKE": _STATUS_TEXT,
+    "logged-models/filter/status/ILIKE": _STATUS_TEXT,
     "registry/stages-and-latest": _BACKEND_ORDER,
 }
 

@@ -66,6 +66,7 @@ PG_DEVIATIONS: dict[str, str] = {
     "logged-models/filter/status/LIKE": _STATUS_TEXT,
     "logged-models/filter/status/ILIKE": _STATUS_TEXT,
     "registry/stages-and-latest": _BACKEND_ORDER,
+    "registry/stages-and-latest@ajax": _BACKEND_ORDER,
 }
 
 

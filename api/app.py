@@ -12,6 +12,9 @@ from api.experiments import store as experiments
 from api.logged_models import store as logged_models
 from api.read_fence import ReadFence
 from api.runs import store as runs
+from api.traces import store as traces
+from api.traces.fence import trace_fence_context
+from api.ui import bundle as ui_bundle
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
 from sluice.auth import Owners, auth_middleware
@@ -23,6 +26,7 @@ OWNERS = Owners(
     experiment_of_run=runs.experiment_of,
     experiment_of_logged_model=logged_models.experiment_of,
     experiment_by_name=experiments.id_by_name,
+    experiment_of_trace=traces.experiment_of,
 )
 
 
@@ -35,7 +39,11 @@ def build_app(settings: Settings) -> web.Application:
         app.middlewares.append(auth_middleware(settings.auth, lambda: app[deps_key].pool, OWNERS))
     app.cleanup_ctx.append(lambda a: _resources(a, settings))
     app.cleanup_ctx.append(lambda a: artifact_store_context(a, settings.api))
+    app.cleanup_ctx.append(lambda a: ui_bundle.bundle_context(a, settings.api))
+    app.cleanup_ctx.append(lambda a: trace_fence_context(a, settings))
     for route in routes_of("api"):
+        if route.handler in ui_bundle.HANDLERS and not settings.api.ui_enabled:
+            continue  # headless: no web UI
         for url in route.urls():
             app.router.add_route(route.method, url, bind_handler(route.handler))
     app.router.add_get("/version", _version)

@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=_DEFAULTS.writers)
     parser.add_argument("--partitions", type=int, default=_DEFAULTS.partitions)
     parser.add_argument("--batch-rows", type=int, default=_DEFAULTS.batch_max_rows)
+    parser.add_argument(
+        "--workloads", default="", help="comma-separated subset to run, e.g. 'ui' (default: all)"
+    )
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     tuning = SluiceSettings(
@@ -60,7 +63,8 @@ def main() -> None:
         sampler = Sampler(stack.pids())
         sampler.start()
         try:
-            doc["workloads"] = asyncio.run(run(stack, profile.name, sampler, args.out))
+            only = frozenset(w for w in args.workloads.split(",") if w)
+            doc["workloads"] = asyncio.run(run(stack, profile.name, sampler, args.out, only))
         finally:
             sampler.stop()
         doc["processes"] = sampler.summary()
@@ -97,7 +101,13 @@ def settings(stack: BenchStack) -> dict[str, Any]:
     }
 
 
-async def run(stack: BenchStack, profile_name: str, sampler: Sampler, out: Path) -> dict[str, Any]:
+async def run(
+    stack: BenchStack,
+    profile_name: str,
+    sampler: Sampler,
+    out: Path,
+    only: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     profile = PROFILES[profile_name]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
@@ -106,7 +116,7 @@ async def run(stack: BenchStack, profile_name: str, sampler: Sampler, out: Path)
         return await pyspy.profile_sluice(ctx, target, seconds, stack.pids(), folder)
 
     ctx = phases.Context(profile=profile, sampler=sampler, log=_log, profiler=profiler)
-    return await phases.run_all(stack.targets(), ctx)
+    return await phases.run_all(stack.targets(), ctx, only)
 
 
 def write(doc: dict[str, Any], out: Path, profile: str) -> None:

@@ -435,9 +435,16 @@ async def growth(ctx: Context, target: Target) -> Result:
 # --- everything ---------------------------------------------------------------------------------
 
 
-async def run_all(targets: list[Target], ctx: Context) -> Result:
-    """Every workload against every target, interleaved per workload so both systems see the
-    machine in about the same state."""
+async def run_all(
+    targets: list[Target], ctx: Context, only: frozenset[str] = frozenset()
+) -> Result:
+    """Every workload (or those in ``only``) against every target, interleaved per workload so
+    both systems see the machine in about the same state."""
+    from benchmarks.ui import ui  # noqa: PLC0415 - benchmarks.ui builds on this module
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     sluice = next(t for t in targets if t.name == "sluice")
     has = {"bulk_interval": await bulk_interval_available(sluice)}
     workloads: Result = {
@@ -450,7 +457,9 @@ async def run_all(targets: list[Target], ctx: Context) -> Result:
             "registry",
             "visibility",
             "storage",
+            "ui",
         )
+        if wanted(name)
     }
     steps: list[tuple[str, Callable[[Context, Target], Awaitable[Result]]]] = [
         ("log_batch", log_batch),
@@ -459,14 +468,19 @@ async def run_all(targets: list[Target], ctx: Context) -> Result:
         ("reads", lambda c, t: reads(c, t, sluice_has=has)),
         ("registry", registry),
         ("visibility", visibility),
+        ("ui", ui),
     ]
     for name, step in steps:
+        if not wanted(name):
+            continue
         ctx.log(f"workload {name}")
         for target in targets:
             workloads[name][target.name] = result = await step(ctx, target)
             result["settle_s"] = await settle(target)
             if result["settle_s"] > 5:
                 ctx.log(f"  {target.name} answered again {result['settle_s']} s after {name}")
+    if only:
+        return workloads
     for target in targets:
         workloads["storage"][target.name] = await store.storage(target.dsn)
     if ctx.profiler is not None and ctx.profile.profile_s > 0:

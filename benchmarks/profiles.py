@@ -33,6 +33,10 @@ class Profile:
     drain_timeout_s: float = 120.0
     request_timeout_s: float = 300.0
     profile_s: float = 20.0  # py-spy on ingest and writer at max rate; 0 = no profile
+    ui_metrics: int = 100  # the UI phase's big run: metrics ...
+    ui_points: int = 100_000  # ... of this many points each
+    ui_table_runs: int = 10_000  # runs of the experiment whose table is drawn
+    ui_repeats: int = 5  # page loads per measurement (the median is reported)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +73,10 @@ SMOKE = Profile(
     drain_timeout_s=60.0,
     request_timeout_s=60.0,
     profile_s=3.0,
+    ui_metrics=5,
+    ui_points=2_000,
+    ui_table_runs=200,
+    ui_repeats=2,
 )
 
 PROFILES = {p.name: p for p in (SMOKE, DEFAULT, LONG)}

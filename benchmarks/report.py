@@ -249,6 +249,20 @@ def rows(doc: Doc) -> list[Row]:
             50,
             "≤ 50",
         ),
+        (
+            "UI: run page, charts drawn (s, median)",
+            (*w, "ui", "{s}", "run_charts", "median_s"),
+            False,
+            None,
+            "≥ 5x faster than MLflow",
+        ),
+        (
+            "UI: 10k-run table drawn (s, median)",
+            (*w, "ui", "{s}", "runs_table", "median_s"),
+            False,
+            None,
+            "≥ 5x faster than MLflow",
+        ),
     ]
     return out
 
@@ -267,8 +281,8 @@ def _status(doc: Doc, path: tuple[str, ...], system: str) -> Any:
 
 
 def markdown(doc: Doc) -> str:
-    systems = list(_get(doc, "workloads", "storage") or {"sluice": {}})
-    has_mlflow = "mlflow" in systems
+    workloads = _get(doc, "workloads") or {}
+    has_mlflow = any(isinstance(w, dict) and "mlflow" in w for w in workloads.values())
     lines = [f"# Sluice vs MLflow — {doc['started_at']} on {doc['environment']['host']}", ""]
     lines.append(_environment_md(doc))
     lines += [
@@ -284,6 +298,8 @@ def markdown(doc: Doc) -> str:
         ratio = _ratio(s, m, higher)
         if label.startswith("search-runs") and label.endswith("reads/s") and target is None:
             ok = _ratio_verdict(s, m, 10)
+        elif label.startswith("UI:"):
+            ok = _ratio_verdict(m, s, 5)  # lower is better: MLflow's time / Sluice's
         else:
             ok = _verdict(s, target, higher)
         lines.append(f"| {label} | {_fmt(s)} | {_fmt(m)} | {ratio} | {target_text} | {ok} |")

@@ -195,6 +195,7 @@ class BenchStack:
             SLUICE_API_PORT=str(self.ports["api"]),
             SLUICE_WRITER_GROUP_ID=f"sluice-bench-{self.ports['pg']}",
             SLUICE_API_ARTIFACT_ROOT=str(self.state_dir / "artifacts"),
+            SLUICE_API_UI_DIR=str(REPO / ".state" / "ui" / "mlflow-3.17.2"),  # ui-bundle.sh
         )
         env.update(overrides)
         return env

@@ -125,9 +125,12 @@ _GENERATE = {
 _POINTS_TABLE = {"mlflow": "metrics", "sluice": "metric_chunks"}
 
 
-async def generate_series(system: str, dsn: str, runs: list[str], key: str, n: int) -> None:
+async def generate_series(
+    system: str, dsn: str, runs: list[str], key: str, n: int, analyze: bool = True
+) -> None:
     """``n`` points of ``key`` in each of ``runs`` (existing runs), written by the server itself
-    (INSERT ... SELECT generate_series), plus their latest_metrics rows."""
+    (INSERT ... SELECT generate_series), plus their latest_metrics rows. ``analyze=False``
+    leaves the statistics to the caller (one ANALYZE after many keys, not one per key)."""
     conn = await asyncpg.connect(dsn, command_timeout=3600)
     try:
         t0 = int(time.time() * 1000) - n
@@ -139,7 +142,8 @@ async def generate_series(system: str, dsn: str, runs: list[str], key: str, n: i
         await conn.execute(
             sql.format(table="latest_metrics", first="$3::bigint - 1"), runs, key, n, t0
         )
-        await conn.execute(f"ANALYZE {_POINTS_TABLE[system]}")
+        if analyze:
+            await conn.execute(f"ANALYZE {_POINTS_TABLE[system]}")
     finally:
         await conn.close()
 
@@ -196,6 +200,12 @@ async def load_search_runs(system: str, dsn: str, experiment_id: str, n: int) ->
             await conn.copy_records_to_table(
                 "params",
                 records=[(r, "lr", "0.01") for r in ids],
+                columns=["run_uuid", "key", "value"],
+            )
+            # Every real run has its name tag (the UI's runs table expects tags).
+            await conn.copy_records_to_table(
+                "tags",
+                records=[(r, "mlflow.runName", f"search-{i}") for i, r in enumerate(ids)],
                 columns=["run_uuid", "key", "value"],
             )
         await conn.execute("ANALYZE")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ingest import store
 from ingest.deps import Deps, deps_key
+from ingest.experiments import Experiments
 from ingest.produce import Producer
 from ingest.runs import RunStates, listen
 from schemas.routes import routes_of
@@ -42,6 +43,7 @@ async def _ready(app: web.Application) -> bool:
 async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[None]:
     pool = await pg.create_pool(settings.pg)
     partitions = await kafka.partition_count(settings.kafka, settings.kafka.topic)
+    trace_partitions = await kafka.partition_count(settings.kafka, settings.kafka.traces_topic)
     producer = kafka.create_producer(settings.kafka)
     await kafka.start(producer, settings.kafka)
     runs = RunStates(pool, settings.ingest.run_cache_ttl_s, settings.ingest.run_cache_size)
@@ -54,6 +56,13 @@ async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[
             producer, settings.kafka.topic, partitions, settings.kafka.produce_deadline_s
         ),
         max_body_bytes=settings.ingest.max_body_bytes,
+        experiments=Experiments(pool, settings.ingest.run_cache_ttl_s),
+        trace_producer=Producer(
+            producer,
+            settings.kafka.traces_topic,
+            trace_partitions,
+            settings.kafka.produce_deadline_s,
+        ),
     )
     yield
     stop.set()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
+from ingest.experiments import Experiments
 from ingest.produce import Producer
 from ingest.runs import RunStates
 
@@ -17,6 +18,8 @@ class Deps:
     runs: RunStates
     producer: Producer
     max_body_bytes: int
+    experiments: Experiments
+    trace_producer: Producer  # the traces topic, same Kafka producer
 
 
 deps_key = web.AppKey("deps", Deps)

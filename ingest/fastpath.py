@@ -24,7 +24,7 @@ from schemas.mlflow_names import (
     validate_key,
     validate_run_id_format,
 )
-from schemas.wire import INT64_MAX, INT64_MIN, MetricPoint
+from schemas.wire import INT64_MAX, INT64_MIN, PointFields
 
 Timestamp = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Step = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
@@ -90,7 +90,7 @@ def _values_ok(values: list[float]) -> bool:
     return math.isfinite(math.fsum(values))
 
 
-def log_batch(raw: bytes, content_type: str | None) -> tuple[str, list[MetricPoint]] | None:
+def log_batch(raw: bytes, content_type: str | None) -> tuple[str, list[PointFields]] | None:
     """(run_id, points) for a metrics-only batch of the common shape, else None."""
     if not _json(content_type):
         return None
@@ -107,7 +107,7 @@ def log_batch(raw: bytes, content_type: str | None) -> tuple[str, list[MetricPoi
     return batch.run_id, [(m.key, m.value, m.timestamp, m.step, False) for m in metrics]
 
 
-def log_metric(raw: bytes, content_type: str | None) -> tuple[str, MetricPoint] | None:
+def log_metric(raw: bytes, content_type: str | None) -> tuple[str, PointFields] | None:
     """(run_id, point) for a plain single metric, else None."""
     if not _json(content_type):
         return None

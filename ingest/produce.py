@@ -1,4 +1,5 @@
-"""Produce one metric record and wait for the durable ack, under a deadline."""
+"""Produce records (a metric record, trace records) and wait for the durable ack, under a
+deadline."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from aiokafka.errors import KafkaError
 
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
-from sluice import logs, metrics
+from sluice import logs, metrics, telemetry
+from sluice.clock import now_ms
 
 _RETRY_AFTER_MAX_S = 30.0
 
@@ -44,28 +46,38 @@ class Producer:
         except (TimeoutError, KafkaError):
             return False
 
-    async def send_points(self, run_id: str, points: list[wire.MetricPoint]) -> None:
+    @telemetry.traced("kafka.produce")
+    async def send_points(self, run_id: str, points: list[wire.PointFields]) -> None:
         """Return once Kafka acknowledged (acks=all) the record; raise Unavailable (429) past
         the deadline. A timed-out record may still be delivered later: the client retries and
         the writer's identity key stores the points once."""
-        record = wire.MetricRecord(
-            run_id=run_id,
-            event_id=uuid.uuid4().hex,
-            received_at_ms=int(time.time() * 1000),
-            metrics=points,
-        )
+        value = wire.encode(run_id, uuid.uuid4().hex, now_ms(), points)
+        await self.send_values([(run_id, value)])
+        metrics.ingest_points_total.inc(len(points))
+
+    async def send_values(self, keyed: list[tuple[str, bytes]]) -> None:
+        """Produce each (key, value) to the key's partition and return once Kafka acknowledged
+        all of them; raise Unavailable (429) past the deadline. Some may be delivered anyway:
+        consumers store a re-sent record once (metrics: readers drop duplicates; traces:
+        spans are upserted by id)."""
         started = time.perf_counter()
         metrics.ingest_produce_inflight.inc()
         try:
             async with asyncio.timeout(self._deadline_s):
-                ack = await self._producer.send(
-                    self._topic,
-                    value=wire.encode(record),
-                    key=run_id.encode(),
-                    partition=wire.partition_for(run_id, self._partitions),
-                    headers=[(wire.REQUEST_ID_HEADER, logs.request_id.get().encode())],
-                )
-                await ack
+                acks = [
+                    await self._producer.send(
+                        self._topic,
+                        value=value,
+                        key=key.encode(),
+                        partition=wire.partition_for(key, self._partitions),
+                        headers=[
+                            (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
+                            *telemetry.headers(),  # traceparent, when tracing is on
+                        ],
+                    )
+                    for key, value in keyed
+                ]
+                await asyncio.gather(*acks)
         except TimeoutError:
             metrics.ingest_backpressure_total.labels("kafka_deadline").inc()
             raise self._unavailable("Kafka did not acknowledge the write in time") from None
@@ -76,4 +88,3 @@ class Producer:
             metrics.ingest_produce_inflight.dec()
         self._failing_since = None
         metrics.kafka_produce_ack_seconds.observe(time.perf_counter() - started)
-        metrics.ingest_points_total.inc(len(points))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.fields import expect_object, get_double, get_int64, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
 from schemas.mlflow_names import (
     MAX_ENTITIES_PER_BATCH,
@@ -25,15 +26,8 @@ from schemas.mlflow_names import (
     validate_length,
     validate_run_id_format,
 )
-from schemas.protojson import (
-    expect_object,
-    get_double,
-    get_int64,
-    get_list,
-    get_string,
-    invalid_value,
-)
-from schemas.wire import MetricPoint, normalise_value
+from schemas.protojson import invalid_value
+from schemas.wire import PointFields, normalise_value
 
 Doc = Mapping[str, Any]
 
@@ -41,7 +35,7 @@ Doc = Mapping[str, Any]
 @dataclass(frozen=True, slots=True)
 class LogBatch:
     run_id: str
-    metrics: list[MetricPoint]  # normalised (NaN -> 0.0 + is_nan), request order, duplicates kept
+    metrics: list[PointFields]  # normalised (NaN -> 0.0 + is_nan), request order, duplicates kept
     params: list[tuple[str, str]]  # values truncated to 6000; keys unique
     tags: list[tuple[str, str]]  # one per key: last value, first position; values truncated
 
@@ -49,7 +43,7 @@ class LogBatch:
 @dataclass(frozen=True, slots=True)
 class LogMetric:
     run_id: str
-    point: MetricPoint
+    point: PointFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +110,7 @@ def _items(doc: Doc, name: str, required: tuple[str, ...]) -> list[dict[str, Any
     return items
 
 
-def _batch_metric(item: Doc, prefix: str) -> MetricPoint:
+def _batch_metric(item: Doc, prefix: str) -> PointFields:
     key, value, timestamp, step = _metric_fields(item, prefix)
     return _metric_point(key, value, timestamp, step, prefix)
 
@@ -228,7 +222,7 @@ def _check_dataset_pair(doc: Doc, prefix: str) -> None:
         )
 
 
-def _metric_point(key: str, value: float, timestamp: int, step: int, prefix: str) -> MetricPoint:
+def _metric_point(key: str, value: float, timestamp: int, step: int, prefix: str) -> PointFields:
     """MLflow's ``_validate_metric`` order (name, timestamp, then length), then storage form."""
     validate_key(key, _path(prefix, "name"))
     if timestamp < 0:

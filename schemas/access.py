@@ -29,6 +29,9 @@ class Resource(enum.Enum):
     ARTIFACT = "artifact"  # first segment of the artifact path is the experiment id
     LOGGED_MODEL = "logged_model"  # path model_id -> its experiment
     MODEL = "model"  # registered model field name
+    # A trace's experiment: header x-mlflow-experiment-id (OTLP), StartTraceV3's location, a
+    # trace id (path, query or body field trace_id / request_id), or field experiment_id.
+    TRACE = "trace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +46,13 @@ def _r(resource: Resource, level: Level = Level.READ) -> Rule:
     return Rule(resource, level)
 
 
-_E, _RUN, _A, _LM, _M = (
+_E, _RUN, _A, _LM, _M, _T = (
     Resource.EXPERIMENT,
     Resource.RUN,
     Resource.ARTIFACT,
     Resource.LOGGED_MODEL,
     Resource.MODEL,
+    Resource.TRACE,
 )
 READ, EDIT, MANAGE = Level.READ, Level.EDIT, Level.MANAGE
 
@@ -133,6 +137,44 @@ RULES: Final[dict[str, Rule]] = {
     "api.registry.versions:delete_model_version_tag": _r(_M, EDIT),
     "api.registry.models:delete_registered_model": _r(_M, MANAGE),
     "api.registry.versions:delete_model_version": _r(_M, MANAGE),
+    # the web UI (issue 12). The page and its scripts: the page needs credentials (so a
+    # browser asks for them, as with MLflow's auth app); the static bundle is public, as there.
+    "api.ui.bundle:ui_index": _r(Resource.NONE),
+    "api.ui.bundle:ui_static_file": Rule(Resource.NONE, public=True),
+    # GraphQL checks READ on each run/experiment it resolves (api/ui/graphql/).
+    "api.ui.graphql.handler:graphql": _r(Resource.NONE),
+    "api.ui.artifacts:get_artifact": _r(_RUN),
+    "api.ui.artifacts:list_artifacts": _r(_RUN),
+    "api.ui.artifacts:get_model_version_artifact": _r(_M),
+    "api.ui.artifacts:list_logged_model_artifacts": _r(_LM),
+    "api.ui.artifacts:get_logged_model_artifact": _r(_LM),
+    "api.ui.runs_extra:search_datasets": _r(Resource.NONE),
+    "api.ui.runs_extra:log_model": _r(_RUN, EDIT),
+    "api.ui.probes:current_user": _r(Resource.NONE),
+    "api.ui.probes:ui_telemetry": _r(Resource.NONE),
+    "api.ui.probes:ui_telemetry_events": _r(Resource.NONE),
+    "api.ui.probes:gateway_proxy": _r(Resource.NONE),
+    "api.ui.probes:assistant_config": _r(Resource.NONE),
+    "api.ui.probes:assistant_providers": _r(Resource.NONE),
+    # traces (issue 13): writes need EDIT on the trace's experiment, as MLflow's auth app
+    "ingest.traces:export_otlp_traces": _r(_T, EDIT),
+    "ingest.traces:start_trace_v3": _r(_T, EDIT),
+    "api.traces.handlers:get_trace_info_v3": _r(_T),
+    "api.traces.handlers:get_trace_info_v2": _r(_T),
+    "api.traces.handlers:get_trace": _r(_T),
+    "api.traces.handlers:get_trace_artifact": _r(_T),
+    "api.traces.handlers:batch_get_traces": _r(Resource.NONE),
+    "api.traces.handlers:batch_get_trace_infos": _r(Resource.NONE),
+    "api.traces.handlers:search_traces_v3": _r(Resource.NONE),
+    "api.traces.handlers:search_traces_v2": _r(Resource.NONE),
+    "api.traces.handlers:delete_traces": _r(_T, MANAGE),
+    "api.traces.handlers:set_trace_tag": _r(_T, EDIT),
+    "api.traces.handlers:delete_trace_tag": _r(_T, EDIT),
+    "api.traces.handlers:link_traces_to_run": _r(_RUN, EDIT),
+    "api.traces.assessments:create_assessment": _r(_T, EDIT),
+    "api.traces.assessments:get_assessment": _r(_T),
+    "api.traces.assessments:update_assessment": _r(_T, EDIT),
+    "api.traces.assessments:delete_assessment": _r(_T, EDIT),
 }
 
 

@@ -7,7 +7,8 @@ different routes, never one shadowing the other. Access rules are keyed by the s
 (``schemas/access.py``).
 
 Every route is served under both ``/api/<v>`` and ``/ajax-api/<v>`` (MLflow registers both),
-except the few MLflow registers by hand under ``/ajax-api`` only (``ajax_only``).
+except the few MLflow registers by hand under ``/ajax-api`` only (``ajax_only``) and the web UI's
+own paths, served as written (``bare``: ``/``, ``/static-files/...``, ``/graphql``, ...).
 The dev proxy (``sluice front``) routes by this table; production load balancers use the same
 split (README).
 """
@@ -27,6 +28,7 @@ class Route:
     handler: str  # "<module>:<function>", e.g. "api.runs.handlers:create_run"
     version: str = "2.0"
     ajax_only: bool = False  # e.g. metrics/get-history-bulk, which the legacy UI calls
+    bare: bool = False  # the path is the whole URL, no version prefix: the web UI's pages, OTLP
 
     @property
     def service(self) -> Service:
@@ -35,17 +37,22 @@ class Route:
         )  # tests/unit/test_routes.py
 
     def urls(self) -> tuple[str, ...]:
+        if self.bare:
+            return (self.path,)
         ajax = f"/ajax-api/{self.version}{self.path}"
         return (ajax,) if self.ajax_only else (f"/api/{self.version}{self.path}", ajax)
 
 
-_SERVED: Final[tuple[Route, ...]] = (
+_TRACKING_ROUTES: Final[tuple[Route, ...]] = (
     # High-volume writes: ingest.
     Route("POST", "/mlflow/runs/log-batch", "ingest.handlers:log_batch"),
     Route("POST", "/mlflow/runs/log-metric", "ingest.handlers:log_metric"),
     Route("POST", "/mlflow/runs/log-parameter", "ingest.handlers:log_param"),
     Route("POST", "/mlflow/runs/set-tag", "ingest.handlers:set_tag"),
     Route("POST", "/mlflow/runs/delete-tag", "ingest.handlers:delete_tag"),
+    # Traces (issue 13): span exports and the client's final trace info go through Kafka.
+    Route("POST", "/v1/traces", "ingest.traces:export_otlp_traces", bare=True),
+    Route("POST", "/mlflow/traces", "ingest.traces:start_trace_v3", version="3.0"),
     # Lifecycle and reads: api.
     Route("POST", "/mlflow/experiments/create", "api.experiments.handlers:create_experiment"),
     Route("GET", "/mlflow/experiments/get", "api.experiments.handlers:get_experiment"),
@@ -227,6 +234,111 @@ _SERVED: Final[tuple[Route, ...]] = (
         "/mlflow/logged-models/{model_id}/params",
         "api.logged_models.handlers:log_logged_model_params",
     ),
+    # ---- Issue 12: what the MLflow web UI calls (api/ui/). ----
+    Route("GET", "/", "api.ui.bundle:ui_index", bare=True),
+    Route("GET", "/static-files/{path:.+}", "api.ui.bundle:ui_static_file", bare=True),
+    Route("POST", "/graphql", "api.ui.graphql.handler:graphql", bare=True),
+    Route("GET", "/graphql", "api.ui.graphql.handler:graphql", bare=True),
+    Route("GET", "/get-artifact", "api.ui.artifacts:get_artifact", bare=True),
+    Route(
+        "GET",
+        "/model-versions/get-artifact",
+        "api.ui.artifacts:get_model_version_artifact",
+        bare=True,
+    ),
+    Route("GET", "/mlflow/artifacts/list", "api.ui.artifacts:list_artifacts"),
+    Route(
+        "GET",
+        "/mlflow/logged-models/{model_id}/artifacts/directories",
+        "api.ui.artifacts:list_logged_model_artifacts",
+    ),
+    Route(
+        "GET",
+        "/mlflow/logged-models/{model_id}/artifacts/files",
+        "api.ui.artifacts:get_logged_model_artifact",
+        ajax_only=True,
+    ),
+    Route(
+        "POST",
+        "/mlflow/experiments/search-datasets",
+        "api.ui.runs_extra:search_datasets",
+        ajax_only=True,
+    ),
+    Route("POST", "/mlflow/runs/log-model", "api.ui.runs_extra:log_model"),
+    Route("GET", "/mlflow/users/current", "api.ui.probes:current_user"),
+    Route(
+        "GET", "/mlflow/ui-telemetry", "api.ui.probes:ui_telemetry", version="3.0", ajax_only=True
+    ),
+    Route(
+        "POST",
+        "/mlflow/ui-telemetry",
+        "api.ui.probes:ui_telemetry_events",
+        version="3.0",
+        ajax_only=True,
+    ),
+    # No deployments server behind Sluice: MLflow then answers as an empty gateway.
+    Route("GET", "/mlflow/gateway-proxy", "api.ui.probes:gateway_proxy", ajax_only=True),
+    Route("POST", "/mlflow/gateway-proxy", "api.ui.probes:gateway_proxy", ajax_only=True),
+    Route(
+        "GET",
+        "/mlflow/assistant/config",
+        "api.ui.probes:assistant_config",
+        version="3.0",
+        ajax_only=True,
+    ),
+    Route(
+        "GET",
+        "/mlflow/assistant/providers",
+        "api.ui.probes:assistant_providers",
+        version="3.0",
+        ajax_only=True,
+    ),
+)
+
+# Trace reads and the rare trace writes (tags, assessments, deletes): api/traces/. The fixed
+# paths come before /traces/{trace_id}: aiohttp matches in the order routes were added.
+_V3: Final = "3.0"
+_T: Final = "api.traces.handlers:"
+_A: Final = "api.traces.assessments:"
+TRACE_ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/mlflow/traces/get", _T + "get_trace", version=_V3),
+    Route("GET", "/mlflow/traces/batchGet", _T + "batch_get_traces", version=_V3),
+    Route("POST", "/mlflow/traces/batchGetInfos", _T + "batch_get_trace_infos", version=_V3),
+    Route("POST", "/mlflow/traces/search", _T + "search_traces_v3", version=_V3),
+    Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces"),
+    Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces", version=_V3),
+    Route("POST", "/mlflow/traces/link-to-run", _T + "link_traces_to_run"),
+    Route("GET", "/mlflow/traces/{trace_id}", _T + "get_trace_info_v3", version=_V3),
+    Route("GET", "/mlflow/traces/{request_id}/info", _T + "get_trace_info_v2"),
+    Route("GET", "/mlflow/traces", _T + "search_traces_v2"),
+    Route("PATCH", "/mlflow/traces/{request_id}/tags", _T + "set_trace_tag"),
+    Route("PATCH", "/mlflow/traces/{trace_id}/tags", _T + "set_trace_tag", version=_V3),
+    Route("DELETE", "/mlflow/traces/{request_id}/tags", _T + "delete_trace_tag"),
+    Route("DELETE", "/mlflow/traces/{trace_id}/tags", _T + "delete_trace_tag", version=_V3),
+    Route("POST", "/mlflow/traces/{trace_id}/assessments", _A + "create_assessment", version=_V3),
+    Route(
+        "GET",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        _A + "get_assessment",
+        version=_V3,
+    ),
+    Route(
+        "PATCH",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        _A + "update_assessment",
+        version=_V3,
+    ),
+    Route(
+        "DELETE",
+        "/mlflow/traces/{trace_id}/assessments/{assessment_id}",
+        _A + "delete_assessment",
+        version=_V3,
+    ),
+    # Registered by hand in MLflow (the UI's trace view and older clients).
+    Route("GET", "/mlflow/get-trace-artifact", _T + "get_trace_artifact", ajax_only=True),
+    Route(
+        "GET", "/mlflow/get-trace-artifact", _T + "get_trace_artifact", version=_V3, ajax_only=True
+    ),
 )
 
 
@@ -326,7 +438,7 @@ NOT_SUPPORTED_ROUTES: Final[tuple[Route, ...]] = tuple(
     for family, routes in NOT_SUPPORTED_FAMILIES.items()
     for method, path, ajax_only in sorted(routes, key=lambda r: "{" in r[1])
 )
-ROUTES: Final[tuple[Route, ...]] = (*_SERVED, *NOT_SUPPORTED_ROUTES)
+ROUTES: Final[tuple[Route, ...]] = (*_TRACKING_ROUTES, *TRACE_ROUTES, *NOT_SUPPORTED_ROUTES)
 
 
 def handler_ref(handler: object) -> str:

@@ -151,3 +151,27 @@ require_alive() {
   last_run_output "$logfile" | tail -n 40 >&2
   die "startup failed (full log: $logfile)"
 }
+
+# ---------------------------------------------------------------- PostgreSQL cluster owner
+# (scripts/pg.sh and scripts/pgha.sh; $PG_DIR is the calling script's cluster folder)
+
+# initdb and postgres refuse to run as root, so as root everything that touches the
+# data directory runs as an unprivileged account that owns $PG_DIR.
+os_user() {
+  local user="${SLUICE_PG_OS_USER:-postgres}"
+  if ! id -u "$user" >/dev/null 2>&1; then
+    log "creating system user '$user' to own the PostgreSQL cluster"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$user" \
+      || die "could not create user '$user' (set SLUICE_PG_OS_USER to an existing unprivileged user)"
+  fi
+  echo "$user"
+}
+
+as_owner() {
+  if (($(id -u) == 0)); then
+    # cd first: the caller's cwd may be unreadable for the owner, and postgres complains
+    (cd "$PG_DIR" && runuser -u "$(os_user)" -- "$@")
+  else
+    "$@"
+  fi
+}

@@ -15,6 +15,9 @@
 # DATA_DIR holds mlflow.db and artifacts/; the test session passes a fresh folder per session, so
 # each session starts from an empty database (only experiment 0 "Default").
 #
+# SLUICE_MLFLOW_REF_BACKEND_URI serves another backend store instead of DATA_DIR/mlflow.db, e.g.
+# postgresql://user@host:port/db (tests/transfer: MLflow filling a PostgreSQL database).
+#
 # Environment: SLUICE_MLFLOW_REF_PORT=5010  SLUICE_MLFLOW_REF_START_TIMEOUT=120
 #   SLUICE_MLFLOW_REF_BACKEND_URI (default sqlite:///DATA_DIR/mlflow.db; a postgresql:// URI makes
 #   the PostgreSQL-backed reference of tests/compat, SLUICE_COMPAT_REFERENCE=postgresql)
@@ -26,6 +29,8 @@ SLUICE_SCRIPT=mlflow-ref
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly MLFLOW_VERSION=3.17.2
+# MLflow's PostgreSQL backend needs a driver the mlflow package does not pull in.
+readonly PG_DRIVER=psycopg2-binary==2.9.13
 readonly HOST=127.0.0.1
 readonly PORT="${SLUICE_MLFLOW_REF_PORT:-5010}"
 readonly START_TIMEOUT="${SLUICE_MLFLOW_REF_START_TIMEOUT:-120}"
@@ -51,8 +56,24 @@ cmd_url() { echo "http://$HOST:$PORT"; }
 # Not `mlflow --version`: it takes seconds to import. A venv whose interpreter is gone is rebuilt.
 venv_ready() { [[ "$(cat "$STAMP" 2>/dev/null)" == "$MLFLOW_VERSION" ]] && "$REF_VENV/bin/python" -c '' 2>/dev/null; }
 
+# Added to venvs built before the PostgreSQL driver was part of the install.
+pg_driver_ready() { "$REF_VENV/bin/python" -c 'import psycopg2' 2>/dev/null; }
+
+ensure_pg_driver() {
+  pg_driver_ready && return 0
+  ensure_state_dir
+  exec 9>"$INSTALL_LOCK"
+  flock -w 900 9 || die "timed out waiting for another install into $REF_VENV"
+  if ! pg_driver_ready; then
+    log "installing $PG_DRIVER into $REF_VENV"
+    "$REF_VENV/bin/python" -m pip install --disable-pip-version-check -q "$PG_DRIVER" \
+      || die "pip install $PG_DRIVER failed"
+  fi
+  exec 9>&-
+}
+
 cmd_install() {
-  venv_ready && return 0
+  venv_ready && { ensure_pg_driver; return 0; }
   ensure_state_dir
   exec 9>"$INSTALL_LOCK"
   flock -w 900 9 || die "timed out waiting for another install of $REF_VENV"
@@ -65,7 +86,7 @@ cmd_install() {
   "$PYTHON" -m venv "$REF_VENV" || die "'$PYTHON -m venv' failed (on Debian: apt-get install python3-venv)"
   # The stamp is written last: an interrupted install must not look like a finished one.
   "$REF_VENV/bin/python" -m pip install --disable-pip-version-check -q "mlflow==$MLFLOW_VERSION" \
-    || die "pip install mlflow==$MLFLOW_VERSION failed"
+    "$PG_DRIVER" || die "pip install mlflow==$MLFLOW_VERSION failed"
   echo "$MLFLOW_VERSION" >"$STAMP"
   exec 9>&-
   log "installed mlflow==$MLFLOW_VERSION"

@@ -31,29 +31,6 @@ readonly SOCKET_DIR="$PG_DIR/run"
 readonly PG_LOG="$PG_DIR/postgres.log"
 readonly TIMEOUT="${SLUICE_PG_TIMEOUT:-60}"
 
-# ---------------------------------------------------------------- running as the cluster owner
-
-# initdb and postgres refuse to run as root, so as root everything that touches the
-# data directory runs as an unprivileged account that owns $PG_DIR.
-os_user() {
-  local user="${SLUICE_PG_OS_USER:-postgres}"
-  if ! id -u "$user" >/dev/null 2>&1; then
-    log "creating system user '$user' to own the PostgreSQL cluster"
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$user" \
-      || die "could not create user '$user' (set SLUICE_PG_OS_USER to an existing unprivileged user)"
-  fi
-  echo "$user"
-}
-
-as_owner() {
-  if (($(id -u) == 0)); then
-    # cd first: the caller's cwd may be unreadable for the owner, and postgres complains
-    (cd "$PG_DIR" && runuser -u "$(os_user)" -- "$@")
-  else
-    "$@"
-  fi
-}
-
 prepare_dir() {
   ensure_state_dir
   mkdir -p "$PG_DIR" "$SOCKET_DIR"

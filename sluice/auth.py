@@ -39,6 +39,7 @@ class Owners:
     experiment_of_run: Lookup
     experiment_of_logged_model: Lookup | None = None
     experiment_by_name: Lookup | None = None
+    experiment_of_trace: Lookup | None = None
 
 
 # --- the I/O shell ----------------------------------------------------------------------------
@@ -64,6 +65,14 @@ class Authorizer:
             return  # not identifiable: the handler answers MLflow's 400/404 itself
         granted = await self._grant(target, user.name)
         if not allowed(rule, user.is_admin, granted, self._default):
+            raise MlflowError("PERMISSION_DENIED", "Permission denied")
+
+    async def require_experiment(self, user: User, experiment_id: int, level: Level) -> None:
+        """For checks inside a handler (GraphQL resolves runs and experiments one by one)."""
+        if user.is_admin:
+            return
+        granted = await self._grant(("experiment", experiment_id), user.name)
+        if not allowed(Rule(Resource.EXPERIMENT, level), False, granted, self._default):
             raise MlflowError("PERMISSION_DENIED", "Permission denied")
 
     async def record_creation(
@@ -120,6 +129,8 @@ class Authorizer:
             return await self._owner(
                 self._owners.experiment_of_logged_model, request.match_info.get("model_id", "")
             )
+        if kind is Resource.TRACE:
+            return await self._trace_experiment(request)
         doc = await _request_doc(request)
         if kind is Resource.RUN:
             run_id = doc.get("run_id") or doc.get("run_uuid")
@@ -135,6 +146,29 @@ class Authorizer:
 
     async def _owner(self, lookup: Lookup | None, key: str) -> int | None:
         return None if lookup is None else _int(await lookup(self._pool(), key))
+
+    async def _trace_experiment(self, request: web.Request) -> int | None:
+        """The experiment a trace call acts on (schemas/access.py, Resource.TRACE)."""
+        header = request.headers.get("x-mlflow-experiment-id")
+        if header is not None:
+            return _int(header)
+        trace_id = request.match_info.get("trace_id") or request.match_info.get("request_id")
+        doc = {} if trace_id else await _request_doc(request)
+        location = _nested(doc, "trace", "trace_info", "trace_location", "mlflow_experiment")
+        if isinstance(location, dict) and "experiment_id" in location:
+            return _int(location["experiment_id"])
+        if "experiment_id" in doc:
+            return _int(doc["experiment_id"])
+        trace_id = trace_id or doc.get("trace_id") or doc.get("request_id")
+        if not isinstance(trace_id, str):
+            return None
+        return await self._owner(self._owners.experiment_of_trace, trace_id)
+
+
+def _nested(doc: Any, *names: str) -> Any:
+    for name in names:
+        doc = doc.get(name) if isinstance(doc, dict) else None
+    return doc
 
 
 def _int(value: Any) -> int | None:
@@ -156,6 +190,26 @@ async def _request_doc(request: web.Request) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+_USER = web.RequestKey("sluice_auth_user", User)
+_AUTHORIZER = web.RequestKey("sluice_auth_authorizer", Authorizer)
+
+
+def current_user_of(request: web.Request) -> User | None:
+    """The caller the middleware identified; None when access control is off (or the route is
+    public)."""
+    return request.get(_USER)
+
+
+async def require_experiment(
+    request: web.Request, experiment_id: int, level: Level = Level.READ
+) -> None:
+    """Raise PERMISSION_DENIED unless the caller reaches ``level`` on the experiment; a no-op
+    when access control is off."""
+    user, authorizer = request.get(_USER), request.get(_AUTHORIZER)
+    if user is not None and authorizer is not None:
+        await authorizer.require_experiment(user, experiment_id, level)
+
+
 def auth_middleware(
     cfg: AuthConfig, pool: Callable[[], asyncpg.Pool], owners: Owners
 ) -> Middleware:
@@ -169,6 +223,7 @@ def auth_middleware(
         user = await authorizer.identities.identify(request.headers.get("Authorization"))
         authorizer.throttle(user)
         await authorizer.check(rule, user, request)
+        request[_USER], request[_AUTHORIZER] = user, authorizer
         response = await handler(request)
         if (
             rule.creates is not None

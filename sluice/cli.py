@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from sluice import buildinfo, config, lifecycle, logs
+from sluice.commands import runners
+from sluice.commands.arguments import add_operator_commands
 from sluice.errors import StartupError
 
 DESCRIPTION = """\
@@ -33,6 +34,13 @@ SERVICES = {
         " name external ones), apply migrations, then run the writers, api, ingest and the front"
         " on SLUICE_PORT. A service that dies is restarted. Ctrl-C or SIGTERM (to this process"
         " or its group) drains every service and stops what `up` started.",
+    ),
+    "up-ha": (
+        "run the production shape locally: HAProxy, 2 ingest, 2 api, 2 writers, HA PostgreSQL",
+        "The production topology on one machine: HAProxy on SLUICE_PORT in front of 2 ingest"
+        " and 2 api processes, 2 writers, a 3-broker Kafka (RF 3, min ISR 2), PostgreSQL primary"
+        " + synchronous standby with automatic failover (pg_auto_failover) and moto S3 for"
+        " artifacts. A process that dies is restarted. Ctrl-C or SIGTERM stops everything.",
     ),
     "ingest": (
         "serve MLflow write calls (metrics go to Kafka)",
@@ -70,168 +78,132 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (short, text) in SERVICES.items():
         commands.add_parser(name, help=short, description=text)
-    _add_migrate(commands)
-    _add_config(commands)
-    _add_users(commands)
-    _add_gaps(commands)
+    add_operator_commands(commands)
     return parser
-
-
-def _add_migrate(commands: Any) -> None:
-    migrate = commands.add_parser(
-        "migrate",
-        help="apply pending schema migrations and create the Kafka topics",
-        description="Apply the pending PostgreSQL migrations (under an advisory lock, so"
-        " several at once are safe) and create the metrics topic and its dead-letter topic when"
-        " missing. Run it before starting a new version of the services.",
-    )
-    migrate.add_argument(
-        "--status", action="store_true", help="list applied and pending migrations"
-    )
-    migrate.add_argument(
-        "--dry-run", action="store_true", help="print what would be applied, change nothing"
-    )
-
-
-def _add_config(commands: Any) -> None:
-    cfg = commands.add_parser(
-        "config",
-        help="show every setting: default, current value, meaning",
-        description="Show every SLUICE_* setting with its default, its current value in this"
-        " environment (passwords masked) and what it does. Exits non-zero when the environment"
-        " holds an unknown or invalid SLUICE_* variable.",
-    )
-    cfg.add_argument("--json", action="store_true", help="one JSON document instead of text")
-
-
-def _add_users(commands: Any) -> None:
-    add = commands.add_parser(
-        "user-add",
-        help="create a user or change its password (access control)",
-        description="Create a user, or set a new password for an existing one. The password"
-        " is asked for at the terminal, or read from stdin with --password-stdin (never from"
-        " the command line, where other users could see it in the process list).",
-    )
-    add.add_argument("name")
-    add.add_argument("--admin", action="store_true", help="the user may do everything")
-    add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from stdin's first line"
-    )
-    token = commands.add_parser(
-        "token-add",
-        help="print a new API token for a user",
-        description="Create an API token for NAME and print it (only its hash is stored, so it"
-        " cannot be shown again). Clients send it as MLFLOW_TRACKING_TOKEN.",
-    )
-    token.add_argument("name")
-    grant = commands.add_parser(
-        "grant",
-        help="set a user's permission on an experiment or a registered model",
-        description="Set NAME's permission on one experiment (by id) or registered model (by"
-        " name). NO_PERMISSIONS removes access the default permission would give.",
-    )
-    grant.add_argument("name")
-    grant.add_argument("kind", choices=("experiment", "model"))
-    grant.add_argument("target", help="experiment id or registered model name")
-    grant.add_argument("level", choices=("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"))
-
-
-def _add_gaps(commands: Any) -> None:
-    gaps = commands.add_parser(
-        "acknowledge-gap",
-        help="accept records Kafka deleted before a writer stored them",
-        description="A writer holds a partition whose stored offset is below Kafka's log start"
-        " (retention deleted records it never stored; metric sluice_writer_retention_gap_records)."
-        " This records the lost offset range in writer_offset_gaps and moves the stored offset to"
-        " the log start; the writer resumes within seconds. The lost points are not recoverable"
-        " from Kafka: restore them from elsewhere first if you can.",
-    )
-    gaps.add_argument(
-        "--partition",
-        type=int,
-        action="append",
-        help="only this partition (repeatable); default: every partition with a gap",
-    )
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings = config.load(os.environ)
+        if args.command == "api":
+            config.require_shared_artifacts(settings)
+        if args.command in ("ingest", "api"):
+            settings = config.instance_share(settings)
     except config.ConfigError as exc:
         sys.exit(f"sluice: configuration error: {exc}")
     logs.configure(args.command, settings.log_level, settings.access_log)
+    if args.command in SERVICES:
+        from sluice import telemetry
+
+        telemetry.configure(args.command, settings.otel_endpoint)
     try:
         _dispatch(args, settings, os.environ)
     except StartupError as exc:
         sys.exit(f"sluice {args.command}: {exc}")
 
 
+Runner = Callable[[argparse.Namespace, config.Settings, Mapping[str, str]], None]
+
+
 def _dispatch(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
-    if args.command == "config":
-        from sluice.commands.show_config import show
+    runner = _RUNNERS.get(args.command, _run_service)
+    runner(args, settings, env)
 
-        print(show(settings, env, as_json=args.json))
-    elif args.command in ("user-add", "token-add", "grant"):
-        _run(_admin(args, settings))
-    elif args.command == "migrate":
-        from sluice.commands.migrate import command as migrate
 
-        _run(migrate(settings, status=args.status, dry_run=args.dry_run))
-    elif args.command == "acknowledge-gap":
-        _run(_acknowledge_gap(settings, args.partition))
-    elif args.command == "up":
-        from sluice.commands.up import main as up_main
+def _show_config(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice.commands.show_config import show
 
-        # `up` derives the children's environment (local server addresses) itself.
-        up_main(env)
-    else:
-        from sluice import health
+    print(show(settings, env, as_json=args.json))
 
-        health.set_config_document(buildinfo.publish(settings))
-        lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+
+def _migrate(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.migrate import command as migrate
+
+    _run(migrate(settings, status=args.status, dry_run=args.dry_run, wait_s=args.wait_s))
+
+
+def _run_doctor(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice.commands.up import local_addresses
+
+    # The addresses `make up` derived for its children, when run from the checkout.
+    _run(runners.run_doctor(config.load(local_addresses(env)), args))
+
+
+def _healthcheck(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice.commands import healthcheck
+
+    sys.exit(healthcheck.main(args.role, settings))
+
+
+def _balancer(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands import balancer
+
+    try:
+        print(balancer.main(args.servers), end="")
+    except ValueError as exc:
+        sys.exit(f"sluice balancer: {exc}")
+
+
+def _transfer(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.transfer.command import run as transfer
+
+    overwrite = getattr(args, "overwrite", False)
+    sys.exit(asyncio.run(transfer(args.command, args.uri, settings.pg, overwrite=overwrite)))
+
+
+def _up(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.up import main as up_main
+
+    # `up` derives the children's environment (local server addresses) itself.
+    up_main(env)
+
+
+def _up_ha(args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]) -> None:
+    from sluice.commands.ha import main as up_ha_main
+
+    up_ha_main(env)
+
+
+def _run_service(
+    args: argparse.Namespace, settings: config.Settings, env: Mapping[str, str]
+) -> None:
+    from sluice import health
+
+    health.set_config_document(buildinfo.publish(settings))
+    lifecycle.run(lambda stop: _serve(args.command, settings, stop))
+
+
+_RUNNERS: dict[str, Runner] = {
+    "config": _show_config,
+    "user-add": lambda args, settings, env: _run(runners.admin(args, settings)),
+    "token-add": lambda args, settings, env: _run(runners.admin(args, settings)),
+    "grant": lambda args, settings, env: _run(runners.admin(args, settings)),
+    "migrate": _migrate,
+    "gc": lambda args, settings, env: _run(runners.run_gc(settings, args)),
+    "backup": lambda args, settings, env: _run(runners.backup_or_restore(settings, args)),
+    "restore": lambda args, settings, env: _run(runners.backup_or_restore(settings, args)),
+    "doctor": _run_doctor,
+    "healthcheck": _healthcheck,
+    "balancer": _balancer,
+    "acknowledge-gap": lambda args, settings, env: _run(
+        runners.acknowledge_gap(settings, args.partition)
+    ),
+    "import": _transfer,
+    "export": _transfer,
+    "up": _up,
+    "up-ha": _up_ha,
+}
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
     asyncio.run(coroutine)
-
-
-def _read_password(from_stdin: bool, ask: Callable[[str], str] = getpass.getpass) -> str:
-    if from_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = ask("Password: ")
-        if ask("Password again: ") != password:
-            sys.exit("sluice user-add: the passwords differ")
-    if not password:
-        sys.exit("sluice user-add: empty password")
-    return password
-
-
-async def _admin(args: argparse.Namespace, settings: config.Settings) -> None:
-    from sluice.commands import users
-
-    if args.command == "user-add":
-        password = _read_password(args.password_stdin)
-        await users.add_user(settings.pg, args.name, password, args.admin)
-    elif args.command == "token-add":
-        print(await users.add_token(settings.pg, args.name))
-    else:
-        await users.grant(settings.pg, args.name, args.kind, args.target, args.level)
-
-
-async def _acknowledge_gap(settings: config.Settings, partitions: list[int] | None) -> None:
-    from sluice.commands.gaps import acknowledge
-
-    done = await acknowledge(settings, partitions)
-    for gap in done:
-        lost = gap.to_offset - gap.from_offset
-        print(
-            f"partition {gap.partition}: offsets {gap.from_offset}..{gap.to_offset - 1} lost"
-            f" ({lost} records), writer resumes at {gap.to_offset}"
-        )
-    if not done:
-        print("no retention gap: every stored offset is at or above its partition's log start")
 
 
 async def _serve(command: str, settings: config.Settings, stop: asyncio.Event) -> None:

@@ -7,11 +7,17 @@ error (a typo must not silently fall back to a default), except the few read onl
 scripts in ``scripts/`` (listed in ``SCRIPT_VARIABLES``). Only the CLI calls :func:`load`;
 nothing else reads ``os.environ``. The comment beside each field is its documentation:
 ``sluice config`` shows it (``sluice.settings_doc``).
+
+Any setting may instead come from a file: ``NAME_FILE=/path`` reads the value of ``NAME`` from
+that file (one trailing newline dropped), the way container secrets are mounted. Setting both
+``NAME`` and ``NAME_FILE`` is an error. Secret fields (``repr=False``) are masked wherever
+settings are shown.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 PREFIX = "SLUICE_"
+FILE_SUFFIX = "_FILE"
 
 # Read by scripts/*.sh (service provisioning), never by the Python services.
 SCRIPT_VARIABLES = frozenset(
@@ -31,6 +38,7 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_PG_BIN",
         "SLUICE_PG_OS_USER",
         "SLUICE_PG_TIMEOUT",
+        "SLUICE_PGHA_PORT",
         "SLUICE_KAFKA_PORT",
         "SLUICE_KAFKA_CONTROLLER_PORT",
         "SLUICE_KAFKA_BROKERS",
@@ -38,9 +46,13 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_KAFKA_LIBS",
         "SLUICE_KAFKA_START_TIMEOUT",
         "SLUICE_KAFKA_STOP_TIMEOUT",
+        "SLUICE_KAFKA_SASL_SSL_PORT",
+        "SLUICE_KAFKA_TLS_DIR",
+        "SLUICE_HELM_VERSION",
         "SLUICE_S3_PORT",
         "SLUICE_S3_START_TIMEOUT",
         "SLUICE_MLFLOW_REF_PORT",
+        "SLUICE_MLFLOW_REF_BACKEND_URI",
         "SLUICE_KEEP_TEST_STATE",
     }
 )
@@ -54,6 +66,7 @@ class ConfigError(Exception):
 class KafkaConfig:
     bootstrap: str = "127.0.0.1:9092"  # broker list, host:port[,host:port]
     topic: str = "sluice.metrics.v1"  # metric records, key = run id
+    traces_topic: str = "sluice.traces.v1"  # span batches and trace infos, key = trace id
     partitions: int = 8  # topic partitions; the writer group scales up to this many processes
     replication_factor: int = 1  # 3 in production (with min.insync.replicas=2)
     min_insync_replicas: int = 1  # topic setting applied by `sluice migrate`
@@ -62,6 +75,26 @@ class KafkaConfig:
     max_batch_bytes: int = 1_048_576  # producer per-partition buffer
     request_timeout_ms: int = 30_000  # aiokafka request timeout
     session_timeout_ms: int = 10_000  # consumer group session: a silent writer loses its partitions
+    # Managed clusters: TLS (SSL), a SASL login (SASL_PLAINTEXT), or both (SASL_SSL).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # SASL login mechanism (security_protocol SASL_*); managed services mostly offer SCRAM.
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""  # SASL user (security_protocol SASL_*)
+    sasl_password: str = field(default="", repr=False)  # its password; or ..._PASSWORD_FILE
+    ssl_cafile: str = ""  # PEM bundle that signs the brokers' certificates; "" = system CAs
+    ssl_certfile: str = ""  # client certificate (PEM) when the brokers require mutual TLS
+    ssl_keyfile: str = ""  # its private key (PEM)
+    ssl_key_password: str = field(default="", repr=False)  # if that key is encrypted
+
+    def __post_init__(self) -> None:
+        # Checked at load, not at the first connection: every service stops at start.
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ConfigError(
+                f"SLUICE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "SLUICE_KAFKA_SASL_USERNAME and SLUICE_KAFKA_SASL_PASSWORD (or _FILE)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +143,11 @@ class ApiConfig:
     # URLs name it. "" = the request's X-Forwarded-Host/-Proto, else its Host.
     public_url: str = ""
     max_body_bytes: int = 4 * 1024 * 1024  # largest request body the api reads
+    # The local artifact root (and its multipart staging) is one filesystem every api process
+    # sees (NFS, a shared volume). Required when more than one api runs on a local root.
+    artifact_root_shared: bool = False
+    ui_enabled: bool = True  # serve the MLflow web UI on / (false: headless deployments)
+    ui_dir: str = "./.state/ui/mlflow-3.17.2"  # the bundle scripts/ui-bundle.sh unpacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +156,24 @@ class AuthConfig:
     # What a user without a grant may do (MLflow's default: READ).
     default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
     cache_ttl_s: float = 5.0  # how long identities and grants are trusted between lookups
-    rate_per_s: float = 0.0  # requests per second per user (token bucket); 0 = unlimited
+    # Requests per second per user and service (token bucket); 0 = unlimited. Each of the
+    # service's `instances` processes enforces its share (rate / instances, burst / instances).
+    rate_per_s: float = 0.0
     rate_burst: int = 200  # bucket size: short bursts above the rate are fine
+
+
+@dataclass(frozen=True, slots=True)
+class HaConfig:
+    """`sluice up-ha`: the production shape on one machine (docs/capacity.md)."""
+
+    ingest_processes: int = 2  # ingest processes behind HAProxy
+    api_processes: int = 2  # api processes behind HAProxy (artifacts must be shared: S3)
+    writer_processes: int = 2  # writers in the consumer group (useful up to the partitions)
+    # Process i (from 0) of a service listens on the service's port + i * port_stride; the
+    # writers' health ports are writer.metrics_port + i.
+    port_stride: int = 10
+    haproxy_bin: str = ""  # "" = found on PATH or installed by scripts/haproxy.sh
+    balancer_stats_port: int = 8404  # HAProxy's Prometheus /metrics and /health
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +182,18 @@ class Settings:
     host: str = "127.0.0.1"  # address the front (`sluice up`, `sluice front`) listens on
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON log lines on stderr
     access_log: bool = False  # one JSON line per HTTP request (logger sluice.access) on stderr
+    # OTLP/HTTP traces URL for Sluice's own spans (e.g. http://collector:4318/v1/traces); "" = off
+    otel_endpoint: str = ""
+    # Processes of this service behind the balancer (`sluice up-ha` sets it): per-process
+    # shares of deployment-wide limits, and the artifact root check of the api.
+    instances: int = 1
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     pg: PgConfig = field(default_factory=PgConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    ha: HaConfig = field(default_factory=HaConfig)
 
 
 T = TypeVar("T")
@@ -144,11 +204,46 @@ def load(environ: Mapping[str, str]) -> Settings:
     known: set[str] = set()
     settings = _build(Settings, environ, PREFIX, known)
     unknown = sorted(
-        k for k in environ if k.startswith(PREFIX) and k not in known and k not in SCRIPT_VARIABLES
+        k
+        for k in environ
+        if k.startswith(PREFIX)
+        and k not in known
+        and k.removesuffix(FILE_SUFFIX) not in known
+        and k not in SCRIPT_VARIABLES
     )
     if unknown:
         raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
     return settings
+
+
+def instance_share(settings: Settings) -> Settings:
+    """This process's settings when ``instances`` processes of its service share the load: the
+    per-user rate limit is deployment-wide, so each process enforces rate / instances (burst /
+    instances, at least 1). The balancer spreads requests round-robin, so the sum stays the
+    configured rate without a shared counter on every request."""
+    n = max(1, settings.instances)
+    auth = dataclasses.replace(
+        settings.auth,
+        rate_per_s=settings.auth.rate_per_s / n,
+        rate_burst=max(1, math.ceil(settings.auth.rate_burst / n)),
+    )
+    return dataclasses.replace(settings, auth=auth)
+
+
+def require_shared_artifacts(settings: Settings) -> None:
+    """Several api processes must see one artifact store: files written through one (and the
+    multipart parts staged by one) are read, listed and completed through any other. S3 is
+    shared by nature; a local root only when the operator says it is a shared filesystem."""
+    api = settings.api
+    if settings.instances <= 1 or api.artifact_root.startswith("s3://"):
+        return
+    if not api.artifact_root_shared:
+        raise ConfigError(
+            f"SLUICE_INSTANCES={settings.instances} api processes need one artifact store: set"
+            " SLUICE_API_ARTIFACT_ROOT to s3://bucket/prefix, or to a folder every api process"
+            " mounts (NFS, a shared volume) and SLUICE_API_ARTIFACT_ROOT_SHARED=true"
+            f" (now: local {api.artifact_root!r}, not shared)"
+        )
 
 
 def env_names(cls: type[Any] = Settings, prefix: str = PREFIX) -> list[str]:
@@ -175,9 +270,24 @@ def _build(cls: type[T], environ: Mapping[str, str], prefix: str, known: set[str
             values[f.name] = _build(typing.cast(type[Any], hint), environ, name + "_", known)
             continue
         known.add(name)
-        if name in environ:
-            values[f.name] = _cast(name, environ[name], hint)
+        raw = _raw_value(name, environ)
+        if raw is not None:
+            values[f.name] = _cast(name, raw, hint)
     return cls(**values)
+
+
+def _raw_value(name: str, environ: Mapping[str, str]) -> str | None:
+    """NAME's value, from NAME itself or from the file NAME_FILE points to."""
+    path = environ.get(name + FILE_SUFFIX)
+    if path is None:
+        return environ.get(name)
+    if name in environ:
+        raise ConfigError(f"{name} and {name}{FILE_SUFFIX} are both set; keep one")
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().removesuffix("\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}{FILE_SUFFIX}={path!r} cannot be read: {exc.strerror}") from exc
 
 
 def _cast(name: str, raw: str, hint: Any) -> Any:

@@ -21,9 +21,11 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
+from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
 
 from schemas.mlflow_errors import MlflowError, Unavailable, endpoint_not_found, invalid_parameter
+from sluice import telemetry
 from sluice.logs import ACCESS_LOGGER, request_id
 from sluice.pg import TRANSIENT_ERRORS
 
@@ -81,11 +83,19 @@ def error_middleware(latency: Histogram) -> Middleware:
         given = request.headers.get(REQUEST_ID_HEADER, "")
         rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        span = telemetry.tracer.start_as_current_span(
+            f"{request.method} {name}",
+            context=telemetry.extract(dict(request.headers)),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "sluice.request_id": rid},
+        )
         try:
-            response = await _dispatch(request, handler)
+            with span as current:
+                response = await _dispatch(request, handler)
+                current.set_attribute("http.response.status_code", response.status)
             elapsed = time.perf_counter() - started
-            route = request.match_info.route.resource
-            name = route.canonical if route is not None else "unmatched"
             latency.labels(name, str(response.status)).observe(elapsed)
             if not response.prepared:  # a streamed download sent its headers already
                 response.headers[REQUEST_ID_HEADER] = rid

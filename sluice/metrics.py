@@ -34,6 +34,7 @@ kafka_produce_ack_seconds = Histogram(
 )
 # Metric points acknowledged to clients (durable in Kafka).
 ingest_points_total = Counter("sluice_ingest_points_total", "Metric points acknowledged")
+ingest_spans_total = Counter("sluice_ingest_spans_total", "Trace spans acknowledged")
 # Requests answered 429 because Kafka or PostgreSQL did not answer within the deadline.
 ingest_backpressure_total = Counter(
     "sluice_ingest_backpressure_total", "Requests refused with 429", ["reason"]
@@ -49,6 +50,7 @@ writer_flush_seconds = Histogram(
 )
 # Rows copied per flush / stored (new, not duplicates) per flush.
 writer_rows_total = Counter("sluice_writer_rows_total", "Metric points flushed", ["outcome"])
+writer_spans_total = Counter("sluice_writer_spans_total", "Trace spans stored (upserted)")
 writer_chunks_compacted_total = Counter(
     "sluice_writer_chunks_compacted_total", "Small metric chunks merged by compaction"
 )

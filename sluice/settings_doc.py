@@ -92,7 +92,7 @@ def _walk(
             name,
             mask(base, secret),
             mask(value, secret),
-            name in environ,
+            name in environ or name + config.FILE_SUFFIX in environ,
             choices,
             comments.get(f.name, ""),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,6 +26,8 @@ import asyncpg
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
+# The MLflow UI bundle (scripts/ui-bundle.sh install): shared by every session, never deleted.
+UI_BUNDLE = REPO / ".state" / "ui" / "mlflow-3.17.2"
 READY_DEADLINE_S = 90.0
 
 
@@ -79,6 +82,10 @@ class Stack:
         return f"sluice.test-{self.tag}.metrics"
 
     @property
+    def traces_topic(self) -> str:
+        return f"sluice.test-{self.tag}.traces"
+
+    @property
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.ports.pg}/{self.database}"
 
@@ -114,12 +121,14 @@ class Stack:
             SLUICE_PG_DSN=self.dsn,
             SLUICE_KAFKA_BOOTSTRAP=self.bootstrap,
             SLUICE_KAFKA_TOPIC=self.topic,
+            SLUICE_KAFKA_TRACES_TOPIC=self.traces_topic,
             SLUICE_KAFKA_PARTITIONS="4",
             SLUICE_INGEST_PORT=str(self.ports.ingest),
             SLUICE_API_PORT=str(self.ports.api),
             SLUICE_WRITER_METRICS_PORT=str(self.ports.writer),
             SLUICE_WRITER_GROUP_ID=f"sluice-writer-{self.tag}",
             SLUICE_API_ARTIFACT_ROOT=str(self.state_dir / f"artifacts-{self.tag}"),
+            SLUICE_API_UI_DIR=str(UI_BUNDLE),
             SLUICE_LOG_LEVEL="INFO",
         )
         env.update(overrides)
@@ -231,3 +240,30 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def contiguous_free_ports(n: int) -> int:
+    """A base port such that base .. base+n-1 are all free now (Kafka nodes use neighbours).
+    Taken below the kernel's ephemeral range: a port in it that is free now can become the
+    local end of any outgoing connection before the server that needs it binds."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        base = random.randint(min(20_000, low // 2), low - n)
+        sockets = [socket.socket() for _ in range(n)]
+        try:
+            for i, sock in enumerate(sockets):
+                sock.bind(("127.0.0.1", base + i))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise StackError(f"no {n} contiguous free ports")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768

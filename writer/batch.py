@@ -44,11 +44,11 @@ class Batch:
             return
         series = self.rows.setdefault(partition, {})
         run = record.run_id
-        for k, value, ts, step, nan in record.metrics:
-            points = series.get((run, k))
+        for p in record.metrics:
+            points = series.get((run, p.key))
             if points is None:
-                points = series[(run, k)] = []
-            points.append((ts, step, value, nan))
+                points = series[(run, p.key)] = []
+            points.append(Point(p.timestamp, p.step, p.value, p.is_nan))
         self.row_count += len(record.metrics)
         self.received_at_ms.append(record.received_at_ms)
 

@@ -110,7 +110,7 @@ def merge(rows: Iterable[asyncpg.Record]) -> tuple[list[chunks.ChunkRow], list[S
         series = (row["run_uuid"], row["key"])
         ids[series].append(row["chunk_id"])
         points[series].extend(
-            (ts, step, 0.0 if v is None else v, v is None)
+            Point(ts, step, 0.0 if v is None else v, v is None)
             for ts, step, v in zip(row["timestamps"], row["steps"], row["vals"], strict=True)
         )
     new_rows: list[chunks.ChunkRow] = []

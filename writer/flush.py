@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from sluice import metrics
+from sluice import metrics, telemetry
 from writer import chunks, offsets
 from writer.batch import Batch, Series
 from writer.chunks import Point
@@ -63,6 +63,7 @@ async def prepare(conn: asyncpg.Connection) -> None:
     await conn.execute(_STAGING_DDL)
 
 
+@telemetry.traced("postgresql.flush")
 async def flush(
     conn: asyncpg.Connection,
     topic: str,
@@ -83,12 +84,12 @@ async def flush(
             series, quarantined = await _quarantine_inactive(conn, series)
         if series:
             rows = await _store(conn, series)
-            stored = sum(row[2] for row in rows)
+            stored = sum(row.n for row in rows)
         with metrics.writer_flush_seconds.labels("offsets").time():
             for partition, next_offset in sorted(batch.next_offsets.items()):
                 await offsets.advance(conn, topic, partition, committed[partition], next_offset)
     committed.update(batch.next_offsets)
-    small = tuple(sorted({(row[0], row[1]) for row in rows if row[2] < small_chunk}))
+    small = tuple(sorted({(row.run_uuid, row.key) for row in rows if row.n < small_chunk}))
     return FlushResult(copied=copied, stored=stored, quarantined=quarantined, small=small)
 
 
@@ -104,10 +105,10 @@ async def _quarantine_inactive(
         return series, 0
     kept = {s: points for s, points in series.items() if s[0] in active}
     inactive = [
-        (run, key, step, ts, value, nan, "run not active when stored")
+        (run, key, p.step, p.timestamp, p.value, p.is_nan, "run not active when stored")
         for (run, key), points in series.items()
         if run not in active
-        for ts, step, value, nan in points
+        for p in points
     ]
     await conn.copy_records_to_table(
         "quarantined_metrics", records=inactive, columns=_QUARANTINE_COLUMNS

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -15,12 +17,13 @@ from writer.batch import BatchPolicy
 from writer.compact import Compactor
 from writer.dlq import DlqLimit, InvalidTracker, dead_letter
 from writer.pipeline import Pipeline
+from writer.trace_pipeline import TracePipeline
 
 log = logging.getLogger(__name__)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline | TracePipeline) -> None:
         self._pipeline = pipeline
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -32,23 +35,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.writer
-    pool = await pg.create_pool(settings.pg, max_size=3)  # flush, compactor, health
+    pool = await pg.create_pool(settings.pg, max_size=4)  # flushes, compactor, health
     producer = kafka.create_producer(settings.kafka)
-    consumer = kafka.create_consumer(
-        settings.kafka,
-        cfg.group_id,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        # With Kafka's fetch_min_bytes=1 a trickle of single log-metric records costs one fetch
-        # round trip (writer and broker CPU) per record or two; waiting for 64 kB or 20 ms
-        # batches them, and 20 ms is small next to the flush age.
-        fetch_min_bytes=64 * 1024,
-        fetch_max_wait_ms=20,
-    )
+    consumer = _consumer(settings)
     heartbeat = health.Heartbeat(stall_after_s=30.0)
 
     async def to_dlq(record: ConsumerRecord, reason: str) -> None:
         origin = (record.partition, record.offset)
-        await dead_letter(producer, settings.kafka.topic, record.key, record.value, reason, origin)
+        await dead_letter(producer, record.topic, record.key, record.value, reason, origin)
 
     pipeline = Pipeline(
         settings.kafka.topic,
@@ -72,18 +66,63 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await server
         raise
     compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
+    # Traces: their own consumer group (a trace-only writer rebalance never pauses metrics).
+    trace_consumer = _consumer(settings, ".traces")
+    traces = TracePipeline(
+        settings.kafka.traces_topic,
+        pool,
+        trace_consumer,
+        BatchPolicy(cfg.batch_max_rows, cfg.batch_max_age_s),
+        to_dlq,
+        InvalidTracker(DlqLimit()),
+    )
+    trace_consumer.subscribe([settings.kafka.traces_topic], listener=_Rebalance(traces))
+    await kafka.start(trace_consumer, settings.kafka)
+    trace_loop = asyncio.create_task(
+        _loop(trace_consumer, traces, health.Heartbeat(30.0), stop, cfg.fetch_max_records)
+    )
     try:
-        await _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records)
+        await _first_done(
+            _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records), trace_loop
+        )
     finally:
         compactor.cancel()  # a round cut short rolls back: nothing lost
         await asyncio.gather(compactor, return_exceptions=True)
+        stop.set()
+        await asyncio.gather(trace_loop, return_exceptions=True)
         await pipeline.flush(stop)
+        await traces.flush(stop)
+        await trace_consumer.stop()
         await pipeline.progress.close()
         await consumer.stop()  # leaves the group: partitions move without a session timeout
         await producer.stop()
         await pool.close()
         stop.set()
         await server
+
+
+def _consumer(settings: Settings, group_suffix: str = "") -> AIOKafkaConsumer:
+    return kafka.create_consumer(
+        settings.kafka,
+        settings.writer.group_id + group_suffix,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        # With Kafka's fetch_min_bytes=1 a trickle of single log-metric records costs one fetch
+        # round trip (writer and broker CPU) per record or two; waiting for 64 kB or 20 ms
+        # batches them, and 20 ms is small next to the flush age.
+        fetch_min_bytes=64 * 1024,
+        fetch_max_wait_ms=20,
+    )
+
+
+async def _first_done(main: Coroutine[Any, Any, None], other: asyncio.Task[None]) -> None:
+    """Run ``main`` until it returns; a failure of ``other`` (the trace loop) ends it too."""
+    task = asyncio.create_task(main)
+    done, _ = await asyncio.wait({task, other}, return_when=asyncio.FIRST_COMPLETED)
+    if task not in done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    for finished in done:
+        finished.result()  # re-raise a crash (e.g. DlqLimitExceeded)
 
 
 async def _ready(pool: asyncpg.Pool, pipeline: Pipeline) -> bool:
@@ -93,7 +132,7 @@ async def _ready(pool: asyncpg.Pool, pipeline: Pipeline) -> bool:
 
 async def _loop(
     consumer: AIOKafkaConsumer,
-    pipeline: Pipeline,
+    pipeline: Pipeline | TracePipeline,
     heartbeat: health.Heartbeat,
     stop: asyncio.Event,
     max_records: int,
@@ -101,7 +140,7 @@ async def _loop(
     while not stop.is_set():
         records = await consumer.getmany(timeout_ms=50, max_records=max_records)
         heartbeat.beat()
-        if pipeline.guard.due():
+        if isinstance(pipeline, Pipeline) and pipeline.guard.due():
             await pipeline.release_held()
         await pipeline.consume(records)
         if pipeline.ready():

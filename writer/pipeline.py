@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from opentelemetry.trace import SpanContext
 
 from schemas import wire
-from sluice import logs, metrics
+from sluice import logs, metrics, telemetry
 from sluice.pg import RETRIABLE_TRANSACTION_ERRORS
 from writer import compact, offsets
 from writer import flush as flush_step
@@ -50,6 +51,9 @@ class Pipeline:
         self._committed: dict[int, int] = {}  # partition -> next offset stored in PostgreSQL
         # Request ids (Kafka header set by ingest) of the batch, for its log lines; bounded.
         self._request_ids: deque[str] = deque(maxlen=100)
+        # Span contexts of the producers of the batch's records (tracing on), linked from the
+        # flush span; bounded.
+        self._producers: deque[SpanContext] = deque(maxlen=32)
         self._lock = asyncio.Lock()
         self.small_chunks = compact.Tracker()  # compacted by compact.Compactor, not here
         self.progress = Progress(consumer, topic)
@@ -126,6 +130,9 @@ class Pipeline:
         rid = _request_id(record)
         if rid:
             self._request_ids.append(rid)
+        producer = telemetry.span_context(record.headers)
+        if producer is not None:
+            self._producers.append(producer)
         token = logs.request_id.set(rid)  # the dead-letter log line names the request
         try:
             decoded = wire.decode(record.value)
@@ -141,6 +148,12 @@ class Pipeline:
     async def _flush_once(self) -> None:
         if self._batch.empty():
             return
+        links = telemetry.links(list(self._producers))
+        with telemetry.tracer.start_as_current_span("writer.flush", links=links):
+            await self._flush_batch()
+        self._producers.clear()
+
+    async def _flush_batch(self) -> None:
         started = time.monotonic()
         async with self._pool.acquire() as conn:
             await flush_step.prepare(conn)

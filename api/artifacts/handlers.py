@@ -109,7 +109,7 @@ def _multipart(request: web.Request) -> MultipartStore:
 async def proxy_upload_artifact(request: web.Request) -> web.Response:
     parts = _tail(request)
     await _store(request).put(parts, request.content.iter_chunked(_CHUNK))
-    return web.Response()  # MLflow's upload answers 200 with an empty body
+    return web.Response(content_type="application/json")  # MLflow: an empty body
 
 
 async def proxy_download_artifact(request: web.Request) -> web.StreamResponse:

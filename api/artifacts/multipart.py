@@ -24,8 +24,9 @@ from typing import Any, Final, Protocol
 
 from api.artifacts import paths
 from api.artifacts.paths import Segments
+from schemas.fields import expect_object, get_int64, get_list, get_string
 from schemas.mlflow_errors import MlflowError, invalid_parameter, missing_parameter
-from schemas.protojson import expect_object, get_int64, get_list, get_string, invalid_value
+from schemas.protojson import invalid_value
 
 # S3's limits, applied to both backends so a client tuned for one works with the other.
 MAX_PARTS: Final = 10_000

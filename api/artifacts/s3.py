@@ -16,7 +16,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import urllib.parse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aioboto3
@@ -134,7 +134,9 @@ class S3Store:
         )
         etags.append({"ETag": result["ETag"], "PartNumber": number})
 
-    async def download(self, parts: Segments, request: web.Request) -> web.StreamResponse:
+    async def download(
+        self, parts: Segments, request: web.Request, headers: Mapping[str, str] | None = None
+    ) -> web.StreamResponse:
         try:
             obj = await self.client.get_object(Bucket=self.bucket, Key=self._key(parts))
         except ClientError as exc:
@@ -143,7 +145,7 @@ class S3Store:
             if await self._is_dir(parts):
                 raise directory_download(parts) from None
             raise no_such_artifact(parts) from None
-        response = web.StreamResponse(headers=attachment_headers(parts))
+        response = web.StreamResponse(headers={**attachment_headers(parts), **(headers or {})})
         response.content_length = obj["ContentLength"]
         await response.prepare(request)
         body = obj["Body"]

@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -42,8 +42,11 @@ class ArtifactStore(Protocol):
     async def put(self, parts: Segments, chunks: AsyncIterator[bytes]) -> None:
         """Store a file from a stream, without holding it whole in memory."""
 
-    async def download(self, parts: Segments, request: web.Request) -> web.StreamResponse:
-        """Stream a file; 404 if missing, 400 for a directory."""
+    async def download(
+        self, parts: Segments, request: web.Request, headers: Mapping[str, str] | None = None
+    ) -> web.StreamResponse:
+        """Stream a file; 404 if missing, 400 for a directory. ``headers`` override the
+        defaults (the UI's routes set MLflow's content type and disposition)."""
 
     async def list(self, parts: Segments) -> builtins.list[Entry]:
         """Children of a directory; [] for a file or a missing path."""
@@ -132,13 +135,15 @@ class LocalStore:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
 
-    async def download(self, parts: Segments, request: web.Request) -> web.StreamResponse:
+    async def download(
+        self, parts: Segments, request: web.Request, headers: Mapping[str, str] | None = None
+    ) -> web.StreamResponse:
         path = self._path(parts)
         if path.is_dir():
             raise directory_download(parts)
         if not path.is_file():
             raise no_such_artifact(parts)
-        return _ExactFileResponse(path, headers=attachment_headers(parts))
+        return _ExactFileResponse(path, headers={**attachment_headers(parts), **(headers or {})})
 
     async def list(self, parts: Segments) -> builtins.list[Entry]:
         path = self._path(parts)

@@ -7,6 +7,8 @@ order of ``api.experiments.store``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from aiohttp import web
 
@@ -23,9 +25,9 @@ from api.experiments.search import compile_experiment_search
 from api.search.order import parse_experiment_order_by
 from api.search.request import experiment_max_results, page_of, parse_view_type
 from api.search.rules import parse_experiment_filter
+from schemas.fields import get_int64, get_list, get_string
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter, no_such_experiment
 from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
-from schemas.protojson import get_int64, get_list, get_string
 from sluice.http import json_response
 
 _REPEATED = frozenset({"experiment_ids", "order_by"})
@@ -51,11 +53,17 @@ async def create_experiment(request: web.Request) -> web.Response:
 
 
 async def get_experiment(request: web.Request) -> web.Response:
-    exp_id, raw = _experiment_id(await request_doc(request))
-    row = await store.by_id(request.app[deps_key].pool, exp_id)
+    doc = await request_doc(request)
+    return json_response(await read_experiment(request.app[deps_key].pool, doc))
+
+
+async def read_experiment(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[str, Any]:
+    """GetExperiment's answer (also the UI's GraphQL ``mlflowGetExperiment``)."""
+    exp_id, raw = _experiment_id(doc)
+    row = await store.by_id(pool, exp_id)
     if row is None:
         raise no_such_experiment(raw)
-    return await _experiment_response(request, row)
+    return {"experiment": render.experiment(row, await store.tags_of(pool, exp_id))}
 
 
 async def get_experiment_by_name(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from schemas.fields import expect_object, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
 from schemas.mlflow_names import (
     MAX_EXPERIMENT_TAG_KEY_LENGTH,
@@ -19,7 +20,6 @@ from schemas.mlflow_names import (
     validate_key,
     validate_length,
 )
-from schemas.protojson import expect_object, get_list, get_string
 
 # MLflow's MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH default.
 MAX_ARTIFACT_LOCATION_LENGTH: Final = 2048

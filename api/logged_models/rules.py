@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from api.search.sql import Binder, Query
+from schemas.fields import expect_object, get_bool, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
 from schemas.mlflow_names import validate_key
-from schemas.protojson import expect_object, get_bool, get_list, get_string
 
 STATUSES: Final = {
     "LOGGED_MODEL_STATUS_UNSPECIFIED": 0,
@@ -34,6 +34,12 @@ _SEARCH_COLUMNS: Final = {
 _CLAUSE: Final = re.compile(
     r"""^\s*(?:attributes?\.)?`?(\w+)`?\s*(=|!=|<=|>=|<|>|LIKE|ILIKE)\s*"""
     r"""('(?:[^']*)'|"(?:[^"]*)"|-?\d+)\s*$""",
+    re.IGNORECASE,
+)
+# ``model_id IN ('m-1', 'm-2')``: the run page asks for its logged models this way.
+_IN_CLAUSE: Final = re.compile(
+    r"""^\s*(?:attributes?\.)?`?(\w+)`?\s+(NOT\s+IN|IN)\s*\(\s*"""
+    r"""((?:'[^']*'|"[^"]*")(?:\s*,\s*(?:'[^']*'|"[^"]*"))*)\s*\)\s*$""",
     re.IGNORECASE,
 )
 
@@ -63,6 +69,13 @@ def _filter_sql(filter_string: str, binder: Binder) -> list[str]:
     where: list[str] = []
     for part in re.split(r"\s+AND\s+", filter_string.strip(), flags=re.IGNORECASE):
         if not part.strip():
+            continue
+        listed = _IN_CLAUSE.match(part)
+        if listed is not None and listed.group(1) in _SEARCH_COLUMNS:
+            values = [v[1:-1] for v in re.findall(r"'[^']*'|\"[^\"]*\"", listed.group(3))]
+            op = "<> ALL" if listed.group(2).upper().startswith("NOT") else "= ANY"
+            column = _SEARCH_COLUMNS[listed.group(1)]
+            where.append(f"{column}::text {op}({binder.bind(values, 'text[]')})")
             continue
         match = _CLAUSE.match(part)
         if match is None or match.group(1) not in _SEARCH_COLUMNS:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, Final
 
 import asyncpg
 from aiohttp import web
 
 from api import page_tokens
-from api.deps import deps_key, request_doc
+from api.deps import Deps, deps_key, request_doc
 from api.metrics import render
 from api.metrics.rules import (
     MAX_BULK_HISTORY_RESULTS,
@@ -31,9 +32,10 @@ from api.metrics.rules import (
     parse_interval_request,
 )
 from api.metrics.series import Columns, SeriesReader, sample_runs
+from api.read_fence import ReadFence
 from api.runs.rules import run_id_of
+from schemas.fields import get_int32, get_string
 from schemas.mlflow_errors import invalid_parameter
-from schemas.protojson import get_int32, get_string
 from sluice.http import json_response
 
 PARALLEL_RUNS: Final = 4  # pool connections one chart request uses at most
@@ -64,9 +66,14 @@ def _body(key: str, points: Columns, token: str | None) -> dict[str, object]:
 
 
 async def get_metric_history_bulk_interval(request: web.Request) -> web.Response:
-    deps = request.app[deps_key]
-    call = parse_interval_request(await request_doc(request, frozenset({"run_ids"})))
-    await _fence(request, call.run_ids)
+    doc = await request_doc(request, frozenset({"run_ids"}))
+    return json_response(await sampled_histories(request.app[deps_key], doc))
+
+
+async def sampled_histories(deps: Deps, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """GetMetricHistoryBulkInterval's answer (also the UI's GraphQL query of that name)."""
+    call = parse_interval_request(doc)
+    await _fence(deps.fence, call.run_ids)
     samples = await _samples(deps.pool, call)
     points: list[dict[str, Any]] = []
     for run_id in call.run_ids:
@@ -74,7 +81,7 @@ async def get_metric_history_bulk_interval(request: web.Request) -> web.Response
         points += render.run_points(
             call.metric_key, run_id, sample.timestamps, sample.steps, sample.vals
         )
-    return json_response({"metrics": points} if points else {})
+    return {"metrics": points} if points else {}
 
 
 async def _samples(pool: asyncpg.Pool, call: IntervalRequest) -> dict[str, Columns]:
@@ -110,7 +117,7 @@ async def get_metric_history_bulk(request: web.Request) -> web.Response:
     if metric_key is None:
         raise invalid_parameter("GetMetricHistoryBulk request must specify a metric_key.")
     max_results = get_int32(dict(request.query), "max_results", default=MAX_BULK_HISTORY_RESULTS)
-    await _fence(request, run_ids)
+    await _fence(deps.fence, run_ids)
     limit = max(0, min(max_results, MAX_BULK_HISTORY_RESULTS))
     points: list[dict[str, Any]] = []
     async with deps.pool.acquire() as conn:
@@ -127,8 +134,7 @@ async def get_metric_history_bulk(request: web.Request) -> web.Response:
     return web.Response(text=json.dumps({"metrics": points}), content_type="application/json")
 
 
-async def _fence(request: web.Request, run_ids: list[str]) -> None:
-    fence = request.app[deps_key].fence
+async def _fence(fence: ReadFence, run_ids: list[str]) -> None:
     if len(set(run_ids)) == 1:
         await fence.wait_for_run(run_ids[0])
     else:

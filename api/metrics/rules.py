@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from schemas.fields import get_int32, get_int64, get_list, get_string
 from schemas.mlflow_errors import API_DOCS_HINT, MlflowError, invalid_parameter
-from schemas.protojson import get_int32, get_int64, get_list, get_string, wrong_type
+from schemas.protojson import wrong_type
 
 MAX_RUNS_PER_REQUEST: Final = 100
 MAX_RESULTS_PER_RUN: Final = 2500

@@ -47,7 +47,7 @@ class Columns:
         return Columns(self.timestamps[start:end], self.steps[start:end], self.vals[start:end])
 
 
-# One row of arrays: asyncpg decodes arrays in C, hundreds of rows cost ~1 ms per series.
+# One row of arrays: asyncpg decodes arrays in C; a row per chunk costs far more per series.
 # The arrays of a row are parallel (every aggregate sees the rows in the same sequence), in no
 # particular order: ChunkIndex sorts them only when they are not already a chain.
 _INDEX_COLUMNS: Final = (
@@ -56,7 +56,7 @@ _INDEX_COLUMNS: Final = (
 )
 _META: Final = f"SELECT {_INDEX_COLUMNS} FROM metric_chunks WHERE run_uuid = $1 AND key = $2"
 # The same for many runs in one statement (a chart asks for up to 100): one round trip and one
-# plan instead of one per run (planning alone is ~0.5 ms, plan_cache_mode=force_custom_plan).
+# plan instead of one per run (every execution is planned: plan_cache_mode=force_custom_plan).
 _META_MANY: Final = (
     f"SELECT run_uuid, {_INDEX_COLUMNS} FROM metric_chunks"
     " WHERE run_uuid = ANY($1::text[]) AND key = $2 GROUP BY run_uuid"
@@ -69,15 +69,9 @@ _DATA: Final = (
 # chain's chunk ids, $4: the position of each one's first point in the series, $5: the positions
 # picked (0-based). width_bucket finds the chunk of a position by binary search over $4; OFFSET 0
 # keeps that subquery apart, so it runs once a point instead of in both the join and the select
-# list (20 % of the statement's CPU). Full chunks are stored inline and uncompressed, so a
-# subscript reads the heap tuple in place (~1.5 ms of PostgreSQL CPU, planning included, for
-# 1000 points of a 100k-point run).
-# - Arrays, not rows: the api allocates no record and no tuple per point (for 100 runs of 1000
-#   points, 45 ms less api CPU, mostly garbage collection; the three sorts cost PostgreSQL 25).
-# - One statement per run keeps the run a constant, pruned to one partition when planning; the
-#   statements over many runs tried were 3x slower or worse (pruning again for every probe).
-# - Lists travel as text, not arrays: asyncpg's array encoder checks every element against the
-#   collections.abc classes (~0.15 ms of api CPU per 1000 elements, twice the join and parse).
+# list. Full chunks are stored inline and uncompressed, so a subscript reads the heap tuple in
+# place. Why arrays out, one statement per run and lists in as text: docs/design.md,
+# "Sampling: measured choices".
 _PICK: Final = """
 SELECT array_agg(c.timestamps[p.j] ORDER BY p.ord), array_agg(c.steps[p.j] ORDER BY p.ord),
        array_agg(c.vals[p.j] ORDER BY p.ord)

@@ -7,10 +7,11 @@ from aiohttp import web
 from api.deps import deps_key, request_doc
 from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, store
-from api.registry.requests import name_of, now_ms, tag_of, tags_of
+from api.registry.requests import name_of, tag_of, tags_of
 from api.registry.rules import STAGES, canonical_stage, validate_model_name
+from schemas.fields import get_int64, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
-from schemas.protojson import get_int64, get_list, get_string
+from sluice.clock import now_ms
 from sluice.http import json_response
 
 _SEARCH_LISTS = frozenset({"order_by"})

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from api.registry.rules import parse_version, validate_tag
+from schemas.fields import expect_object, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
-from schemas.protojson import expect_object, get_list, get_string
 
 Doc = Mapping[str, Any]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def name_of(doc: Doc, field: str = "name") -> str:

@@ -16,7 +16,6 @@ from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, sources, store
 from api.registry.requests import (
     name_of,
-    now_ms,
     tag_of,
     tags_of,
     unchecked_name_of,
@@ -25,8 +24,9 @@ from api.registry.requests import (
 )
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
+from schemas.fields import get_bool, get_int64, get_list, get_string
 from schemas.mlflow_errors import invalid_parameter
-from schemas.protojson import get_bool, get_int64, get_list, get_string
+from sluice.clock import now_ms
 from sluice.http import json_response
 
 
@@ -233,6 +233,11 @@ async def delete_model_version_tag(request: web.Request) -> web.Response:
 
 async def search_model_versions(request: web.Request) -> web.Response:
     doc = await request_doc(request, frozenset({"order_by"}))
+    return json_response(await model_version_page(request.app[deps_key].pool, doc))
+
+
+async def model_version_page(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[str, object]:
+    """SearchModelVersions' answer (also the run page's GraphQL ``modelVersions``)."""
     limit = get_int64(doc, "max_results", default=search.MV_MAX_RESULTS)
     if limit < 1 or limit > search.MV_MAX_RESULTS:
         raise invalid_parameter(
@@ -244,14 +249,14 @@ async def search_model_versions(request: web.Request) -> web.Response:
     query = search.version_search(
         get_string(doc, "filter"), order_by, limit, offset, store.MV_COLUMNS
     )
-    rows = await request.app[deps_key].pool.fetch(query.sql, *query.args)
+    rows = await pool.fetch(query.sql, *query.args)
     body: dict[str, object] = {}
     if rows:
         # Without aliases, as MLflow's search renders versions (get-latest-versions has them).
         body["model_versions"] = [render.model_version(r, with_aliases=False) for r in rows[:limit]]
     if len(rows) > limit:
         body["next_page_token"] = encode_offset(offset + limit)
-    return json_response(body)
+    return body
 
 
 # -- aliases -----------------------------------------------------------------------------------

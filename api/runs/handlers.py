@@ -8,11 +8,12 @@ client reads the run right after (docs/design.md).
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from aiohttp import web
 
 from api import page_tokens
-from api.deps import deps_key, request_doc
+from api.deps import Deps, deps_key, request_doc
 from api.experiments import store as experiments
 from api.runs import render, store
 from api.runs.rules import (
@@ -26,8 +27,8 @@ from api.runs.search import compile_run_search
 from api.search.order import parse_run_order_by
 from api.search.request import page_of, parse_view_type, run_max_results
 from api.search.rules import parse_run_filter
+from schemas.fields import get_int32, get_int64, get_list, get_string
 from schemas.mlflow_errors import no_such_run
-from schemas.protojson import get_int32, get_int64, get_list, get_string
 from sluice.clock import now_ms
 from sluice.http import json_response
 
@@ -46,14 +47,18 @@ async def create_run(request: web.Request) -> web.Response:
 
 
 async def get_run(request: web.Request) -> web.Response:
-    deps = request.app[deps_key]
-    run_id = run_id_of(await request_doc(request))
+    return json_response(await read_run(request.app[deps_key], await request_doc(request)))
+
+
+async def read_run(deps: Deps, doc: dict[str, Any]) -> dict[str, Any]:
+    """GetRun's answer (also the UI's GraphQL ``mlflowGetRun``)."""
+    run_id = run_id_of(doc)
     await deps.fence.wait_for_run(run_id)
     async with deps.pool.acquire() as conn:
         found = await store.load_runs(conn, [run_id])
     if not found:
         raise no_such_run(run_id)
-    return json_response({"run": found[0]})
+    return {"run": found[0]}
 
 
 async def update_run(request: web.Request) -> web.Response:
@@ -92,8 +97,12 @@ async def _set_lifecycle(
 
 async def search_runs(request: web.Request) -> web.Response:
     """Parse (pure), compile (pure), one page query, then the page's runs in one statement."""
-    deps = request.app[deps_key]
     doc = await request_doc(request, _REPEATED)
+    return json_response(await run_search_page(request.app[deps_key], doc))
+
+
+async def run_search_page(deps: Deps, doc: dict[str, Any]) -> dict[str, Any]:
+    """SearchRuns' answer (also the UI's GraphQL ``mlflowSearchRuns``)."""
     experiment_ids = [str(e) for e in get_list(doc, "experiment_ids")]
     clauses = parse_run_filter(get_string(doc, "filter"))
     order_by = parse_run_order_by([str(o) for o in get_list(doc, "order_by")])
@@ -101,7 +110,7 @@ async def search_runs(request: web.Request) -> web.Response:
     max_results = run_max_results(get_int32(doc, "max_results"))
     offset = page_tokens.decode_offset(get_string(doc, "page_token"))
     if not experiment_ids:
-        return json_response({})
+        return {}
     query = compile_run_search(
         experiment_ids,
         clauses,
@@ -121,7 +130,7 @@ async def search_runs(request: web.Request) -> web.Response:
         body["runs"] = runs
     if token:
         body["next_page_token"] = token
-    return json_response(body)
+    return body
 
 
 async def log_inputs(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from api.run_names import random_run_name
+from schemas.fields import expect_object, get_int64, get_list, get_string
 from schemas.mlflow_errors import MlflowError, invalid_parameter, missing_parameter
 from schemas.mlflow_names import (
     truncate_tag_value,
@@ -23,7 +24,6 @@ from schemas.mlflow_names import (
     validate_length,
     validate_run_id_format,
 )
-from schemas.protojson import expect_object, get_int64, get_list, get_string
 
 MAX_DATASET_NAME_SIZE: Final = 500
 MAX_DATASET_DIGEST_SIZE: Final = 36

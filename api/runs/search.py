@@ -137,9 +137,8 @@ def _leading_metric_predicate(clause: Clause, binder: Binder) -> str:
     latest row of that key) instead of probing again, so the walk starts where the filter does.
     The value is an InitPlan, ``(SELECT $n)``: planned as unknown, the range gets PostgreSQL's
     default selectivity (1/3) rather than one from the value histogram, which mixes every
-    metric key. With the histogram, ``loss < 0.5`` over 1M latest rows was estimated at 48
-    rows instead of 5,000, and PostgreSQL sorted all 5,000 (12 ms) instead of walking the
-    index (0.8 ms)."""
+    metric key, and its estimates made PostgreSQL sort where it should walk the index
+    (docs/design.md, "Search: measured choices")."""
     value = f"(SELECT {binder.bind(clause.value, 'float8')})"
     return _metric_test("o1", clause.comparator, value)
 
@@ -281,12 +280,8 @@ def _metric_first(
     filter on the leading metric already rejects NaN and missing values, the page is the first
     segment alone, without the numbering (``compile_run_search``).
 
-    Measured (EXPLAIN ANALYZE, 10,000 runs beside 1M latest rows of other keys, the
-    benchmark's ``metrics.loss < 0.5`` by ``loss DESC``): 42 ms as one sorted query, 0.9 ms.
-    latest_metrics has no experiment column, so the walk also passes over other experiments'
-    runs with the same key: when 90,000 of them sat in the filtered range, the walk read 9,339
-    entries for 101 runs (21 ms, as much as the single query took). Keeping experiment_id in
-    latest_metrics (the writer's upsert) would let the index start with it.
+    Measured against one sorted query, and the walk's known weak case (other experiments'
+    runs with the same key): docs/design.md, "Search: measured choices".
     """
     valued_terms = order_terms[1:]  # order_terms[0] is the rank (_joined_order)
     valued = [*where, "NOT o1.is_nan"]

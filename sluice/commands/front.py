@@ -39,7 +39,9 @@ upstreams_key = web.AppKey("upstreams", dict)
 
 
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=1024**4)  # upstreams enforce their own bounds
+    # Upstreams enforce their own bounds, and decode Content-Encoding themselves: a body is
+    # relayed as sent (decoded here it would reach them still labelled gzip).
+    app = web.Application(client_max_size=1024**4, handler_args={"auto_decompress": False})
     app[upstreams_key] = {
         "ingest": f"http://{settings.ingest.host}:{settings.ingest.port}",
         "api": f"http://{settings.api.host}:{settings.api.port}",

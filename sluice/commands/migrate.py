@@ -11,16 +11,19 @@ history differs from the shipped files is refused, never "repaired".
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.wire import dlq_topic
 from sluice import kafka, pg, schema
 from sluice.config import KafkaConfig, PgConfig, Settings
-from sluice.errors import SchemaMismatch
+from sluice.errors import SchemaMismatch, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,8 @@ log = logging.getLogger(__name__)
 _MIGRATION_LOCK_KEY = 0x51_1C_E0_01
 
 
-async def command(settings: Settings, *, status: bool, dry_run: bool) -> None:
-    """What `sluice migrate [--status] [--dry-run]` prints and does."""
+async def command(settings: Settings, *, status: bool, dry_run: bool, wait_s: float = 0.0) -> None:
+    """What `sluice migrate [--status] [--dry-run] [--wait-s N]` prints and does."""
     if status or dry_run:
         conn = await pg.connect(settings.pg)
         try:
@@ -38,7 +41,31 @@ async def command(settings: Settings, *, status: bool, dry_run: bool) -> None:
             await conn.close()
         print(render_status(done, schema.available(), dry_run=dry_run))
         return
-    await migrate_all(settings.pg, settings.kafka)
+    await retry_while_unreachable(lambda: migrate_all(settings.pg, settings.kafka), wait_s)
+
+
+RETRY_PAUSE_S = 2.0
+
+
+async def retry_while_unreachable(
+    attempt: Callable[[], Awaitable[None]],
+    wait_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Run ``attempt`` until it succeeds, retrying while PostgreSQL or Kafka is unreachable,
+    for at most ``wait_s`` seconds (a container started beside its database). Anything else
+    (refused credentials, a schema mismatch) is raised at once: waiting would not fix it."""
+    deadline = clock() + wait_s
+    while True:
+        try:
+            await attempt()
+            return
+        except Unreachable as exc:
+            if clock() + RETRY_PAUSE_S > deadline:
+                raise
+            log.warning("dependency unreachable, retrying", extra={"error": str(exc)})
+            await pause(RETRY_PAUSE_S)
 
 
 def render_status(
@@ -149,12 +176,14 @@ def _statements(sql: str) -> list[str]:
 
 
 async def ensure_topics(cfg: KafkaConfig) -> list[str]:
-    """Create the metrics topic and its dead-letter topic if missing; returns those created."""
-    return [name for name in (cfg.topic, dlq_topic(cfg.topic)) if await _ensure_topic(cfg, name)]
+    """Create the metrics and traces topics and their dead-letter topics if missing; returns
+    those created."""
+    names = (cfg.topic, dlq_topic(cfg.topic), cfg.traces_topic, dlq_topic(cfg.traces_topic))
+    return [name for name in names if await _ensure_topic(cfg, name)]
 
 
 async def _ensure_topic(cfg: KafkaConfig, name: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=15_000)
+    admin = kafka.create_admin(cfg)
     await kafka.start(admin, cfg)
     try:
         topic = NewTopic(

@@ -109,6 +109,20 @@ def main(environ: Mapping[str, str]) -> None:
     asyncio.run(run())
 
 
+def local_addresses(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` plus the PostgreSQL and Kafka addresses `up` gives its children when it runs
+    the local servers itself (the scripts derive them from SLUICE_PG_PORT etc.), so a command
+    run from the checkout (`sluice doctor`) talks to the deployment `make up` started."""
+    env = dict(environ)
+    if not SCRIPTS.is_dir():
+        return env  # an installed package without the checkout's scripts: nothing to derive
+    if "SLUICE_PG_DSN" not in env:
+        env["SLUICE_PG_DSN"] = run_script("pg.sh", "dsn", env=environ)
+    if "SLUICE_KAFKA_BOOTSTRAP" not in env:
+        env["SLUICE_KAFKA_BOOTSTRAP"] = run_script("kafka.sh", "bootstrap", env=environ)
+    return env
+
+
 async def up(environ: Mapping[str, str], stop: asyncio.Event, hurry: asyncio.Event) -> None:
     services = LocalServices(dict(environ))
     try:

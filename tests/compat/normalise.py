@@ -10,7 +10,9 @@ What legitimately differs between two servers and is therefore replaced:
 - the order of a Python set of quoted strings printed into a message (`'{'b', 'a'}'`): MLflow's
   iteration order depends on the process's string hash seed, so it differs between two starts
   of the same server; the items are sorted.
-Everything else, including error messages, is compared as sent.
+Everything else, including error messages, is compared as sent. GraphQL answers name the
+same fields in camelCase (``runUuid``, ``startTime`` as a string): they are classified by
+their snake_case spelling.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from typing import Any
 ID_FIELDS = frozenset(
     {"experiment_id", "experiment_ids", "run_id", "run_uuid", "run_ids", "source_run_id"}
 )
-ARTIFACT_FIELDS = frozenset({"artifact_location", "artifact_uri", "root_uri"})
+# mlflow.artifactLocation: a trace's tag, below its experiment's artifact location
+ARTIFACT_FIELDS = frozenset(
+    {"artifact_location", "artifact_uri", "root_uri", "mlflow.artifactLocation"}
+)
 TOKEN_FIELDS = frozenset({"next_page_token", "page_token"})
 RUN_NAME_TAG = "mlflow.runName"
 NOW = "<now>"
@@ -31,6 +36,7 @@ TOKEN = "<token>"
 RANDOM_RUN_NAME = "<random-run-name>"
 
 _TIME_FIELD = re.compile(r"(^|_)(time|timestamp)(_ms)?$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _RANDOM_NAME = re.compile(r"^[a-z]+-[a-z]+-\d{1,4}$")
 # Run ids are uuid4 hex; canonical uuids for anything else a server may generate.
 _HEX_ID = re.compile(
@@ -80,7 +86,14 @@ def normalise(body: Any, ids: IdMap, window: Window) -> Any:
     return _value(body, None, ids, window)
 
 
+def _snake(key: str | None) -> str | None:
+    return None if key is None else _CAMEL.sub("_", key).lower()
+
+
 def _value(value: Any, key: str | None, ids: IdMap, window: Window) -> Any:
+    key = _snake(key)
+    if isinstance(value, str) and key and _TIME_FIELD.search(key) and value.isdigit():
+        return NOW if window.is_now(int(value)) else value  # GraphQL's 64-bit integers
     if isinstance(value, dict):
         return _object(value, ids, window)
     if isinstance(value, list):
@@ -95,7 +108,7 @@ def _value(value: Any, key: str | None, ids: IdMap, window: Window) -> Any:
 def _object(obj: dict[str, Any], ids: IdMap, window: Window) -> dict[str, Any]:
     # Id fields first: an artifact_uri in the same object can then be expressed in terms of them,
     # whatever order the server emitted the keys in.
-    order = sorted(obj, key=lambda k: k not in ID_FIELDS)
+    order = sorted(obj, key=lambda k: _snake(k) not in ID_FIELDS)
     out = {key: _value(obj[key], key, ids, window) for key in order}
     if out.get("key") == RUN_NAME_TAG and isinstance(out.get("value"), str):
         out["value"] = _run_name(out["value"])

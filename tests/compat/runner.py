@@ -115,7 +115,7 @@ def send(side: Side, step: Step) -> Answer:
     elif "body_bytes" in step:
         body = substitute(step["body_bytes"], variables)
     if "headers" in step:
-        headers = step["headers"]
+        headers = substitute(dict(step["headers"]), variables)
     url = side.server.base_url + substitute(step["path"], variables)
     if "raw_query" in step:
         url += "?" + substitute(step["raw_query"], variables)

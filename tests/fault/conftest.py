@@ -1,27 +1,14 @@
-"""Fault-suite selection: tests marked ``slow`` (the long variants of a fault whose short form
-runs by default) are deselected unless a marker expression is given, e.g. ``pytest -m slow
-tests/fault``. They are deselected, not skipped, so the default report stays honest."""
+"""Fault-suite fixtures: the 3-broker cluster and the fault proxy stacks."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import Ports, Stack, StackError
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr"):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow") is not None]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+from tests.stack import Ports, Stack, contiguous_free_ports
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +16,7 @@ def cluster3(stack: Stack) -> Iterator[Stack]:
     """A second stack on a 3-node KRaft cluster (RF 3, min.insync.replicas 2, unclean
     election off; the topic created by `sluice migrate`), sharing the session's PostgreSQL
     (own database) and state dir; its Kafka nodes are stopped at the end of the module."""
-    base = _contiguous_free_ports(6)
+    base = contiguous_free_ports(6)
     ports = dataclasses.replace(
         Ports.free(), pg=stack.ports.pg, kafka=base, kafka_controller=base + 3
     )
@@ -46,20 +33,3 @@ def cluster3(stack: Stack) -> Iterator[Stack]:
     finally:
         s.stop_services()
         s.stop_servers()
-
-
-def _contiguous_free_ports(n: int) -> int:
-    """A base port such that base .. base+n-1 are all free now (Kafka nodes use neighbours)."""
-    for _ in range(100):
-        base = random.randint(20_000, 60_000 - n)
-        sockets = [socket.socket() for _ in range(n)]
-        try:
-            for i, sock in enumerate(sockets):
-                sock.bind(("127.0.0.1", base + i))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise StackError(f"no {n} contiguous free ports")

@@ -32,6 +32,7 @@ class Secured:
     run_id: str
     model: str
     logged_model: str
+    trace_id: str
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -96,7 +97,22 @@ def _resources(api: str, ingest: str, dsn: str) -> Secured:
     model_id = str(logged["model"]["info"]["model_id"])  # type: ignore[index]
     for kind, target in (("experiment", exp), ("model", model)):
         asyncio.run(users.grant(PgConfig(dsn=dsn), "bob", kind, target, "NO_PERMISSIONS"))
-    return Secured(api, ingest, exp, run_id, model, model_id)
+    return Secured(api, ingest, exp, run_id, model, model_id, _trace(api, ingest, exp))
+
+
+def _trace(api: str, ingest: str, experiment_id: str) -> str:
+    """A trace of the secured experiment (StartTraceV3 through ingest), visible to the api."""
+    trace_id = f"tr-{uuid.uuid4().hex}"
+    location = {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}}
+    info = {
+        "trace_id": trace_id,
+        "trace_location": location,
+        "request_time": "2026-01-01T00:00:00Z",
+    }
+    _post(f"{ingest}/api/3.0/mlflow/traces", {"trace": {"trace_info": info}}, ADMIN)
+    got = requests.get(f"{api}/api/3.0/mlflow/traces/{trace_id}", headers=ADMIN, timeout=TIMEOUT)
+    assert got.status_code == 200, got.text
+    return trace_id
 
 
 def _url(route: Route, url: str, s: Secured) -> str:
@@ -107,6 +123,9 @@ def _url(route: Route, url: str, s: Secured) -> str:
         url,
     )
     filled = filled.replace("{model_id}", s.logged_model).replace("{tag_key}", "t")
+    for name in ("{trace_id}", "{request_id}"):
+        filled = filled.replace(name, s.trace_id)
+    filled = filled.replace("{assessment_id}", "a-0")
     return base + filled
 
 

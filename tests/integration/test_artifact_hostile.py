@@ -141,6 +141,47 @@ def _send_all(base: str) -> int:
     return sent
 
 
+def _created(base: str, endpoint: str, body: dict[str, str], field: str) -> str:
+    status, reply = _request(
+        base, "POST", f"/api/2.0/mlflow/{endpoint}", json.dumps(body).encode(), _JSON
+    )
+    assert status == 200, reply
+    doc: Any = json.loads(reply)
+    for key in field.split("."):
+        doc = doc[key]
+    return str(doc)
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _send_ui(base: str) -> int:
+    """The same hostile paths through the web UI's artifact routes (issue 12), as the decoded
+    value of their path parameters, for a real run and logged model (so the path check, not a
+    missing owner, is what refuses them)."""
+    run = _created(base, "runs/create", {"experiment_id": "0"}, "run.info.run_id")
+    model = _created(base, "logged-models", {"experiment_id": "0"}, "model.info.model_id")
+    targets = (
+        f"/get-artifact?run_uuid={run}&path=",
+        f"/ajax-api/2.0/mlflow/artifacts/list?run_id={run}&path=",
+        f"/ajax-api/2.0/mlflow/logged-models/{model}/artifacts/files?artifact_file_path=",
+        f"/ajax-api/2.0/mlflow/logged-models/{model}/artifacts/directories"
+        "?artifact_directory_path=",
+    )
+    sent = 0
+    for tail in HOSTILE_TAILS + [urllib.parse.quote(p) for p in HOSTILE_LIST_PATHS]:
+        for target in targets:
+            # The tail as sent in a URL path: the server decodes the query value once, too.
+            status, reply = _request(base, "GET", target + tail.replace("&", "%26"))
+            if (status == 200 and "list" in target) or "directories" in target:
+                assert json.loads(reply).get("files") in (None, []), (target, tail, reply)
+                assert SECRET.encode() not in reply
+            else:
+                _assert_mlflow_error(status, reply, f"{target}{tail}")
+            sent += 1
+    return sent
+
+
 def _mpu_body(name: str) -> bytes:
     return json.dumps(
         {
@@ -189,8 +230,8 @@ def test_hostile_paths_local(stack: Stack, sluice_url: str) -> None:
     (canary_dir / "keep.txt").write_text(SECRET)
     (root / "0").mkdir(parents=True, exist_ok=True)
 
-    sent = _send_all(stack.url("api")) + _send_mpu(stack.url("api"))
-    via_front = _send_all(sluice_url) + _send_mpu(sluice_url)
+    sent = _send_all(stack.url("api")) + _send_mpu(stack.url("api")) + _send_ui(stack.url("api"))
+    via_front = _send_all(sluice_url) + _send_mpu(sluice_url) + _send_ui(sluice_url)
 
     assert sent == via_front >= 200, (sent, via_front)
     assert canary.read_text() == SECRET
@@ -205,8 +246,9 @@ def test_hostile_paths_s3(s3: S3, s3_services: dict[str, str]) -> None:
     client.put_object(Bucket=s3.bucket, Key="outside/canary.txt", Body=SECRET.encode())
     client.put_object(Bucket=s3.bucket, Key="root/canary.txt", Body=SECRET.encode())
 
-    sent = _send_all(s3_services["api"]) + _send_mpu(s3_services["api"])
-    via_front = _send_all(s3_services["front"]) + _send_mpu(s3_services["front"])
+    api, front = s3_services["api"], s3_services["front"]
+    sent = _send_all(api) + _send_mpu(api) + _send_ui(api)
+    via_front = _send_all(front) + _send_mpu(front) + _send_ui(front)
 
     assert sent == via_front >= 200, (sent, via_front)
     uploads = client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])

@@ -30,10 +30,14 @@ _PROFILE = dataclasses.replace(
     visibility_duration_s=1.5,
     growth_sizes=(),
     profile_s=0.0,
+    ui_metrics=2,
+    ui_points=500,
+    ui_table_runs=20,
+    ui_repeats=1,
 )
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> None:
     target = Target("sluice", stack.url("ingest"), stack.url("api"), stack.dsn)
     sampler = Sampler({name: p.pid for name, p in stack.processes.items()}, interval_s=0.2)
@@ -58,6 +62,8 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     assert reads["get-history/2000"]["items_per_read"] == [2000]
     assert reads["search-runs/100"]["ok"] > 0
     assert workloads["storage"]["sluice"]["bytes_per_point"] > 0
+    ui = workloads["ui"]["sluice"]  # the browser drew the charts and the runs table
+    assert ui["run_charts"]["median_s"] > 0 and ui["runs_table"]["median_s"] > 0
 
     doc = {
         "started_at": "test",

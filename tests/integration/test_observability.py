@@ -34,7 +34,7 @@ def _build_info(text: str) -> dict[str, str]:
 
 def test_every_service_tells_its_build_and_configuration(stack: Stack) -> None:
     infos = {service: _build_info(_metrics(stack, service)) for service in SERVICES}
-    assert len({(i["version"], i["schema"], i["config_hash"]) for i in infos.values()}) == 1
+    assert len({(i["version"], i["schema"], i["config_hash"]) for i in infos.values()}) == 1, infos
     doc = requests.get(f"{stack.url('api')}/health/config", timeout=5).json()
     assert doc["config_hash"] == infos["api"]["config_hash"]
     assert doc["settings"]["SLUICE_KAFKA_TOPIC"] == stack.topic

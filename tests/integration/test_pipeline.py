@@ -47,9 +47,9 @@ async def test_log_batch_record_is_on_the_topic_and_rows_in_a_partition(stack: S
 
     record = await _find_record(stack, run_id)
     assert record.metrics == [
-        ("loss", 0.5, now, 0, False),
-        ("loss", 0.0, now, 1, True),
-        ("loss", wire.DOUBLE_MAX, now, 2, False),
+        wire.MetricPoint("loss", 0.5, now, 0, False),
+        wire.MetricPoint("loss", 0.0, now, 1, True),
+        wire.MetricPoint("loss", wire.DOUBLE_MAX, now, 2, False),
     ]
 
     conn = await asyncpg.connect(stack.dsn)

@@ -79,9 +79,9 @@ async def _produce_then_delete(stack: Stack, topic: str, run_id: str) -> None:
     await producer.start()
     try:
         for step in range(RECORDS):
-            record = wire.MetricRecord(run_id, uuid.uuid4().hex, int(time.time() * 1000), [])
-            record.metrics.append(("m", float(step), 1000 + step, step, False))
-            await producer.send_and_wait(topic, wire.encode(record), key=run_id.encode())
+            points = [("m", float(step), 1000 + step, step, False)]
+            record = wire.encode(run_id, uuid.uuid4().hex, int(time.time() * 1000), points)
+            await producer.send_and_wait(topic, record, key=run_id.encode())
     finally:
         await producer.stop()
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)

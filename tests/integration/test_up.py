@@ -131,8 +131,8 @@ def _log_and_read(client: MlflowClient, run_id: str, base_step: int) -> None:
     assert set(range(base_step, base_step + 1000)) <= steps
 
 
-def test_up_serves_restarts_and_stops(
-    up: tuple[subprocess.Popen[bytes], Ports, dict[str, str]],
+def test_up_serves_restarts_passes_doctor_and_stops_on_sigterm(
+    up: tuple[subprocess.Popen[bytes], Ports, dict[str, str]], tmp_path: Path
 ) -> None:
     process, ports, env = up
     client = MlflowClient(f"http://127.0.0.1:{ports.front}")
@@ -147,12 +147,19 @@ def test_up_serves_restarts_and_stops(
     assert _child_named(process.pid, "writer") != writer
     assert client.get_run(run_id).data.params == {"p": "1"}
 
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=90) == 0
+    # `sluice doctor` from the checkout, with the environment `up` was started with.
+    healthy = _doctor(env)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert healthy.stdout.strip().endswith("all checks passed")
+    drifted = _doctor(env, SLUICE_KAFKA_PARTITIONS="16")
+    assert drifted.returncode == 1
+    assert "topic sluice.metrics.v1 has 8 partitions, SLUICE_KAFKA_PARTITIONS=16" in drifted.stdout
+    assert "SLUICE_KAFKA_PARTITIONS is 8 there, 16 here" in drifted.stdout
+
+    process.send_signal(signal.SIGTERM)  # to `up` alone
+    assert process.wait(timeout=120) == 0
     assert _children(process.pid) == {}
-    for script in ("pg.sh", "kafka.sh"):
-        status = subprocess.run([str(REPO / "scripts" / script), "status"], env=env, check=False)
-        assert status.returncode == 3, f"{script} still running after `up` stopped"
+    _assert_stopped_cleanly(tmp_path / "up.log", ports, env)
 
 
 def _log_lines(path: Path) -> list[dict[str, object]]:
@@ -170,23 +177,26 @@ def _port_taken(port: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["sigint-group", "sigterm-group", "sigterm-alone"])
+@pytest.mark.parametrize("how", ["sigint-group", "sigterm-group"])
 def test_up_stops_everything_however_signalled(
     up: tuple[subprocess.Popen[bytes], Ports, dict[str, str]], tmp_path: Path, how: str
 ) -> None:
     process, ports, env = up
     if how == "sigint-group":  # Ctrl-C in the terminal
         os.killpg(process.pid, signal.SIGINT)
-    elif how == "sigterm-group":
+    else:
         # systemd's default, `timeout`, `kill -- -PGID`; GNU make (`make up`) also forwards
         # SIGTERM to its child, so `up` gets a second copy in the same millisecond.
         os.killpg(process.pid, signal.SIGTERM)
         process.send_signal(signal.SIGTERM)
-    else:
-        process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0
+    _assert_stopped_cleanly(tmp_path / "up.log", ports, env)
+    # (SIGTERM to `up` alone: test_up_serves_restarts_passes_doctor_and_stops_on_sigterm.)
 
-    lines = _log_lines(tmp_path / "up.log")
+
+def _assert_stopped_cleanly(log: Path, ports: Ports, env: dict[str, str]) -> None:
+    """Every service drained and exited 0, and nothing `up` started is left running."""
+    lines = _log_lines(log)
     stopped = {str(x["service"]): x["code"] for x in lines if x["msg"] == "service stopped"}
     assert stopped == {name: 0 for name in ("writer-0", "api", "ingest", "front")}, stopped
     # Each service logged its own orderly end (the writer's after its last flush).
@@ -198,3 +208,14 @@ def test_up_stops_everything_however_signalled(
     for script in ("pg.sh", "kafka.sh"):
         status = subprocess.run([str(REPO / "scripts" / script), "status"], env=env, check=False)
         assert status.returncode == 3, f"{script} still running after `up` stopped"
+
+
+def _doctor(env: dict[str, str], *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "doctor", *args],
+        env={**env, **overrides},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

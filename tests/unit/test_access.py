@@ -17,10 +17,12 @@ def test_every_route_has_an_access_rule(route: object) -> None:
 
 def test_only_probes_and_capability_urls_are_public() -> None:
     # upload_multipart_part: a local part URL carries its own credential (the upload id).
+    # ui_static_file: the UI's scripts and styles, public as with MLflow's auth app.
     public = {name for name, rule in RULES.items() if rule.public}
     assert public == {
         "api.server_info:server_info",
         "api.artifacts.handlers:upload_multipart_part",
+        "api.ui.bundle:ui_static_file",
     }
 
 

@@ -1,9 +1,10 @@
-from schemas.wire import MetricRecord
+from schemas.wire import MetricPoint, MetricRecord
 from writer.batch import Batch, BatchPolicy
+from writer.chunks import Point
 
 
 def _record(n: int, run: str = "r") -> MetricRecord:
-    return MetricRecord(run, "e", 1000, [("k", float(i), i, i, False) for i in range(n)])
+    return MetricRecord(run, "e", 1000, [MetricPoint("k", float(i), i, i, False) for i in range(n)])
 
 
 def test_flushes_on_size() -> None:
@@ -31,14 +32,14 @@ def test_dead_lettered_records_still_advance_offsets() -> None:
     assert not batch.empty()
 
 
-def test_points_are_grouped_by_series_in_history_tuple_order() -> None:
+def test_points_are_grouped_by_series_as_history_ordered_points() -> None:
     batch = Batch(BatchPolicy(max_rows=10, max_age_s=1))
-    batch.add(0, 0, MetricRecord("run", "e", 1, [("loss", 0.0, 7, -3, True)]), now=0.0)
-    batch.add(0, 1, MetricRecord("run", "e", 1, [("loss", 2.5, 8, -2, False)]), now=0.0)
-    batch.add(1, 0, MetricRecord("other", "e", 1, [("loss", 1.0, 9, 0, False)]), now=0.0)
+    batch.add(0, 0, MetricRecord("run", "e", 1, [MetricPoint("loss", 0.0, 7, -3, True)]), now=0.0)
+    batch.add(0, 1, MetricRecord("run", "e", 1, [MetricPoint("loss", 2.5, 8, -2, False)]), now=0.0)
+    batch.add(1, 0, MetricRecord("other", "e", 1, [MetricPoint("loss", 1.0, 9, 0, False)]), now=0.0)
     assert batch.all_series() == {
-        ("run", "loss"): [(7, -3, 0.0, True), (8, -2, 2.5, False)],
-        ("other", "loss"): [(9, 0, 1.0, False)],
+        ("run", "loss"): [Point(7, -3, 0.0, True), Point(8, -2, 2.5, False)],
+        ("other", "loss"): [Point(9, 0, 1.0, False)],
     }
     assert batch.row_count == 3
 

@@ -7,10 +7,17 @@ import random
 import pytest
 
 from writer import chunks, compact
+from writer.chunks import Point
+
+
+def _pts(items: list[tuple[int, int, float, bool]]) -> list[Point]:
+    return [Point(*item) for item in items]
 
 
 def test_chunk_rows_sort_dedupe_and_describe_their_arrays() -> None:
-    points = [(30, 3, 1.5, False), (10, 1, 0.0, True), (20, 2, -1.0, False), (10, 1, 0.0, True)]
+    points = _pts(
+        [(30, 3, 1.5, False), (10, 1, 0.0, True), (20, 2, -1.0, False), (10, 1, 0.0, True)]
+    )
     (row,) = chunks.chunk_rows("r", "loss", points)
     assert row == (
         "r", "loss", 3, 10, 30, 1, 3, True, None,
@@ -20,27 +27,33 @@ def test_chunk_rows_sort_dedupe_and_describe_their_arrays() -> None:
 
 def test_chunk_rows_split_at_the_cap_in_history_order() -> None:
     rng = random.Random(7)
-    points = [(rng.randrange(100), rng.randrange(5), float(i), False) for i in range(2500)]
+    points = [Point(rng.randrange(100), rng.randrange(5), float(i), False) for i in range(2500)]
     rows = chunks.chunk_rows("r", "k", points, cap=1000)
-    assert [row[2] for row in rows] == [1000, 1000, 500]
-    flat = [(t, s, v) for row in rows for t, s, v in zip(row[9], row[10], row[11], strict=True)]
-    assert flat == sorted((t, s, v) for t, s, v, _ in set(points))
+    assert [row.n for row in rows] == [1000, 1000, 500]
+    flat = [
+        (t, s, v)
+        for row in rows
+        for t, s, v in zip(row.timestamps, row.steps, row.vals, strict=True)
+    ]
+    assert flat == sorted((p.timestamp, p.step, p.value) for p in set(points))
     for row in rows:  # metadata is exact per chunk
-        assert (row[3], row[4]) == (min(row[9]), max(row[9]))
-        assert (row[5], row[6]) == (min(row[10]), max(row[10]))
-        assert row[7] == (row[10] == sorted(row[10]))
-        assert row[8] == row[11][0]
+        assert (row.min_ts, row.max_ts) == (min(row.timestamps), max(row.timestamps))
+        assert (row.min_step, row.max_step) == (min(row.steps), max(row.steps))
+        assert row.step_sorted == (row.steps == sorted(row.steps))
+        assert row.first_val == row.vals[0]
 
 
 def test_step_sorted_is_false_when_steps_go_back_in_time_order() -> None:
-    (row,) = chunks.chunk_rows("r", "k", [(1, 5, 0.0, False), (2, 4, 0.0, False)])
-    assert row[7] is False
+    (row,) = chunks.chunk_rows("r", "k", _pts([(1, 5, 0.0, False), (2, 4, 0.0, False)]))
+    assert row.step_sorted is False
 
 
 def test_latest_is_argmax_of_step_then_timestamp_then_value() -> None:
-    points = [(100, 2, 1.0, False), (50, 3, 0.5, False), (60, 3, 0.1, False), (60, 3, 0.2, False)]
+    points = _pts(
+        [(100, 2, 1.0, False), (50, 3, 0.5, False), (60, 3, 0.1, False), (60, 3, 0.2, False)]
+    )
     rows = chunks.chunk_rows("r", "k", points)
-    assert rows[0][7] is False  # steps go back in time order: the scan path
+    assert rows[0].step_sorted is False  # steps go back in time order: the scan path
     assert chunks.latest_row(rows) == ("r", "k", 3, 60, 0.2, False)
 
 
@@ -53,7 +66,7 @@ def test_latest_matches_a_brute_force_argmax_across_chunks() -> None:
             for ts in (rng.randrange(100) for _ in range(rng.randrange(1, 40)))
         ]
         points += [(p[0], p[1], 0.0, True) for p in points[:2]]  # NaN twins
-        rows = chunks.chunk_rows("r", "k", points, cap=7)
+        rows = chunks.chunk_rows("r", "k", _pts(points), cap=7)
         ts, step, value, _ = max(points, key=lambda p: (p[1], p[0], p[2]))
         got = chunks.latest_row(rows)
         assert got[2:5] == (step, ts, value), (points, got)
@@ -92,18 +105,18 @@ def _record(
     (row,) = chunks.chunk_rows(series[0], series[1], points)
     return {
         "run_uuid": series[0], "key": series[1], "chunk_id": chunk_id,
-        "timestamps": row[9], "steps": row[10], "vals": row[11],
+        "timestamps": row.timestamps, "steps": row.steps, "vals": row.vals,
     }  # fmt: skip
 
 
 def test_merge_combines_dedupes_and_skips_lonely_chunks() -> None:
     a, b = ("r", "a"), ("r", "b")
     rows = [
-        _record(a, 1, [(2, 2, 0.0, True)]),
-        _record(a, 5, [(1, 1, 1.0, False), (2, 2, 0.0, True)]),  # re-sent NaN point
-        _record(b, 3, [(1, 1, 1.0, False)]),
+        _record(a, 1, _pts([(2, 2, 0.0, True)])),
+        _record(a, 5, _pts([(1, 1, 1.0, False), (2, 2, 0.0, True)])),  # re-sent NaN point
+        _record(b, 3, _pts([(1, 1, 1.0, False)])),
     ]
     new_rows, old_series, old_ids = compact.merge(rows)
     assert old_series == [a, a] and old_ids == [1, 5]
-    assert new_rows == chunks.chunk_rows("r", "a", [(1, 1, 1.0, False), (2, 2, 0.0, True)])
-    assert new_rows[0][2] == 2
+    assert new_rows == chunks.chunk_rows("r", "a", _pts([(1, 1, 1.0, False), (2, 2, 0.0, True)]))
+    assert new_rows[0].n == 2

@@ -5,6 +5,7 @@ import io
 import pytest
 
 from sluice import cli
+from sluice.commands import runners
 
 
 def test_help_is_written_for_operators(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,12 +39,12 @@ def test_grant_checks_its_arguments(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_password_from_stdin_or_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
-    assert cli._read_password(from_stdin=True) == "s3cret"
+    assert runners.read_password(from_stdin=True) == "s3cret"
     answers = iter(["pw", "pw"])
-    assert cli._read_password(from_stdin=False, ask=lambda _: next(answers)) == "pw"
+    assert runners.read_password(from_stdin=False, ask=lambda _: next(answers)) == "pw"
     differing = iter(["pw", "other"])
     with pytest.raises(SystemExit, match="differ"):
-        cli._read_password(from_stdin=False, ask=lambda _: next(differing))
+        runners.read_password(from_stdin=False, ask=lambda _: next(differing))
 
 
 def test_invalid_setting_is_one_line_not_a_traceback(

@@ -1,7 +1,10 @@
 """Migration bookkeeping: checksums, status, and the no-transaction statement split (pure)."""
 
+import pytest
+
 from sluice import schema
-from sluice.commands.migrate import _statements, render_status
+from sluice.commands.migrate import _statements, render_status, retry_while_unreachable
+from sluice.errors import SchemaMismatch, Unreachable
 
 
 def _shipped() -> list[schema.Migration]:
@@ -60,3 +63,48 @@ def test_statements_drop_comments_and_split_on_line_ends() -> None:
         "-- sluice: no-transaction\n-- why\nCREATE INDEX CONCURRENTLY x ON t (a)",
         "DROP y",
     ]
+
+
+class _FakeClock:
+    """Time advanced only by the pauses, so the retry deadline is exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def pause(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def test_migrate_retries_while_a_dependency_is_unreachable() -> None:
+    clock, calls = _FakeClock(), list[float]()
+
+    async def attempt() -> None:
+        calls.append(clock.now)
+        if len(calls) < 3:
+            raise Unreachable("cannot reach PostgreSQL")
+
+    await retry_while_unreachable(attempt, 30.0, clock, clock.pause)
+    assert calls == [0.0, 2.0, 4.0]
+
+
+async def test_migrate_gives_up_at_the_deadline_and_never_retries_other_errors() -> None:
+    clock = _FakeClock()
+
+    async def unreachable() -> None:
+        raise Unreachable("cannot reach Kafka")
+
+    with pytest.raises(Unreachable):
+        await retry_while_unreachable(unreachable, 5.0, clock, clock.pause)
+    assert clock.now == 4.0
+    calls = list[int]()
+
+    async def mismatch() -> None:
+        calls.append(1)
+        raise SchemaMismatch("history differs")
+
+    with pytest.raises(SchemaMismatch):
+        await retry_while_unreachable(mismatch, 60.0, clock, clock.pause)
+    assert calls == [1]

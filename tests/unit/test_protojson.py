@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from schemas.mlflow_errors import MlflowError
-from schemas.protojson import (
+from schemas.fields import (
     expect_object,
     get_bool,
     get_double,
@@ -21,12 +20,10 @@ from schemas.protojson import (
     get_int64,
     get_list,
     get_string,
-    invalid_value,
     json_name,
-    parse_json_body,
-    query_to_dict,
-    wrong_type,
 )
+from schemas.mlflow_errors import MlflowError
+from schemas.protojson import invalid_value, parse_json_body, query_to_dict, wrong_type
 
 DOCS = "See the API docs for more information about request parameters."
 

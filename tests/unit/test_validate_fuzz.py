@@ -126,13 +126,13 @@ def _outcome(validate: Callable[[Doc], object], doc: Doc) -> object | None:
 def _assert_storable(result: object) -> None:
     """What ingest accepts, the wire contract and PostgreSQL text accept too."""
     if isinstance(result, LogBatch):
-        record = wire.MetricRecord(result.run_id, "e", 0, result.metrics)
-        assert wire.decode(wire.encode(record)) == record
+        decoded = wire.decode(wire.encode(result.run_id, "e", 0, result.metrics))
+        assert decoded.metrics == [wire.MetricPoint(*p) for p in result.metrics]
         assert all(_fits(k, v, MAX_PARAM_VAL_LENGTH) for k, v in result.params)
         assert all(_fits(k, v, MAX_TAG_VAL_LENGTH) for k, v in result.tags)
         assert len({key for key, _ in result.tags}) == len(result.tags)
     elif isinstance(result, LogMetric):
-        wire.encode(wire.MetricRecord(result.run_id, "e", 0, [result.point]))
+        wire.decode(wire.encode(result.run_id, "e", 0, [result.point]))
     elif isinstance(result, LogParam | SetTag):
         assert _fits(result.key, result.value, MAX_TAG_VAL_LENGTH)
 

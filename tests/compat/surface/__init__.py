@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.routes import NOT_SUPPORTED_ROUTES, ROUTES, Route
+from schemas.routes import NOT_SUPPORTED_ROUTES, ROUTES, TRACE_ROUTES, Route
 
 SURFACE_FILE = Path(__file__).with_name("mlflow_surface.json")
 
@@ -55,13 +55,19 @@ def _mlflow_path(path: str) -> str:
 @functools.cache
 def endpoints() -> tuple[Endpoint, ...]:
     """Every route Sluice serves, in table order, joined with MLflow's rpc for it. The GenAI
-    routes Sluice answers NOT_IMPLEMENTED have their own cases (cases/not_supported.py)."""
+    routes Sluice answers NOT_IMPLEMENTED have their own cases (cases/not_supported.py). The
+    web UI's routes (issue 12) and the trace routes (issue 13) have hand-written cases only: the
+    generators have no fixtures or readers for them yet."""
     by_key = {
         (e["method"], e["version"], _mlflow_path(e["path"])): e for e in surface()["endpoints"]
     }
     out = []
     for route in ROUTES:
-        if route in NOT_SUPPORTED_ROUTES:
+        if (
+            route in NOT_SUPPORTED_ROUTES
+            or route in TRACE_ROUTES
+            or route.handler.startswith("api.ui.")
+        ):
             continue
         found = by_key.get((route.method, route.version, route.path))
         out.append(

@@ -1,0 +1,215 @@
+"""Trace data access (PostgreSQL): every statement of api/traces/ lives here.
+
+Writes from the api (tags, assessments, run links, deletes) lock the trace_info row first, then
+spans or assessments, the order the writer's flush uses (writer/trace_flush.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeAlias
+
+import asyncpg
+import orjson
+
+from schemas.mlflow_errors import does_not_exist
+
+Row = Any  # asyncpg.Record
+Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
+
+_INFO_COLUMNS = (
+    "trace_id, experiment_id, request_time_ms, execution_ms, state, request_preview,"
+    " response_preview, client_request_id, tags, metadata"
+)
+SPAN_FETCH = 500  # spans per cursor fetch: a huge trace streams in bounded pieces
+
+
+def not_found(trace_id: str) -> Exception:
+    return does_not_exist(f"Trace with ID {trace_id} is not found.")
+
+
+async def infos(conn: Conn, trace_ids: Sequence[str]) -> list[Row]:
+    """Trace rows of ``trace_ids`` that exist, in no particular order."""
+    return list(
+        await conn.fetch(
+            f"SELECT {_INFO_COLUMNS} FROM trace_info WHERE trace_id = ANY($1::text[])",
+            list(trace_ids),
+        )
+    )
+
+
+async def info(conn: Conn, trace_id: str) -> Row:
+    rows = await infos(conn, [trace_id])
+    if not rows:
+        raise not_found(trace_id)
+    return rows[0]
+
+
+async def assessments(conn: Conn, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    rows = await conn.fetch(
+        "SELECT trace_id, doc FROM trace_assessments WHERE trace_id = ANY($1::text[])"
+        " ORDER BY trace_id, created_ms, assessment_id",
+        list(trace_ids),
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        found.setdefault(row["trace_id"], []).append(orjson.loads(row["doc"]))
+    return found
+
+
+async def span_protos(conn: asyncpg.Connection, trace_id: str) -> AsyncIterator[bytes]:
+    """The trace's span messages, by start time, fetched SPAN_FETCH at a time (inside the
+    caller's transaction: a server-side cursor)."""
+    cursor = conn.cursor(
+        "SELECT proto FROM trace_spans WHERE trace_id = $1 ORDER BY start_ns, span_id",
+        trace_id,
+        prefetch=SPAN_FETCH,
+    )
+    async for row in cursor:
+        yield row["proto"]
+
+
+async def search(
+    conn: Conn,
+    experiment_ids: list[int],
+    where: list[str],
+    params: list[Any],
+    order: str,
+    limit: int,
+    offset: int,
+) -> list[Row]:
+    """One page of trace rows; ``where`` and ``order`` come from api/traces/search_rules.py
+    (fixed SQL text with numbered parameters, never user text)."""
+    n = len(params)
+    conditions = " AND ".join([f"t.experiment_id = ANY(${n + 1}::bigint[])", *where])
+    return list(
+        await conn.fetch(
+            f"SELECT {_INFO_COLUMNS.replace('trace_id,', 't.trace_id,', 1)} FROM trace_info t"
+            f" WHERE {conditions} ORDER BY {order} LIMIT ${n + 2} OFFSET ${n + 3}",
+            *params,
+            experiment_ids,
+            limit,
+            offset,
+        )
+    )
+
+
+async def delete(
+    conn: asyncpg.Connection,
+    experiment_id: int,
+    trace_ids: list[str] | None,
+    max_timestamp_ms: int | None,
+    max_traces: int | None,
+) -> int:
+    """Delete traces of the experiment (by ids, or older than a time, oldest first, at most
+    ``max_traces``) with their spans, assessments and links; the number deleted."""
+    if trace_ids is not None:
+        ids = await conn.fetch(
+            "SELECT trace_id FROM trace_info WHERE experiment_id = $1"
+            " AND trace_id = ANY($2::text[]) ORDER BY trace_id FOR UPDATE",
+            experiment_id,
+            trace_ids,
+        )
+    else:
+        ids = await conn.fetch(
+            "SELECT trace_id FROM (SELECT trace_id, request_time_ms FROM trace_info"
+            " WHERE experiment_id = $1 AND request_time_ms <= $2"
+            " ORDER BY request_time_ms, trace_id LIMIT $3) d ORDER BY trace_id",
+            experiment_id,
+            max_timestamp_ms,
+            max_traces,
+        )
+    doomed = [row["trace_id"] for row in ids]
+    if not doomed:
+        return 0
+    await conn.execute("DELETE FROM trace_info WHERE trace_id = ANY($1::text[])", doomed)
+    for table in ("trace_spans", "trace_assessments", "trace_run_links"):
+        await conn.execute(f"DELETE FROM {table} WHERE trace_id = ANY($1::text[])", doomed)
+    return len(doomed)
+
+
+async def set_tag(conn: Conn, trace_id: str, key: str, value: str) -> None:
+    status = await conn.execute(
+        "UPDATE trace_info SET tags = tags || jsonb_build_object($2::text, $3::text)"
+        " WHERE trace_id = $1",
+        trace_id,
+        key,
+        value,
+    )
+    if status != "UPDATE 1":
+        raise not_found(trace_id)
+
+
+async def delete_tag(conn: Conn, trace_id: str, key: str) -> bool:
+    """False when the trace has no such tag (MLflow's 404)."""
+    status = await conn.execute(
+        "UPDATE trace_info SET tags = tags - $2::text WHERE trace_id = $1 AND tags ? $2",
+        trace_id,
+        key,
+    )
+    return bool(status == "UPDATE 1")
+
+
+async def link_to_run(conn: Conn, trace_ids: list[str], run_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO trace_run_links (trace_id, run_id)"
+        " SELECT t, $2 FROM unnest($1::text[]) AS t ON CONFLICT DO NOTHING",
+        trace_ids,
+        run_id,
+    )
+
+
+async def experiment_of(conn: Conn, trace_id: str) -> int | None:
+    """The trace's experiment (access control: grants are per experiment)."""
+    value = await conn.fetchval(
+        "SELECT experiment_id FROM trace_info WHERE trace_id = $1", trace_id
+    )
+    return int(value) if value is not None else None
+
+
+# -- assessments -------------------------------------------------------------------------------
+
+
+async def insert_assessment(
+    conn: asyncpg.Connection,
+    trace_id: str,
+    assessment_id: str,
+    created_ms: int,
+    doc: dict[str, Any],
+) -> None:
+    await conn.execute(
+        "INSERT INTO trace_assessments (trace_id, assessment_id, created_ms, doc)"
+        " VALUES ($1, $2, $3, $4::jsonb)",
+        trace_id,
+        assessment_id,
+        created_ms,
+        orjson.dumps(doc).decode(),
+    )
+
+
+async def assessment(conn: Conn, trace_id: str, assessment_id: str) -> dict[str, Any] | None:
+    raw = await conn.fetchval(
+        "SELECT doc FROM trace_assessments WHERE trace_id = $1 AND assessment_id = $2",
+        trace_id,
+        assessment_id,
+    )
+    return orjson.loads(raw) if raw is not None else None
+
+
+async def replace_assessment(
+    conn: asyncpg.Connection, trace_id: str, assessment_id: str, doc: dict[str, Any]
+) -> None:
+    await conn.execute(
+        "UPDATE trace_assessments SET doc = $3::jsonb WHERE trace_id = $1 AND assessment_id = $2",
+        trace_id,
+        assessment_id,
+        orjson.dumps(doc).decode(),
+    )
+
+
+async def delete_assessment(conn: Conn, trace_id: str, assessment_id: str) -> None:
+    await conn.execute(
+        "DELETE FROM trace_assessments WHERE trace_id = $1 AND assessment_id = $2",
+        trace_id,
+        assessment_id,
+    )

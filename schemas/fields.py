@@ -1,0 +1,464 @@
+"""Typed getters over a request document, accepting exactly what protobuf's ``ParseDict``
+accepts (pure; no I/O); the rest is a 400 with MLflow's message (``schemas/protojson.py`` tells
+how MLflow turns a request into a message, and why Sluice refuses what it would swallow).
+
+Getters take the field ``name`` and an optional ``path`` used in messages
+(``metrics[3].timestamp``); absent and JSON ``null`` mean "not set", as in protobuf.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, TypeVar, overload
+
+from schemas.mlflow_errors import invalid_parameter, missing_parameter
+from schemas.protojson import Doc, schema_error, wrong_type
+from schemas.wire import INT64_MAX, INT64_MIN
+
+INT32_MIN: Final = -(2**31)
+INT32_MAX: Final = 2**31 - 1
+
+T = TypeVar("T")
+
+
+# -- field lookup -------------------------------------------------------------------------------
+
+
+@functools.cache
+def json_name(name: str) -> str:
+    """protobuf's JSON name of a field: ``run_id`` -> ``runId``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _raw(doc: Doc, name: str, required: bool) -> Any:
+    alias = json_name(name)
+    if alias == name:
+        return doc.get(name)
+    if name in doc and alias in doc:
+        raise invalid_parameter(
+            f"Request specifies both '{name}' and '{alias}'; provide only one of them."
+        )
+    # ParseDict also accepts the JSON name, but MLflow's required check reads only the proto
+    # name: {"runId": ...} alone is "Missing value for required parameter 'run_id'".
+    if required or name in doc:
+        return doc.get(name)
+    return doc.get(alias)
+
+
+def _get(
+    doc: Doc,
+    name: str,
+    convert: Callable[[Any, str], T],
+    *,
+    path: str | None,
+    required: bool,
+    default: T | None,
+    empty_is_missing: bool = True,
+) -> T | None:
+    where = path or name
+    value = _raw(doc, name, required)
+    # MLflow's _assert_required treats "" as missing; int fields check the type first, so there
+    # "" is a type error (schema order [_assert_intlike, _assert_required]).
+    if value is None or (required and empty_is_missing and value == ""):
+        if required:
+            raise missing_parameter(where)
+        return default
+    return convert(value, where)
+
+
+# -- strings ------------------------------------------------------------------------------------
+
+
+@overload
+def get_string(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: Literal[True],
+    default: None = ...,
+    storable: bool = ...,
+) -> str: ...
+@overload
+def get_string(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: str,
+    storable: bool = ...,
+) -> str: ...
+@overload
+def get_string(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: None = ...,
+    storable: bool = ...,
+) -> str | None: ...
+def get_string(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = None,
+    required: bool = False,
+    default: str | None = None,
+    storable: bool = True,
+) -> str | None:
+    """A string field; non-strings are ``wrong_type``; "" counts as missing when required.
+
+    ``storable`` also rejects NUL characters and surrogates, which PostgreSQL text and UTF-8 (the
+    Kafka record) cannot hold; MLflow on PostgreSQL answers those with a 500. Pass False only when
+    a later name rule (``validate_key``, the run-id regex) rejects them with MLflow's own message.
+    """
+    convert = _to_storable_string if storable else _to_string
+    return _get(doc, name, convert, path=path, required=required, default=default)
+
+
+def _to_string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise wrong_type(path, value)
+    return value
+
+
+def _to_storable_string(value: Any, path: str) -> str:
+    text = _to_string(value, path)
+    if "\x00" in text or not _encodes(text):
+        raise schema_error(path, text, "Strings must not contain NUL characters or surrogates.")
+    return text
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone (or CESU-style paired) surrogates from \\ud800 escapes
+        return False
+    return True
+
+
+# -- integers -----------------------------------------------------------------------------------
+
+
+@overload
+def get_int64(
+    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
+) -> int: ...
+@overload
+def get_int64(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: int
+) -> int: ...
+@overload
+def get_int64(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
+) -> int | None: ...
+def get_int64(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = None,
+    required: bool = False,
+    default: int | None = None,
+) -> int | None:
+    """An int64 field: JSON integers, integral floats (``5.0``) and decimal strings (``"10"``,
+    ``"1e2"``), as protobuf's ``ParseDict`` accepts them. Booleans, fractions, strings with a
+    space and values outside int64 are rejected (MLflow would store 0 for most of them)."""
+    return _get(
+        doc, name, _to_int64, path=path, required=required, default=default, empty_is_missing=False
+    )
+
+
+@overload
+def get_int32(
+    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
+) -> int: ...
+@overload
+def get_int32(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: int
+) -> int: ...
+@overload
+def get_int32(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
+) -> int | None: ...
+def get_int32(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = None,
+    required: bool = False,
+    default: int | None = None,
+) -> int | None:
+    """An int32 field; the rules of ``get_int64`` with int32 bounds."""
+    return _get(
+        doc, name, _to_int32, path=path, required=required, default=default, empty_is_missing=False
+    )
+
+
+_INT_BOUNDS: Final = {64: (INT64_MIN, INT64_MAX), 32: (INT32_MIN, INT32_MAX)}
+
+
+def _to_int64(value: Any, path: str) -> int:
+    return _to_bounded(value, path, 64)
+
+
+def _to_int32(value: Any, path: str) -> int:
+    return _to_bounded(value, path, 32)
+
+
+def _to_bounded(value: Any, path: str, bits: int) -> int:
+    number = _to_integer(value, path)
+    low, high = _INT_BOUNDS[bits]
+    if low <= number <= high:
+        return number
+    if isinstance(value, str) and not _is_int_literal(value):
+        raise wrong_type(path, value)  # "1e30": MLflow's _assert_intlike cannot int() it either
+    raise schema_error(path, value, f"Value must be a {bits}-bit integer.")
+
+
+def _is_int_literal(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _to_integer(value: Any, path: str) -> int:
+    """protobuf's ``_ConvertInteger``: the integer a JSON value denotes, range unchecked."""
+    if isinstance(value, bool):
+        raise wrong_type(path, value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not value.is_integer():  # also NaN and ±Infinity
+            raise schema_error(path, value, "Value must be an integer.")
+        return int(value)
+    if isinstance(value, str):
+        return _integer_from_string(value, path)
+    raise wrong_type(path, value)
+
+
+def _integer_from_string(text: str, path: str) -> int:
+    # protobuf refuses any space, then tries int() and an integral float ("1e2", "1.0").
+    # A string MLflow's _assert_intlike cannot int() is its wrong_type error, text for text.
+    if " " in text:
+        raise wrong_type(path, text)
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    number = _float_or_none(text)
+    if number is None or not number.is_integer():
+        raise wrong_type(path, text)
+    return int(number)
+
+
+# -- doubles ------------------------------------------------------------------------------------
+
+
+@overload
+def get_double(
+    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
+) -> float: ...
+@overload
+def get_double(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: float
+) -> float: ...
+@overload
+def get_double(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
+) -> float | None: ...
+def get_double(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = None,
+    required: bool = False,
+    default: float | None = None,
+) -> float | None:
+    """A double field: JSON numbers and every string Python's ``float()`` reads, which is what
+    protobuf accepts: "NaN", "Infinity", "-Infinity", "inf", "1e3", " 1", "1_0".
+
+    Deliberately wider than protobuf in two places, both 200s with a silently stored 0.0 in
+    MLflow: the string "nan" (protobuf asks for "NaN") and the bare JSON literals NaN/Infinity
+    and overflowing numbers (1e400), which mean NaN/±Infinity here. JSON ``true``/``false`` are
+    1.0/0.0, as protobuf parses them (verified on MLflow 3.17.2: stored as 1.0).
+    """
+    return _get(doc, name, _to_double, path=path, required=required, default=default)
+
+
+def _to_double(value: Any, path: str) -> float:
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):  # bool included: float(True) == 1.0
+        return _int_to_double(value)
+    if isinstance(value, str):
+        number = _float_or_none(value)
+        if number is None:
+            raise wrong_type(path, value)
+        return number
+    raise wrong_type(path, value)
+
+
+def _int_to_double(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # protobuf crashes (a 500 in MLflow); IEEE parsing rounds to infinity
+        return math.inf if value > 0 else -math.inf
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+# -- booleans -----------------------------------------------------------------------------------
+
+
+@overload
+def get_bool(
+    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
+) -> bool: ...
+@overload
+def get_bool(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: bool
+) -> bool: ...
+@overload
+def get_bool(
+    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
+) -> bool | None: ...
+def get_bool(
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = None,
+    required: bool = False,
+    default: bool | None = None,
+) -> bool | None:
+    """A bool field: JSON true/false, or a string "true"/"false" in any case.
+
+    The string form is MLflow's GET rule (anything else: "Invalid boolean value: X, must be 'true'
+    or 'false'."). It is accepted in bodies too, where protobuf would refuse it: the getter cannot
+    tell a query string from a body, and being lenient there breaks no client.
+    """
+    return _get(doc, name, _to_bool, path=path, required=required, default=default)
+
+
+def _to_bool(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false"):
+            raise invalid_parameter(f"Invalid boolean value: {value}, must be 'true' or 'false'.")
+        return value.lower() == "true"
+    raise wrong_type(path, value)
+
+
+# -- enums --------------------------------------------------------------------------------------
+
+
+@overload
+def get_enum(
+    doc: Doc,
+    name: str,
+    values: Mapping[str, int],
+    *,
+    path: str | None = ...,
+    required: Literal[True],
+    default: None = ...,
+) -> str: ...
+@overload
+def get_enum(
+    doc: Doc,
+    name: str,
+    values: Mapping[str, int],
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: str,
+) -> str: ...
+@overload
+def get_enum(
+    doc: Doc,
+    name: str,
+    values: Mapping[str, int],
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: None = ...,
+) -> str | None: ...
+def get_enum(
+    doc: Doc,
+    name: str,
+    values: Mapping[str, int],
+    *,
+    path: str | None = None,
+    required: bool = False,
+    default: str | None = None,
+) -> str | None:
+    """An enum field as its value *name*; ``values`` maps names to numbers.
+
+    Accepts a name or a number (``"ACTIVE_ONLY"``, ``1``, ``"1"``), as ``ParseDict`` does. A value
+    that names no member is treated as absent (default, or missing when required): MLflow
+    swallows that ParseError and keeps the proto default, so an unparsable ``runs/update`` status
+    is ignored, not refused.
+    """
+    where = path or name
+    raw = _raw(doc, name, required)
+    member = None if raw is None else _enum_member(raw, values)
+    if member is None:
+        if required:
+            raise missing_parameter(where)
+        return default
+    return member
+
+
+def _enum_member(value: Any, values: Mapping[str, int]) -> str | None:
+    if isinstance(value, str) and value in values:
+        return value
+    number = _enum_number(value)
+    return next((n for n, v in values.items() if v == number), None)
+
+
+def _enum_number(value: Any) -> int | None:
+    # protobuf falls back to int(value): 1, True, 1.0 and " 1 " all name member 1.
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+# -- repeated and nested fields -----------------------------------------------------------------
+
+
+def get_list(doc: Doc, name: str, *, path: str | None = None, required: bool = False) -> list[Any]:
+    """A repeated field; absent or null is ``[]`` (missing when required); items are unchecked."""
+    value = _get(doc, name, _to_list, path=path, required=required, default=None)
+    return [] if value is None else value
+
+
+def _to_list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise wrong_type(path, value)
+    return value
+
+
+def expect_object(value: Any, path: str) -> dict[str, Any]:
+    """A nested message (a list item such as ``metrics[3]``); anything but an object is
+    ``wrong_type`` (MLflow answers a 500 for ``"metrics": [5]``)."""
+    if not isinstance(value, dict):
+        raise wrong_type(path, value)
+    return value

@@ -1,0 +1,176 @@
+"""``sluice gc``: permanently remove what was deleted long enough ago, as ``mlflow gc`` does.
+
+* Runs deleted more than ``older_than`` ago: their metric chunks, latest values, quarantined
+  points, params, tags, inputs/outputs (cascades) and the run rows, in batches of ``batch``
+  runs, one transaction each. Rows are taken ``FOR UPDATE SKIP LOCKED`` and re-checked in the
+  same transaction, so a run being restored concurrently is left alone, and ingest never
+  writes to a deleted run (the writer quarantines a point in flight; old quarantine rows of
+  gone runs are removed below). Safe under load: each batch is short and touches only
+  deleted runs.
+* Their artifacts, when they live under the local artifact root (``mlflow-artifacts:/<exp>/
+  <run>/artifacts``): the run's folder. Sluice never deletes a location a user supplied, and
+  artifacts on an S3 root are left to a bucket lifecycle rule (counted as kept).
+* Experiments deleted more than ``older_than`` ago whose runs are all gone: datasets, logged
+  models, permissions and the experiment row (its name becomes free again, as in MLflow).
+* Quarantined points older than ``older_than`` whose run is gone or deleted.
+* The dead-letter topic: records older than ``dlq_older_than`` are deleted from Kafka
+  (DeleteRecords up to the first offset at or after that time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+from schemas.wire import dlq_topic
+from sluice import kafka, pg
+from sluice.config import Settings
+
+log = logging.getLogger(__name__)
+
+_LOCAL_RUN_URI = re.compile(r"^mlflow-artifacts:/(?P<exp>[0-9]+)/(?P<run>[0-9a-f]{32})/artifacts$")
+
+
+@dataclass(slots=True)
+class Collected:
+    runs: int = 0
+    experiments: int = 0
+    quarantined_rows: int = 0
+    artifact_folders: int = 0
+    artifacts_kept: int = 0  # on S3 or a user-supplied location: not deleted here
+    dlq_records: int = 0
+    run_ids: list[str] = field(default_factory=list)
+
+
+async def collect(
+    settings: Settings, older_than_s: float, batch: int = 100, dlq_older_than_s: float | None = None
+) -> Collected:
+    cutoff_ms = int((time.time() - older_than_s) * 1000)
+    done = Collected()
+    conn = await pg.connect(settings.pg)
+    try:
+        while True:
+            uris = await _collect_runs(conn, cutoff_ms, batch, done)
+            if not uris:
+                break
+            await asyncio.to_thread(_delete_artifacts, settings.api.artifact_root, uris, done)
+        done.experiments = await _collect_experiments(conn, cutoff_ms)
+        done.quarantined_rows = await _collect_quarantine(conn, older_than_s)
+    finally:
+        await conn.close()
+    if dlq_older_than_s is not None:
+        done.dlq_records = await _trim_dlq(settings, dlq_older_than_s)
+    return done
+
+
+async def _collect_runs(
+    conn: asyncpg.Connection, cutoff_ms: int, batch: int, done: Collected
+) -> list[str]:
+    """One batch in one transaction; returns the artifact URIs of the runs removed."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT run_uuid, artifact_uri FROM runs"
+            " WHERE lifecycle_stage = 'deleted' AND deleted_time < $1"
+            " ORDER BY deleted_time LIMIT $2 FOR UPDATE SKIP LOCKED",
+            cutoff_ms,
+            batch,
+        )
+        ids = [r["run_uuid"] for r in rows]
+        if not ids:
+            return []
+        for table in ("metric_chunks", "latest_metrics", "quarantined_metrics"):
+            await conn.execute(f"DELETE FROM {table} WHERE run_uuid = ANY($1::text[])", ids)
+        # params, tags, run_inputs (+ input_tags), run_model_inputs/outputs cascade.
+        await conn.execute("DELETE FROM runs WHERE run_uuid = ANY($1::text[])", ids)
+    done.runs += len(ids)
+    done.run_ids += ids
+    log.info("deleted runs collected", extra={"runs": len(ids)})
+    return [r["artifact_uri"] for r in rows]
+
+
+def _delete_artifacts(root: str, uris: list[str], done: Collected) -> None:
+    if "://" in root:
+        done.artifacts_kept += len(uris)
+        return
+    base = Path(root).resolve()
+    for uri in uris:
+        match = _LOCAL_RUN_URI.match(uri)
+        if match is None:
+            done.artifacts_kept += 1
+            continue
+        folder = (base / match.group("exp") / match.group("run")).resolve()
+        if base not in folder.parents:
+            done.artifacts_kept += 1
+            continue
+        if folder.exists():
+            shutil.rmtree(folder)
+            done.artifact_folders += 1
+
+
+async def _collect_experiments(conn: asyncpg.Connection, cutoff_ms: int) -> int:
+    async with conn.transaction():
+        ids = [
+            r["experiment_id"]
+            for r in await conn.fetch(
+                "SELECT experiment_id FROM experiments e"
+                " WHERE lifecycle_stage = 'deleted' AND last_update_time < $1"
+                " AND experiment_id <> 0"
+                " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.experiment_id = e.experiment_id)"
+                " FOR UPDATE SKIP LOCKED",
+                cutoff_ms,
+            )
+        ]
+        if not ids:
+            return 0
+        for table in ("datasets", "logged_models", "experiment_permissions"):
+            await conn.execute(f"DELETE FROM {table} WHERE experiment_id = ANY($1::bigint[])", ids)
+        await conn.execute("DELETE FROM experiments WHERE experiment_id = ANY($1::bigint[])", ids)
+    return len(ids)
+
+
+async def _collect_quarantine(conn: asyncpg.Connection, older_than_s: float) -> int:
+    status = await conn.execute(
+        "DELETE FROM quarantined_metrics q"
+        " WHERE quarantined_at < now() - make_interval(secs => $1)"
+        " AND NOT EXISTS (SELECT 1 FROM runs r"
+        "  WHERE r.run_uuid = q.run_uuid AND r.lifecycle_stage = 'active')",
+        older_than_s,
+    )
+    return int(status.split()[-1])
+
+
+async def _trim_dlq(settings: Settings, older_than_s: float) -> int:
+    """Delete dead letters older than ``older_than_s`` from the DLQ topic."""
+    topic = dlq_topic(settings.kafka.topic)
+    count = await kafka.partition_count(settings.kafka, topic)
+    cutoff_ms = int((time.time() - older_than_s) * 1000)
+    consumer = kafka.create_consumer(settings.kafka, group_id=None)
+    await kafka.start(consumer, settings.kafka)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(count)]
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        found = await consumer.offsets_for_times({tp: cutoff_ms for tp in tps})
+    finally:
+        await consumer.stop()
+    # First offset at or after the cutoff; none = every record is older: delete up to the end.
+    upto = {tp: (found[tp].offset if found.get(tp) else ends[tp]) for tp in tps}
+    upto = {tp: o for tp, o in upto.items() if o > starts[tp]}
+    if not upto:
+        return 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    await kafka.start(admin, settings.kafka)
+    try:
+        await admin.delete_records({tp: RecordsToDelete(o) for tp, o in upto.items()})
+    finally:
+        await admin.close()
+    return sum(o - starts[tp] for tp, o in upto.items())

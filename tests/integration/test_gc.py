@@ -1,0 +1,175 @@
+"""`sluice gc`: runs deleted before the cutoff are gone from every table and from the artifact
+root; runs deleted after it, and live runs, are untouched -- while a client keeps logging to a
+live run (every point it got a 200 for is stored)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from tests.stack import Stack
+
+DAY_MS = 86_400_000
+RUN_TABLES = ("runs", "params", "tags", "metric_chunks", "latest_metrics", "quarantined_metrics")
+
+
+def _populate(client: MlflowClient, run_id: str, tmp: Path) -> None:
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric("m", float(i), now, i) for i in range(50)],
+        params=[Param("p", "1")],
+        tags=[RunTag("t", "x")],
+    )
+    (tmp / f"{run_id}.txt").write_text("artifact")
+    client.log_artifact(run_id, str(tmp / f"{run_id}.txt"))
+
+
+async def _counts(dsn: str, run_id: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {
+            table: await conn.fetchval(f"SELECT count(*) FROM {table} WHERE run_uuid = $1", run_id)
+            for table in RUN_TABLES
+        }
+    finally:
+        await conn.close()
+
+
+async def _sql(dsn: str, sql: str, *args: object) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+class Logger(threading.Thread):
+    """Keeps logging to a live run; remembers every step that got a 200."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        super().__init__(daemon=True)
+        self.client, self.run_id = client, run_id
+        self.acked: list[int] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        step = 1000
+        while not self.halt.is_set():
+            now = int(time.time() * 1000)
+            batch = [Metric("live", float(s), now, s) for s in range(step, step + 100)]
+            self.client.log_batch(self.run_id, metrics=batch)
+            self.acked += range(step, step + 100)
+            step += 100
+
+
+def test_gc_removes_old_deleted_runs_only_under_concurrent_ingest(
+    stack: Stack, sluice_url: str, tmp_path: Path
+) -> None:
+    client = MlflowClient(sluice_url)
+    exp_id = client.create_experiment(f"gc-{uuid.uuid4().hex[:8]}")
+    old, recent, live = (client.create_run(exp_id).info.run_id for _ in range(3))
+    for run_id in (old, recent, live):
+        _populate(client, run_id, tmp_path)
+    client.get_metric_history(old, "m")  # read fence: every point above is stored
+    client.get_metric_history(recent, "m")
+    client.delete_run(old)
+    client.delete_run(recent)
+    asyncio.run(
+        _sql(
+            stack.dsn,
+            "UPDATE runs SET deleted_time = deleted_time - $2 WHERE run_uuid = $1",
+            old,
+            2 * DAY_MS,
+        )
+    )
+    asyncio.run(
+        _sql(
+            stack.dsn,
+            "INSERT INTO quarantined_metrics (run_uuid, key, step, timestamp, value,"
+            " is_nan, reason, quarantined_at) VALUES ($1, 'q', 0, 0, 0, false, 'deleted',"
+            " now() - interval '3 days')",
+            old,
+        )
+    )
+    artifacts = Path(stack.service_env()["SLUICE_API_ARTIFACT_ROOT"])
+    assert (artifacts / exp_id / old / "artifacts" / f"{old}.txt").exists()
+
+    logger = Logger(MlflowClient(sluice_url), live)
+    logger.start()
+    try:
+        time.sleep(1)  # the logger is in full swing
+        done = subprocess.run(
+            [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d", "--batch", "1"],
+            env=stack.service_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        time.sleep(1)
+    finally:
+        logger.halt.set()
+        logger.join(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("removed 1 runs,"), done.stdout
+
+    assert asyncio.run(_counts(stack.dsn, old)) == dict.fromkeys(RUN_TABLES, 0)
+    assert not (artifacts / exp_id / old).exists()
+    kept = asyncio.run(_counts(stack.dsn, recent))
+    assert kept["runs"] == 1 and kept["params"] == 1 and kept["metric_chunks"] > 0
+    assert (artifacts / exp_id / recent / "artifacts" / f"{recent}.txt").exists()
+
+    assert logger.acked, "the concurrent logger got no write through"
+    history = client.get_metric_history(live, "live")
+    assert sorted(m.step for m in history) == sorted(logger.acked)
+    assert client.get_run(live).data.params == {"p": "1"}
+    assert len(client.get_metric_history(live, "m")) == 50
+    assert (artifacts / exp_id / live / "artifacts" / f"{live}.txt").exists()
+
+
+def test_gc_removes_an_old_deleted_experiment_once_its_runs_are_gone(
+    stack: Stack, sluice_url: str
+) -> None:
+    client = MlflowClient(sluice_url)
+    name = f"gc-exp-{uuid.uuid4().hex[:8]}"
+    exp_id = client.create_experiment(name)
+    run_id = client.create_run(exp_id).info.run_id
+    client.delete_experiment(exp_id)  # its run is deleted with it
+    asyncio.run(
+        _sql(
+            stack.dsn,
+            "UPDATE experiments SET last_update_time = last_update_time - $2"
+            " WHERE experiment_id = $1",
+            int(exp_id),
+            2 * DAY_MS,
+        )
+    )
+    asyncio.run(
+        _sql(
+            stack.dsn,
+            "UPDATE runs SET deleted_time = deleted_time - $2 WHERE run_uuid = $1",
+            run_id,
+            2 * DAY_MS,
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d"],
+        env=stack.service_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "1 experiments" in done.stdout
+    assert client.get_experiment_by_name(name) is None
+    client.create_experiment(name)  # the name is free again, as after `mlflow gc`

@@ -1,0 +1,212 @@
+"""Pure parts of the trace path: the wire contract, OTLP parsing, the writer's assembly, the
+search compiler."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from api.traces.search_rules import Sql, compile_filter, compile_order
+from ingest import otlp
+from schemas import trace_wire
+from schemas.mlflow_errors import MlflowError
+from writer.batch import BatchPolicy
+from writer.trace_batch import TraceBatch, assemble
+
+EXAMPLES = Path(trace_wire.__file__).parent / "records" / "examples" / "traces.v1"
+TRACE = bytes.fromhex("8ea3491993f9cc447ecbaa84c075c19d")
+TRACE_ID = "tr-" + TRACE.hex()
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+def test_committed_trace_examples_decode(path: Path) -> None:
+    record = trace_wire.decode(path.read_bytes())
+    assert trace_wire.decode(trace_wire.encode(record)) == record
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, b"", b"{}", b'{"v": 2, "type": "spans"}', b'{"v": 1, "type": "metrics"}', b"[1]"],
+)
+def test_invalid_trace_records_are_refused_with_a_reason(raw: bytes | None) -> None:
+    with pytest.raises(trace_wire.InvalidTraceRecord):
+        trace_wire.decode(raw)
+
+
+def _span(span_id: str, parent: str = "", **attributes: str) -> Span:
+    span = Span(
+        trace_id=TRACE,
+        span_id=bytes.fromhex(span_id),
+        parent_span_id=bytes.fromhex(parent),
+        name=f"s{span_id[-1]}",
+        start_time_unix_nano=2_000_000 + int(span_id, 16),
+        end_time_unix_nano=9_000_000,
+        status=Status(code=Status.STATUS_CODE_OK),
+    )
+    for key, value in attributes.items():
+        span.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
+    return span
+
+
+def _export(*spans: Span) -> bytes:
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.extend(spans)
+    return request.SerializeToString()
+
+
+def test_otlp_protobuf_and_gzip_become_one_record_per_trace() -> None:
+    body = gzip.compress(_export(_span("0000000000000001"), _span("0000000000000002", "01" * 8)))
+    raw = otlp.decompress(body, "gzip", 1 << 20)
+    batches = otlp.to_batches(otlp.parse(raw, "application/x-protobuf"), 7, "e", 1)
+    (batch,) = batches
+    assert batch.trace_id == TRACE_ID and batch.experiment_id == 7
+    assert [s.parent_span_id for s in batch.spans] == [None, "0101010101010101"]
+    assert batch.root is not None
+
+
+def test_otlp_json_takes_hex_ids() -> None:
+    doc = {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": TRACE.hex(),
+                                "spanId": "00000000000000aa",
+                                "name": "x",
+                                "startTimeUnixNano": "5",
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    parsed = otlp.parse(orjson.dumps(doc), "application/json")
+    (batch,) = otlp.to_batches(parsed, 1, "e", 1)
+    assert batch.spans[0].span_id == "00000000000000aa" and batch.spans[0].start_ns == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "media", "status"),
+    [
+        (b"\xff\xff\xff", "application/x-protobuf", 400),
+        (b"{", "application/json", 400),
+        (b"", "application/x-protobuf", 400),  # no resource spans
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
+            "application/json",
+            400,
+        ),
+    ],
+)
+def test_malformed_otlp_is_a_clean_4xx(body: bytes, media: str, status: int) -> None:
+    with pytest.raises(otlp.OtlpError) as err:
+        otlp.parse(body, media)
+    assert err.value.status == status
+
+
+def test_spans_without_ids_are_refused() -> None:
+    parsed = otlp.parse(_export(Span(trace_id=TRACE, name="no span id")), "application/x-protobuf")
+    with pytest.raises(otlp.OtlpError) as err:
+        otlp.to_batches(parsed, 1, "e", 1)
+    assert err.value.status == 422
+
+
+def test_content_type_and_decompression_bounds() -> None:
+    with pytest.raises(otlp.OtlpError, match="Invalid Content-Type"):
+        otlp.media_type("text/plain")
+    assert otlp.media_type("application/json; charset=utf-8") == "application/json"
+    bomb = gzip.compress(b"\0" * 2_000_000)
+    with pytest.raises(otlp.OtlpError) as err:
+        otlp.decompress(bomb, "gzip", 1_000_000)
+    assert err.value.status == 413
+    with pytest.raises(otlp.OtlpError, match="Unsupported Content-Encoding"):
+        otlp.decompress(b"x", "br", 10)
+
+
+def test_a_large_trace_is_split_into_bounded_records() -> None:
+    big = "x" * 100_000
+    spans = [_span(f"{i:016x}", "01" * 8, blob=big) for i in range(1, 21)]
+    batches = otlp.to_batches(otlp.parse(_export(*spans), "application/x-protobuf"), 1, "e", 1)
+    assert len(batches) > 1
+    assert all(sum(len(s.proto) for s in b.spans) <= otlp.RECORD_SPAN_BYTES for b in batches)
+    assert sum(len(b.spans) for b in batches) == 20
+
+
+def _records(*bodies: bytes) -> list[trace_wire.TraceRecord]:
+    records: list[trace_wire.TraceRecord] = []
+    for body in bodies:
+        records.extend(otlp.to_batches(otlp.parse(body, "application/x-protobuf"), 3, "e", 1))
+    return records
+
+
+def test_spans_in_several_batches_and_out_of_order_assemble_one_trace() -> None:
+    child = _export(_span("0000000000000002", "0000000000000001"))
+    root = _export(_span("0000000000000001", **{"mlflow.traceTag.team": "a"}))
+    spans, infos = assemble(_records(child, root, child))  # child re-sent: stored once
+    assert [s[1] for s in spans] == ["0000000000000001", "0000000000000002"]
+    (info,) = infos
+    assert info[0] == TRACE_ID and info[4] == "OK" and info[8] is False  # not finalized
+    assert info[2] == 2 and info[3] == 7  # request time = earliest start, up to the last end
+    assert orjson.loads(info[11])["team"] == "a"
+
+
+def test_start_trace_wins_over_spans() -> None:
+    start = trace_wire.decode((EXAMPLES / "trace_info.json").read_bytes())
+    assert isinstance(start, trace_wire.TraceStart)
+    spans = _records(_export(_span("0000000000000009")))
+    _, infos = assemble([start, *spans])
+    (info,) = infos
+    assert info[8] is True and info[2] == start.request_time_ms and info[3] == start.execution_ms
+
+
+def test_trace_batch_bounds_and_offsets() -> None:
+    batch = TraceBatch(BatchPolicy(max_rows=2, max_age_s=10))
+    (record,) = _records(_export(_span("0000000000000001"), _span("0000000000000002")))
+    batch.add(0, 41, record, now=0.0)
+    batch.add(1, 7, None, now=0.0)  # dead-lettered: offsets still advance
+    assert batch.ready(0.0) and batch.next_offsets == {0: 42, 1: 8}
+    batch.drop_partitions({0})
+    assert batch.size == 0 and batch.next_offsets == {1: 8}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("tags.team = 'a'", "(t.tags->>$1) = $2"),
+        ("attributes.status = 'OK' AND timestamp_ms > 5", "t.request_time_ms > $2"),
+        ("span.name LIKE 'x%'", "EXISTS (SELECT 1 FROM trace_spans"),
+        ("metadata.`mlflow.user` IS NULL", "(t.metadata->>$1) IS NULL"),
+        ("status IN ('OK', 'ERROR')", "t.state = ANY($1::text[])"),
+        ("run_id = 'r'", "trace_run_links"),
+    ],
+)
+def test_search_filters_compile_to_parameterised_sql(text: str, fragment: str) -> None:
+    sql = Sql()
+    compile_filter(text, sql)
+    assert fragment in " AND ".join(sql.where)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["bogus = 1", "tags.a = 'x' OR tags.b = 'y'", "timestamp_ms = 'x'", "tags.a", "span.foo = 'x'"],
+)
+def test_bad_search_filters_are_400(text: str) -> None:
+    with pytest.raises(MlflowError) as err:
+        compile_filter(text, Sql())
+    assert err.value.code == "INVALID_PARAMETER_VALUE"
+
+
+def test_order_by_always_ends_with_the_trace_id() -> None:
+    assert compile_order([]) == "t.request_time_ms DESC, t.trace_id ASC"
+    assert compile_order(["execution_time DESC"]).startswith("t.execution_ms DESC NULLS LAST")
+    with pytest.raises(MlflowError):
+        compile_order(["tags.x"])

@@ -1,0 +1,120 @@
+"""The pure parts of `sluice import`/`export`: URI forms, the per-version SELECTs, and the
+streaming chunker (series cut at 320 points across batch and run boundaries)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+
+from schemas.wire import DOUBLE_MAX
+from sluice.commands.transfer import tables
+from sluice.commands.transfer.mlflow_db import SourceError, parse_uri
+from sluice.commands.transfer.points import Chunker, Piece, chunk_format
+
+
+@pytest.mark.parametrize(
+    ("uri", "dialect", "target"),
+    [
+        ("sqlite:///mlflow.db", "sqlite", "mlflow.db"),
+        ("sqlite:////srv/mlflow/mlflow.db", "sqlite", "/srv/mlflow/mlflow.db"),
+        ("postgresql://u:p@h:5432/db", "postgresql", "postgresql://u:p@h:5432/db"),
+        ("postgresql+psycopg2://u@h/db", "postgresql", "postgresql://u@h/db"),
+    ],
+)
+def test_mlflow_uri_forms(uri: str, dialect: str, target: str) -> None:
+    location = parse_uri(uri)
+    assert (location.dialect, location.target) == (dialect, target)
+
+
+@pytest.mark.parametrize("uri", ["mysql://h/db", "sqlite://", "file:///x.db"])
+def test_unsupported_uris_are_refused(uri: str) -> None:
+    with pytest.raises(SourceError):
+        parse_uri(uri)
+
+
+def _has(columns: dict[str, set[str]]) -> tables.Has:
+    return lambda table, column: table in columns and (not column or column in columns[table])
+
+
+def test_older_schemas_get_fallbacks_for_missing_columns() -> None:
+    mlflow_1x = _has(
+        {
+            "experiments": {"experiment_id", "name", "artifact_location", "lifecycle_stage"},
+            "runs": {"run_uuid", "experiment_id", "user_id", "status"},
+            "metrics": set(),
+            "tags": set(),
+            "params": set(),
+        }
+    )
+    present = {t.target for t in tables.present(mlflow_1x)}
+    assert "logged_models" not in present and "datasets" not in present
+    assert {"experiments", "runs", "params", "tags"} <= present
+    runs = next(t for t in tables.TABLES if t.target == "runs").select(mlflow_1x)
+    assert "mlflow.runName" in runs and "r.name" not in runs and "deleted_time" not in runs
+    experiments = tables.experiments_select(mlflow_1x)
+    assert "creation_time" not in experiments and "workspace" not in experiments
+
+
+def test_workspaces_are_filtered_when_present() -> None:
+    mlflow_3 = _has({"experiments": {"workspace", "creation_time", "last_update_time"}})
+    assert "WHERE workspace = 'default'" in tables.experiments_select(mlflow_3)
+    assert "experiment_id = 0" in tables.experiments_select(mlflow_3, default_only=True)
+
+
+def test_logged_model_status_numbers_become_names() -> None:
+    table = next(t for t in tables.TABLES if t.target == "logged_models")
+    assert table.convert is not None
+    row = table.convert(("m-1", 1, "n", "loc", 1, 2, 2, None, None, None, "active"))
+    assert row[6] == "LOGGED_MODEL_READY"
+
+
+def _points(run: str, key: str, n: int, start: int = 0) -> list[tuple[object, ...]]:
+    return [(run, key, 1000 + s, s, float(s), 0) for s in range(start, start + n)]
+
+
+def _feed(rows: Sequence[tuple[object, ...]], batch: int) -> list[Piece]:
+    chunker = Chunker(chunk_format())
+    pieces: list[Piece] = []
+    for i in range(0, len(rows), batch):
+        pieces.extend(chunker.feed(rows[i : i + batch]))
+    pieces.append(chunker.finish())
+    return pieces
+
+
+def test_series_are_cut_into_full_chunks_across_batches() -> None:
+    rows = _points("r1", "a", 700) + _points("r1", "b", 5) + _points("r2", "a", 320)
+    pieces = _feed(rows, batch=97)
+    chunks = [c for p in pieces for c in p.chunks]
+    assert [(c[0], c[1], c[2]) for c in chunks] == [
+        ("r1", "a", 320),
+        ("r1", "a", 320),
+        ("r1", "a", 60),
+        ("r1", "b", 5),
+        ("r2", "a", 320),
+    ]
+    # consecutive chunks of a series follow each other (the api's fast read path)
+    assert chunks[0][4] < chunks[1][3] and chunks[1][4] < chunks[2][3]
+    assert sum(p.points for p in pieces) == len(rows)
+    assert [p.done for p in pieces if p.done] == ["r1", "r2"]
+    latest = {(row[0], row[1]): row for p in pieces for row in p.latest}
+    assert latest[("r1", "a")][2:] == (699, 1699, 699.0, False)
+    assert latest[("r1", "b")][2:] == (4, 1004, 4.0, False)
+
+
+def test_a_run_boundary_ends_a_piece_with_everything_of_that_run() -> None:
+    pieces = _feed(_points("r1", "a", 3) + _points("r2", "a", 3), batch=100)
+    first = next(p for p in pieces if p.done == "r1")
+    assert {c[0] for c in first.chunks} == {"r1"} and first.points == 3
+    assert {row[0] for row in first.latest} == {"r1"}
+
+
+def test_nan_and_unsanitised_infinity() -> None:
+    rows = [
+        ("r", "k", 1, 0, 0.0, 1),  # NaN as MLflow stores it
+        ("r", "k", 2, 1, math.inf, 0),  # written by an old client, never sanitised
+        ("r", "k", 3, 2, -math.inf, 0),
+    ]
+    (chunk,) = [c for p in _feed(rows, batch=10) for c in p.chunks]
+    assert chunk[11] == [None, DOUBLE_MAX, -DOUBLE_MAX]

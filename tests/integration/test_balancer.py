@@ -34,6 +34,10 @@ SAMPLES = {
     "part_number": "3",
     "model_id": "m-0123456789abcdef",
     "tag_key": "stage",
+    "path": "static/js/main.0a1b2c.js",
+    "trace_id": "tr-0123456789abcdef0123456789abcdef",
+    "request_id": "tr-0123456789abcdef0123456789abcdef",
+    "assessment_id": "a-0123456789abcdef",
 }
 
 

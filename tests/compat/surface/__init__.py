@@ -67,6 +67,7 @@ def endpoints() -> tuple[Endpoint, ...]:
             route in NOT_SUPPORTED_ROUTES
             or route in TRACE_ROUTES
             or route.handler.startswith("api.ui.")
+            or route.bare
         ):
             continue
         found = by_key.get((route.method, route.version, route.path))

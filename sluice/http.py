@@ -127,6 +127,16 @@ def _access_line(
 
 
 async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await _answer(request, handler)
+    if request.content.exception() is not None:
+        # The body broke mid-read (e.g. a Content-Encoding that does not decode): its remainder
+        # was never read, so the connection cannot carry another request. Say so in the answer,
+        # or a keep-alive client sends its next request into a closed socket.
+        response.force_close()
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except BodyTooLarge as err:

@@ -32,12 +32,12 @@ from pathlib import Path
 
 from sluice import config, lifecycle, metrics
 from sluice.commands.migrate import migrate_all
+from sluice.commands.supervise import terminate
 
 log = logging.getLogger(__name__)
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SERVICES = ("api", "ingest", "front")
-_STOP_DEADLINE_S = 15.0
 _HEALTHY_AFTER_S = 60.0  # a child that ran this long gets its backoff reset
 _BACKOFF_MAX_S = 30.0
 
@@ -184,7 +184,7 @@ async def _keep_running(child: Child, stop: asyncio.Event, hurry: asyncio.Event)
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if stop.is_set():
-            code = await _terminate(child.process, waiter, hurry)
+            code = await terminate(child.process, waiter, hurry)
             log.info("service stopped", extra={"service": child.name, "code": code})
             return
         await _backoff(child, started, waiter.result(), stop)
@@ -201,20 +201,3 @@ async def _backoff(child: Child, started: float, code: int, stop: asyncio.Event)
     )
     await lifecycle.sleep_unless_stopped(stop, child.backoff_s)
     child.backoff_s = min(child.backoff_s * 2, _BACKOFF_MAX_S)
-
-
-async def _terminate(
-    process: asyncio.subprocess.Process, waiter: asyncio.Task[int], hurry: asyncio.Event
-) -> int:
-    """SIGTERM, then wait for the drain; SIGKILL past the deadline or once ``hurry`` is set.
-    Returns the exit code (0 = drained and stopped in order)."""
-    if process.returncode is None:
-        process.terminate()
-    hurried = asyncio.create_task(hurry.wait())
-    try:
-        await asyncio.wait({waiter, hurried}, timeout=_STOP_DEADLINE_S)
-    finally:
-        hurried.cancel()
-    if not waiter.done():
-        process.kill()
-    return await waiter

@@ -25,11 +25,13 @@ ID_FIELDS = frozenset(
     {"experiment_id", "experiment_ids", "run_id", "run_uuid", "run_ids", "source_run_id"}
 )
 # mlflow.artifactLocation: a trace's tag, below its experiment's artifact location
+# (keys are compared in their snake_case spelling, hence "mlflow.artifact_location").
 ARTIFACT_FIELDS = frozenset(
-    {"artifact_location", "artifact_uri", "root_uri", "mlflow.artifactLocation"}
+    {"artifact_location", "artifact_uri", "root_uri", "mlflow.artifact_location"}
 )
 TOKEN_FIELDS = frozenset({"next_page_token", "page_token"})
 RUN_NAME_TAG = "mlflow.runName"
+ARTIFACT_TAG = "mlflow.artifactLocation"
 NOW = "<now>"
 ROOT = "<root>"
 TOKEN = "<token>"
@@ -112,6 +114,8 @@ def _object(obj: dict[str, Any], ids: IdMap, window: Window) -> dict[str, Any]:
     out = {key: _value(obj[key], key, ids, window) for key in order}
     if out.get("key") == RUN_NAME_TAG and isinstance(out.get("value"), str):
         out["value"] = _run_name(out["value"])
+    if out.get("key") == ARTIFACT_TAG and isinstance(obj.get("value"), str):  # v2 tag lists
+        out["value"] = _artifact_uri(obj["value"], ids)
     return {key: out[key] for key in obj}
 
 
@@ -152,7 +156,8 @@ def _artifact_uri(value: str, ids: IdMap) -> str:
     )
     if first is None:
         return _HEX_ID.sub(lambda m: ids.placeholder(m[0]), value)
-    return "/".join([ROOT, *replaced[first:]])
+    # Later segments may hold ids the server made (a trace's `tr-<hex>`): numbered like any other.
+    return _HEX_ID.sub(lambda m: ids.placeholder(m[0]), "/".join([ROOT, *replaced[first:]]))
 
 
 def _run_name(value: str) -> str:

@@ -72,7 +72,9 @@ def seed(tracking_uri: str, tag: str | None = None) -> Seeded:
     client = MlflowClient(tracking_uri)
     name = f"ui-demo-{tag}"
     experiment_id = client.create_experiment(name)
-    model_name = f"ui-model-{tag}"
+    # Leading zeros: the model list sorts by name and pages, and a whole suite registers many
+    # models before this one; the seeded model must be on the first page.
+    model_name = f"000-ui-model-{tag}"
     run_ids: list[str] = []
     names = ("brave-owl-1", "calm-fox-2")
     model_id = ""

@@ -167,6 +167,9 @@ RULES: Final[dict[str, Rule]] = {
     "api.traces.handlers:batch_get_trace_infos": _r(Resource.NONE),
     "api.traces.handlers:search_traces_v3": _r(Resource.NONE),
     "api.traces.handlers:search_traces_v2": _r(Resource.NONE),
+    # READ on each experiment, checked in the handler (a list of experiments, as MLflow's auth)
+    "api.traces.metrics:query_trace_metrics": _r(Resource.NONE),
+    "api.traces.datasets:search_evaluation_datasets": _r(Resource.NONE),
     "api.traces.handlers:delete_traces": _r(_T, MANAGE),
     "api.traces.handlers:set_trace_tag": _r(_T, EDIT),
     "api.traces.handlers:delete_trace_tag": _r(_T, EDIT),

@@ -300,11 +300,15 @@ _TRACKING_ROUTES: Final[tuple[Route, ...]] = (
 _V3: Final = "3.0"
 _T: Final = "api.traces.handlers:"
 _A: Final = "api.traces.assessments:"
+_D: Final = "api.traces.datasets:"
 TRACE_ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/mlflow/traces/get", _T + "get_trace", version=_V3),
     Route("GET", "/mlflow/traces/batchGet", _T + "batch_get_traces", version=_V3),
     Route("POST", "/mlflow/traces/batchGetInfos", _T + "batch_get_trace_infos", version=_V3),
     Route("POST", "/mlflow/traces/search", _T + "search_traces_v3", version=_V3),
+    Route("POST", "/mlflow/traces/metrics", "api.traces.metrics:query_trace_metrics", version=_V3),
+    Route("POST", "/mlflow/datasets/search", _D + "search_evaluation_datasets", version=_V3),
+    Route("GET", "/mlflow/datasets/search", _D + "search_evaluation_datasets", version=_V3),
     Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces"),
     Route("POST", "/mlflow/traces/delete-traces", _T + "delete_traces", version=_V3),
     Route("POST", "/mlflow/traces/link-to-run", _T + "link_traces_to_run"),

@@ -19,8 +19,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.typedefs import Middleware
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
 
@@ -55,6 +56,17 @@ class BodyTooLarge(MlflowError):
             "INVALID_PARAMETER_VALUE",
             f"Request body of {declared} bytes exceeds the maximum of {limit} bytes.",
         )
+
+
+class BodyNotDecodable(MlflowError):
+    """The body's Content-Encoding (gzip, deflate) did not decode: a 400, never a 500."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(
+            "INVALID_PARAMETER_VALUE",
+            f"Request body could not be decoded as its Content-Encoding ({encoding}) says.",
+        )
+        self.encoding = encoding
 
 
 def json_response(
@@ -165,7 +177,10 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise BodyTooLarge(declared, max_bytes)
-    return await request.read()
+    try:
+        return await request.read()
+    except (PayloadEncodingError, RequestPayloadError):  # aiohttp decodes while reading
+        raise BodyNotDecodable(request.headers.get("Content-Encoding", "")) from None
 
 
 def bind_handler(ref: str) -> Handler:

@@ -213,3 +213,9 @@ async def delete_assessment(conn: Conn, trace_id: str, assessment_id: str) -> No
         trace_id,
         assessment_id,
     )
+
+
+async def metric_rows(conn: Conn, text: str, params: list[Any]) -> list[Row]:
+    """The rows of a trace metrics query (api/traces/metric_rules.py builds the SQL from fixed
+    text; user values are parameters)."""
+    return list(await conn.fetch(text, *params))

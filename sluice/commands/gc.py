@@ -7,9 +7,10 @@
   writes to a deleted run (the writer quarantines a point in flight; old quarantine rows of
   gone runs are removed below). Safe under load: each batch is short and touches only
   deleted runs.
-* Their artifacts, when they live under the local artifact root (``mlflow-artifacts:/<exp>/
-  <run>/artifacts``): the run's folder. Sluice never deletes a location a user supplied, and
-  artifacts on an S3 root are left to a bucket lifecycle rule (counted as kept).
+* Their artifacts, when they live under Sluice's artifact root (``mlflow-artifacts:/<exp>/
+  <run>/artifacts``): the run's folder, on a local root or every object below
+  ``<prefix>/<exp>/<run>/`` on an S3 root. Sluice never deletes a location a user supplied
+  (counted as kept).
 * Experiments deleted more than ``older_than`` ago whose runs are all gone: datasets, logged
   models, permissions and the experiment row (its name becomes free again, as in MLflow).
 * Quarantined points older than ``older_than`` whose run is gone or deleted.
@@ -24,12 +25,15 @@ import logging
 import re
 import shutil
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aioboto3
 import asyncpg
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from botocore.config import Config
 
 from schemas.wire import dlq_topic
 from sluice import kafka, pg
@@ -46,7 +50,7 @@ class Collected:
     experiments: int = 0
     quarantined_rows: int = 0
     artifact_folders: int = 0
-    artifacts_kept: int = 0  # on S3 or a user-supplied location: not deleted here
+    artifacts_kept: int = 0  # a user-supplied location: not deleted here
     dlq_records: int = 0
     run_ids: list[str] = field(default_factory=list)
 
@@ -62,7 +66,7 @@ async def collect(
             uris = await _collect_runs(conn, cutoff_ms, batch, done)
             if not uris:
                 break
-            await asyncio.to_thread(_delete_artifacts, settings.api.artifact_root, uris, done)
+            await _delete_artifacts(settings, uris, done)
         done.experiments = await _collect_experiments(conn, cutoff_ms)
         done.quarantined_rows = await _collect_quarantine(conn, older_than_s)
     finally:
@@ -97,23 +101,58 @@ async def _collect_runs(
     return [r["artifact_uri"] for r in rows]
 
 
-def _delete_artifacts(root: str, uris: list[str], done: Collected) -> None:
-    if "://" in root:
-        done.artifacts_kept += len(uris)
+async def _delete_artifacts(settings: Settings, uris: list[str], done: Collected) -> None:
+    runs = [_run_folder(uri) for uri in uris]
+    done.artifacts_kept += sum(1 for r in runs if r is None)
+    found = [r for r in runs if r is not None]
+    if not found:
         return
+    if settings.api.artifact_root.startswith("s3://"):
+        done.artifact_folders += await _delete_s3_folders(settings, found)
+    else:
+        done.artifact_folders += await asyncio.to_thread(
+            _delete_local_folders, settings.api.artifact_root, found
+        )
+
+
+def _run_folder(uri: str) -> tuple[str, str] | None:
+    """(experiment id, run id) of a run whose artifacts are under Sluice's root, else None."""
+    match = _LOCAL_RUN_URI.match(uri)
+    return None if match is None else (match.group("exp"), match.group("run"))
+
+
+def _delete_local_folders(root: str, runs: list[tuple[str, str]]) -> int:
     base = Path(root).resolve()
-    for uri in uris:
-        match = _LOCAL_RUN_URI.match(uri)
-        if match is None:
-            done.artifacts_kept += 1
-            continue
-        folder = (base / match.group("exp") / match.group("run")).resolve()
-        if base not in folder.parents:
-            done.artifacts_kept += 1
-            continue
-        if folder.exists():
+    removed = 0
+    for exp, run in runs:
+        folder = (base / exp / run).resolve()
+        if base in folder.parents and folder.exists():
             shutil.rmtree(folder)
-            done.artifact_folders += 1
+            removed += 1
+    return removed
+
+
+async def _delete_s3_folders(settings: Settings, runs: list[tuple[str, str]]) -> int:
+    """Every object below ``<prefix>/<exp>/<run>/``, a listed page (at most 1000 keys, the
+    most one DeleteObjects call takes) at a time."""
+    split = urllib.parse.urlsplit(settings.api.artifact_root)
+    bucket, prefix = split.netloc, "/".join(p for p in split.path.split("/") if p)
+    timeout = settings.api.artifact_s3_timeout_s
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 3})
+    endpoint = settings.api.artifact_s3_endpoint_url or None
+    removed = 0
+    async with aioboto3.Session().client("s3", endpoint_url=endpoint, config=config) as client:
+        paginator = client.get_paginator("list_objects_v2")
+        for exp, run in runs:
+            folder = "/".join(p for p in (prefix, exp, run) if p) + "/"
+            deleted = 0
+            async for page in paginator.paginate(Bucket=bucket, Prefix=folder):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    await client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+                    deleted += len(keys)
+            removed += deleted > 0
+    return removed
 
 
 async def _collect_experiments(conn: asyncpg.Connection, cutoff_ms: int) -> int:

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas.routes import Service
-from sluice import config, lifecycle
+from sluice import config
 from sluice.commands import balancer
 from sluice.commands.migrate import migrate_all
-from sluice.commands.supervise import Child, supervise
+from sluice.commands.supervise import Child, run_until_signalled, supervise
 
 log = logging.getLogger(__name__)
 
@@ -182,19 +182,10 @@ def state_dir(environ: Mapping[str, str]) -> Path:
 # --- the command ----------------------------------------------------------------------------
 def main(environ: Mapping[str, str]) -> None:
     """Entry point of `sluice up-ha`; signals as `sluice up` (a later signal hurries)."""
-
-    async def run() -> None:
-        stop, hurry = asyncio.Event(), asyncio.Event()
-
-        def on_insist() -> None:
-            log.warning("second signal: killing the processes, then stopping the servers")
-            hurry.set()
-
-        lifecycle.install_stop_signals(stop, on_insist)
-        await up_ha(environ, stop, hurry)
-        log.info("stopped")
-
-    asyncio.run(run())
+    run_until_signalled(
+        lambda stop, hurry: up_ha(environ, stop, hurry),
+        "second signal: killing the processes, then stopping the servers",
+    )
 
 
 async def up_ha(environ: Mapping[str, str], stop: asyncio.Event, hurry: asyncio.Event) -> None:

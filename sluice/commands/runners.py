@@ -42,7 +42,7 @@ async def run_gc(settings: config.Settings, args: argparse.Namespace) -> None:
     print(
         f"removed {done.runs} runs, {done.experiments} experiments,"
         f" {done.quarantined_rows} quarantined points, {done.artifact_folders} artifact folders"
-        f" ({done.artifacts_kept} artifact locations outside the local root kept),"
+        f" ({done.artifacts_kept} artifact locations outside Sluice's artifact root kept),"
         f" {done.dlq_records} dead letters"
     )
 

@@ -5,10 +5,10 @@ processes of each role, so every child has its own name (``ingest-2``) for logs 
 metric, while its command line names the role (``sluice ingest``): operators and the fault
 test find processes by role with ``ps``.
 
-Stopping follows `sluice up` (sluice/commands/up.py, whose loop this generalises to any command
-line): children run in process groups of their own, so a signal to the supervisor's group
-reaches them once, through the supervisor; Linux's parent-death signal takes them down if the
-supervisor dies; ``hurry`` (a later signal) kills instead of draining.
+`sluice up` and `sluice up-ha` both run their children here. Children run in process groups of
+their own, so a signal to the supervisor's group reaches them once, through the supervisor;
+Linux's parent-death signal takes them down if the supervisor dies; ``hurry`` (a later signal)
+kills instead of draining.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sluice import lifecycle, metrics
@@ -40,6 +40,26 @@ class Child:
     backoff_s: float = _BACKOFF_FIRST_S
     restarts: int = 0
     process: asyncio.subprocess.Process | None = field(default=None)
+
+
+def run_until_signalled(
+    command: Callable[[asyncio.Event, asyncio.Event], Awaitable[None]], on_second_signal: str
+) -> None:
+    """Run ``command(stop, hurry)``: the first SIGTERM/SIGINT (and its copies) sets ``stop``, a
+    later one logs ``on_second_signal`` and sets ``hurry``."""
+
+    async def run() -> None:
+        stop, hurry = asyncio.Event(), asyncio.Event()
+
+        def on_insist() -> None:
+            log.warning(on_second_signal)
+            hurry.set()
+
+        lifecycle.install_stop_signals(stop, on_insist)
+        await command(stop, hurry)
+        log.info("stopped")
+
+    asyncio.run(run())
 
 
 async def supervise(children: Sequence[Child], stop: asyncio.Event, hurry: asyncio.Event) -> None:
@@ -63,7 +83,7 @@ async def keep_running(child: Child, stop: asyncio.Event, hurry: asyncio.Event) 
         stopper.cancel()
         if stop.is_set():
             code = await terminate(child.process, waiter, hurry)
-            log.info("process stopped", extra={"service": child.name, "code": code})
+            log.info("service stopped", extra={"service": child.name, "code": code})
             return
         await _backoff(child, started, waiter.result(), stop)
 
@@ -88,7 +108,7 @@ async def _backoff(child: Child, started: float, code: int, stop: asyncio.Event)
     child.restarts += 1
     metrics.supervisor_restarts_total.labels(child.name).inc()
     log.warning(
-        "process exited; restarting",
+        "service exited; restarting",
         extra={"service": child.name, "code": code, "in_s": child.backoff_s},
     )
     await lifecycle.sleep_unless_stopped(stop, child.backoff_s)
@@ -103,7 +123,9 @@ async def terminate(
         process.terminate()
     hurried = asyncio.create_task(hurry.wait())
     try:
-        await asyncio.wait({waiter, hurried}, timeout=_STOP_DEADLINE_S)
+        await asyncio.wait(
+            {waiter, hurried}, timeout=_STOP_DEADLINE_S, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         hurried.cancel()
     if not waiter.done():

@@ -20,19 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sluice import config, lifecycle, metrics
+from sluice import config
 from sluice.commands.migrate import migrate_all
-from sluice.commands.supervise import terminate
+from sluice.commands.supervise import Child, run_until_signalled, supervise
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +37,6 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SERVICES = ("api", "ingest", "front")
 _HEALTHY_AFTER_S = 60.0  # a child that ran this long gets its backoff reset
 _BACKOFF_MAX_S = 30.0
-
-
-@dataclass(slots=True)
-class Child:
-    name: str  # process name in logs
-    service: str  # the `sluice` subcommand it runs
-    env: dict[str, str]
-    backoff_s: float = 1.0
-    restarts: int = 0
-    process: asyncio.subprocess.Process | None = field(default=None)
 
 
 def run_script(script: str, *args: str, env: Mapping[str, str]) -> str:
@@ -94,19 +81,10 @@ class LocalServices:
 
 def main(environ: Mapping[str, str]) -> None:
     """Entry point of `sluice up`: signals as described in the module docstring."""
-
-    async def run() -> None:
-        stop, hurry = asyncio.Event(), asyncio.Event()
-
-        def on_insist() -> None:
-            log.warning("second signal: killing the services, then stopping PostgreSQL and Kafka")
-            hurry.set()
-
-        lifecycle.install_stop_signals(stop, on_insist)
-        await up(environ, stop, hurry)
-        log.info("stopped")
-
-    asyncio.run(run())
+    run_until_signalled(
+        lambda stop, hurry: up(environ, stop, hurry),
+        "second signal: killing the services, then stopping PostgreSQL and Kafka",
+    )
 
 
 def local_addresses(environ: Mapping[str, str]) -> dict[str, str]:
@@ -131,11 +109,9 @@ async def up(environ: Mapping[str, str], stop: asyncio.Event, hurry: asyncio.Eve
             return
         settings = config.load(child_env)
         await migrate_all(settings.pg, settings.kafka)
-        children = _children(settings, child_env)
-        tasks = [asyncio.create_task(_keep_running(c, stop, hurry)) for c in children]
+        running = asyncio.create_task(supervise(_children(settings, child_env), stop, hurry))
         log.info("sluice is up", extra={"url": f"http://{settings.host}:{settings.port}"})
-        await stop.wait()
-        await asyncio.gather(*tasks)
+        await running
     finally:
         await asyncio.to_thread(services.stop)
 
@@ -143,61 +119,15 @@ async def up(environ: Mapping[str, str], stop: asyncio.Event, hurry: asyncio.Eve
 def _children(settings: config.Settings, env: dict[str, str]) -> list[Child]:
     """Writers first (each with its own health port), then api, ingest and the front."""
     writers = [
-        Child(
+        _child(
             f"writer-{i}",
             "writer",
             {**env, "SLUICE_WRITER_METRICS_PORT": str(settings.writer.metrics_port + i)},
         )
         for i in range(settings.writer.processes)
     ]
-    return writers + [Child(name, name, env) for name in SERVICES]
+    return writers + [_child(name, name, env) for name in SERVICES]
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook asking Linux to SIGTERM the child when `up` dies (even by SIGKILL):
-    children live in their own process groups, so nothing else would reach them then."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-
-    def hook() -> None:
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return hook
-
-
-async def _keep_running(child: Child, stop: asyncio.Event, hurry: asyncio.Event) -> None:
-    while not stop.is_set():
-        started = time.monotonic()
-        child.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sluice.cli",
-            child.service,
-            env=child.env,
-            process_group=0,  # signals to `up`'s group reach it only through `up`: once
-            preexec_fn=_die_with_parent(),
-        )
-        waiter = asyncio.create_task(child.process.wait())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if stop.is_set():
-            code = await terminate(child.process, waiter, hurry)
-            log.info("service stopped", extra={"service": child.name, "code": code})
-            return
-        await _backoff(child, started, waiter.result(), stop)
-
-
-async def _backoff(child: Child, started: float, code: int, stop: asyncio.Event) -> None:
-    if time.monotonic() - started > _HEALTHY_AFTER_S:
-        child.backoff_s = 1.0
-    child.restarts += 1
-    metrics.supervisor_restarts_total.labels(child.name).inc()
-    log.warning(
-        "service exited; restarting",
-        extra={"service": child.name, "code": code, "in_s": child.backoff_s},
-    )
-    await lifecycle.sleep_unless_stopped(stop, child.backoff_s)
-    child.backoff_s = min(child.backoff_s * 2, _BACKOFF_MAX_S)
+def _child(name: str, service: str, env: dict[str, str]) -> Child:
+    return Child(name, (sys.executable, "-m", "sluice.cli", service), env)

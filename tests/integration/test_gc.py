@@ -16,6 +16,7 @@ import asyncpg
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from tests.integration.conftest import FAKE_AWS, S3
 from tests.stack import Stack
 
 DAY_MS = 86_400_000
@@ -173,3 +174,52 @@ def test_gc_removes_an_old_deleted_experiment_once_its_runs_are_gone(
     assert "1 experiments" in done.stdout
     assert client.get_experiment_by_name(name) is None
     client.create_experiment(name)  # the name is free again, as after `mlflow gc`
+
+
+def test_gc_removes_an_old_deleted_runs_artifacts_from_an_s3_root(
+    stack: Stack, s3: S3, s3_sluice_url: str, tmp_path: Path
+) -> None:
+    client = MlflowClient(s3_sluice_url)
+    exp_id = client.create_experiment(f"gc-s3-{uuid.uuid4().hex[:8]}")
+    old, live = (client.create_run(exp_id).info.run_id for _ in range(2))
+    for run_id in (old, live):
+        for name in ("a.txt", "deep/b.txt"):
+            (tmp_path / run_id / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / run_id / name).write_text(name)
+        client.log_artifacts(run_id, str(tmp_path / run_id))
+    client.delete_run(old)
+    asyncio.run(
+        _sql(
+            stack.dsn,
+            "UPDATE runs SET deleted_time = deleted_time - $2 WHERE run_uuid = $1",
+            old,
+            2 * DAY_MS,
+        )
+    )
+    bucket = s3.client()
+
+    def keys(run_id: str) -> list[str]:
+        found = bucket.list_objects_v2(  # type: ignore[attr-defined]
+            Bucket=s3.bucket, Prefix=f"{s3.prefix}/{exp_id}/{run_id}/"
+        )
+        return sorted(o["Key"].rsplit("/artifacts/", 1)[1] for o in found.get("Contents", []))
+
+    assert keys(old) == keys(live) == ["a.txt", "deep/b.txt"]
+    env = {
+        **stack.service_env(),
+        "SLUICE_API_ARTIFACT_ROOT": f"s3://{s3.bucket}/{s3.prefix}",
+        "SLUICE_API_ARTIFACT_S3_ENDPOINT_URL": s3.endpoint,
+        **FAKE_AWS,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "1 artifact folders" in done.stdout, done.stdout
+    assert keys(old) == []
+    assert keys(live) == ["a.txt", "deep/b.txt"]
+    assert [f.path for f in client.list_artifacts(live, "deep")] == ["deep/b.txt"]

@@ -417,8 +417,7 @@ NOT_SUPPORTED_FAMILIES: Final[dict[str, tuple[tuple[str, str, bool], ...]]] = {
         ("POST", "/mlflow/datasets/create", False),
         ("GET", "/mlflow/datasets/{dataset_id}", False),
         ("DELETE", "/mlflow/datasets/{dataset_id}", False),
-        ("POST", "/mlflow/datasets/search", False),
-        ("GET", "/mlflow/datasets/search", False),
+        # datasets/search is served (empty pages, api/traces/datasets.py): the traces tab calls it
         ("PATCH", "/mlflow/datasets/{dataset_id}/tags", False),
         ("DELETE", "/mlflow/datasets/{dataset_id}/tags/{key}", False),
         ("POST", "/mlflow/datasets/{dataset_id}/records", False),

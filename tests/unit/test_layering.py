@@ -40,6 +40,7 @@ PURE_FILES = [
     "ingest/trace_rules.py",
     "ingest/validate.py",
     "sluice/commands/transfer/tables.py",
+    "sluice/commands/transfer/traces.py",
     "sluice/limits.py",
     "writer/batch.py",
     "writer/chunks.py",

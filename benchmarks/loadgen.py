@@ -8,7 +8,9 @@ Workload kinds: ``batch`` (log-batch, closed loop, or open loop at ``rate_rps``)
 (log-metric), ``fanout`` (every run sends its batches at once), ``read`` (a list of request
 templates, paged like the mlflow client pages get-history), ``visibility`` (an open-loop
 log-batch background plus a probe: log-metric, then get-history until the point is readable),
-``create_runs``.
+``create_runs``; for traces (benchmarks/otlp_bodies.py) ``spans`` (OTLP exports, closed loop
+for ``duration_s`` or until ``total_requests`` were sent) and ``trace_visibility`` (open-loop
+exports plus a probe: one trace exported, then traces/search until it is listed).
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from benchmarks import mlflow_json, rawhttp
+from benchmarks import mlflow_json, otlp_bodies, rawhttp
 
 Spec = dict[str, Any]
 Result = dict[str, Any]
@@ -107,10 +109,17 @@ def _session(limit: int, timeout_s: float) -> aiohttp.ClientSession:
     )
 
 
-async def _post(client: rawhttp.Client, path: str, body: bytes, tally: Tally, seq: int) -> None:
+async def _post(
+    client: rawhttp.Client,
+    path: str,
+    body: bytes,
+    tally: Tally,
+    seq: int,
+    headers: bytes = rawhttp.JSON,
+) -> None:
     started = time.perf_counter()
     try:
-        status, answer = await client.post(path, body)
+        status, answer = await client.post(path, body, headers)
     except (TimeoutError, OSError, rawhttp.HttpError) as exc:
         tally.record(seq, started, type(exc).__name__, str(exc))
         return
@@ -146,9 +155,15 @@ async def closed_loop(spec: Spec) -> Result:
     return tally.result()
 
 
-async def open_loop(spec: Spec, client: rawhttp.Client, tally: Tally) -> int:
+async def open_loop(
+    spec: Spec,
+    client: rawhttp.Client,
+    tally: Tally,
+    request: Callable[[int], tuple[str, bytes, bytes]] | None = None,
+) -> int:
     """Send at ``rate_rps`` for ``duration_s`` whatever the answers do (at most ``max_inflight``
-    outstanding); return how many sends were skipped because that bound was reached."""
+    outstanding); return how many sends were skipped because that bound was reached.
+    ``request(seq)`` -> (path, body, headers); log-batch / log-metric by default."""
     interval = 1.0 / spec["rate_rps"]
     started = time.perf_counter()
     inflight: set[asyncio.Task[None]] = set()
@@ -161,8 +176,12 @@ async def open_loop(spec: Spec, client: rawhttp.Client, tally: Tally) -> int:
         if len(inflight) >= spec["max_inflight"]:
             skipped += 1
         else:
-            path, body = _write_body(spec, seq)
-            task = asyncio.create_task(_post(client, path, body, tally, seq))
+            if request is None:
+                path, body = _write_body(spec, seq)
+                headers = rawhttp.JSON
+            else:
+                path, body, headers = request(seq)
+            task = asyncio.create_task(_post(client, path, body, tally, seq, headers))
             inflight.add(task)
             task.add_done_callback(inflight.discard)
         seq += 1
@@ -364,7 +383,115 @@ async def create_runs(spec: Spec) -> Result:
     return {"run_ids": ids}
 
 
+# --- traces ------------------------------------------------------------------------------------
+
+
+def _template(spec: Spec) -> otlp_bodies.Template:
+    return otlp_bodies.Template(
+        bytes.fromhex(spec["prefix"]), spec["traces_per_request"], spec["spans_per_trace"]
+    )
+
+
+async def spans(spec: Spec) -> Result:
+    """OTLP exports back to back from ``concurrency`` workers, for ``duration_s`` or until
+    ``total_requests`` were sent (the fill of the search phase). Bodies: ``Template``."""
+    tally = Tally()
+    template = _template(spec)
+    headers = otlp_bodies.headers(spec["experiment_id"])
+    counter = iter(range(spec.get("total_requests") or 10**12))
+    deadline = time.perf_counter() + spec.get("duration_s", math.inf)
+    async with _client(spec) as client:
+
+        async def worker() -> None:
+            for seq in counter:
+                if time.perf_counter() >= deadline:
+                    return
+                body = template.body(seq, time.time_ns())
+                await _post(client, otlp_bodies.OTLP_PATH, body, tally, seq, headers)
+
+        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    return tally.result()
+
+
+async def trace_visibility(spec: Spec) -> Result:
+    """Open-loop exports at ``rate_rps`` (``Template`` bodies); meanwhile a probe exports one
+    one-span trace to its own experiment and searches that experiment (newest first, as
+    ``mlflow.search_traces``) until the trace is listed; the delay from the export's answer
+    to the first search that lists it is the visibility."""
+    background = Tally()
+    template = _template(spec)
+    headers = otlp_bodies.headers(spec["experiment_id"])
+    delays: list[float] = []
+    probe_errors: list[str] = []
+
+    def request(seq: int) -> tuple[str, bytes, bytes]:
+        return otlp_bodies.OTLP_PATH, template.body(seq, time.time_ns()), headers
+
+    async with (
+        _client(spec) as client,
+        _session(2, spec["request_timeout_s"]) as probe_session,
+    ):
+        stop = asyncio.Event()
+
+        async def probe() -> None:
+            probes = _template({**spec, "prefix": spec["probe_prefix"], "traces_per_request": 1})
+            seq = 0
+            while not stop.is_set():
+                delay = await _trace_probe_once(probe_session, spec, probes, seq, probe_errors)
+                if delay is not None:
+                    delays.append(delay)
+                seq += 1
+                await asyncio.sleep(spec["probe_gap_s"])
+
+        probe_task = asyncio.create_task(probe())
+        skipped = await open_loop(spec, client, background, request)
+        stop.set()
+        await probe_task
+    return background.result() | {
+        "skipped": skipped,
+        "visibility": percentiles(delays),
+        "probe_errors": probe_errors[:5],
+    }
+
+
+async def _trace_probe_once(
+    session: aiohttp.ClientSession,
+    spec: Spec,
+    probes: otlp_bodies.Template,
+    seq: int,
+    errors: list[str],
+) -> float | None:
+    body = probes.body(seq, time.time_ns())
+    export_headers = {
+        "Content-Type": "application/x-protobuf",
+        "x-mlflow-experiment-id": spec["probe_experiment_id"],
+    }
+    url = spec["url"] + otlp_bodies.OTLP_PATH
+    async with session.post(url, data=body, headers=export_headers) as response:
+        if response.status != 200:
+            errors.append(f"export {response.status}: {(await response.text())[:200]}")
+            return None
+        await response.read()
+    acked = time.perf_counter()
+    wanted = probes.trace_ids(seq)[0].encode()
+    search = otlp_bodies.search_body(spec["probe_experiment_id"], None, 10)
+    deadline = acked + 30.0
+    while time.perf_counter() < deadline:
+        url = f"{spec['read_url']}/api/3.0/mlflow/traces/search"
+        async with session.post(url, data=search) as response:
+            raw = await response.read()
+        if response.status == 200 and wanted in raw:
+            return time.perf_counter() - acked
+        if response.status != 200:
+            errors.append(f"search {response.status}: {raw[:200]!r}")
+        await asyncio.sleep(spec["probe_poll_s"])
+    errors.append(f"probe {seq} not listed after 30 s")
+    return None
+
+
 KINDS = {
+    "spans": spans,
+    "trace_visibility": trace_visibility,
     "batch": closed_loop,
     "single": closed_loop,
     "batch_rate": rate_limited,

@@ -79,7 +79,16 @@ async def measured(ctx: Context, name: str, body: Awaitable[Result]) -> Result:
 
 
 def _brief(result: Result) -> str:
-    keys = ("verified_points_per_s", "req_per_s", "rate_per_s", "acked_points", "found_points")
+    keys = (
+        "verified_points_per_s",
+        "verified_spans_per_s",
+        "req_per_s",
+        "rate_per_s",
+        "acked_points",
+        "found_points",
+        "acked_spans",
+        "found_spans",
+    )
     parts = [f"{k}={result[k]}" for k in keys if k in result]
     lat = result.get("latency", {})
     if "p50_ms" in lat:
@@ -142,16 +151,21 @@ async def settle(target: Target, deadline_s: float = SETTLE_DEADLINE_S) -> float
 
 async def experiment(ctx: Context, target: Target) -> str:
     if target.name not in ctx.experiments:
-        name = f"bench-{target.name}-{int(time.time() * 1000)}"
-        status, doc = await rest(
-            "POST",
-            f"{target.read_url}{_PREFIX}/experiments/create",
-            mlflow_json.create_experiment(name),
-        )
-        if status != 200:
-            raise RuntimeError(f"{target.name}: experiments/create answered {status}: {doc}")
-        ctx.experiments[target.name] = str(doc["experiment_id"])
+        ctx.experiments[target.name] = await experiment_named(target, f"bench-{target.name}")
     return ctx.experiments[target.name]
+
+
+async def experiment_named(target: Target, prefix: str) -> str:
+    """A new experiment named ``prefix``-<ms>; its id."""
+    name = f"{prefix}-{int(time.time() * 1000)}"
+    status, doc = await rest(
+        "POST",
+        f"{target.read_url}{_PREFIX}/experiments/create",
+        mlflow_json.create_experiment(name),
+    )
+    if status != 200:
+        raise RuntimeError(f"{target.name}: experiments/create answered {status}: {doc}")
+    return str(doc["experiment_id"])
 
 
 async def new_runs(ctx: Context, target: Target, count: int) -> list[str]:
@@ -440,7 +454,8 @@ async def run_all(
 ) -> Result:
     """Every workload (or those in ``only``) against every target, interleaved per workload so
     both systems see the machine in about the same state."""
-    from benchmarks.ui import ui  # noqa: PLC0415 - benchmarks.ui builds on this module
+    from benchmarks.traces import traces  # noqa: PLC0415 - both build on this module
+    from benchmarks.ui import ui  # noqa: PLC0415
 
     def wanted(name: str) -> bool:
         return not only or name in only
@@ -456,6 +471,7 @@ async def run_all(
             "reads",
             "registry",
             "visibility",
+            "traces",
             "storage",
             "ui",
         )
@@ -468,6 +484,7 @@ async def run_all(
         ("reads", lambda c, t: reads(c, t, sluice_has=has)),
         ("registry", registry),
         ("visibility", visibility),
+        ("traces", traces),
         ("ui", ui),
     ]
     for name, step in steps:

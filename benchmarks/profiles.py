@@ -33,6 +33,10 @@ class Profile:
     drain_timeout_s: float = 120.0
     request_timeout_s: float = 300.0
     profile_s: float = 20.0  # py-spy on ingest and writer at max rate; 0 = no profile
+    trace_ingest_s: float = 20.0  # OTLP span ingest, closed loop
+    trace_concurrency: int = 8
+    trace_visibility_s: float = 20.0
+    search_traces: int = 1_000_000  # traces stored before traces/search is measured
     ui_metrics: int = 100  # the UI phase's big run: metrics ...
     ui_points: int = 100_000  # ... of this many points each
     ui_table_runs: int = 10_000  # runs of the experiment whose table is drawn
@@ -73,6 +77,9 @@ SMOKE = Profile(
     drain_timeout_s=60.0,
     request_timeout_s=60.0,
     profile_s=3.0,
+    trace_ingest_s=1.5,
+    trace_visibility_s=2.0,
+    search_traces=2_000,
     ui_metrics=5,
     ui_points=2_000,
     ui_table_runs=200,

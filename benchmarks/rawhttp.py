@@ -14,6 +14,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 _HEADER_END = b"\r\n\r\n"
+JSON = b"Content-Type: application/json\r\n"
 
 
 class HttpError(Exception):
@@ -113,12 +114,13 @@ class Client:
         self._idle: list[_Exchange] = []
         self._host_header = f"Host: {self._host}:{self._port}\r\n".encode()
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post(self, path: str, body: bytes, headers: bytes = JSON) -> tuple[int, bytes]:
+        """``headers``: pre-formatted header lines, each ending in CRLF (Content-Type at least)."""
         request = b"".join(
             (
                 f"POST {path} HTTP/1.1\r\n".encode(),
                 self._host_header,
-                b"Content-Type: application/json\r\n",
+                headers,
                 f"Content-Length: {len(body)}\r\n\r\n".encode(),
                 body,
             )

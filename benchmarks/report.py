@@ -249,6 +249,7 @@ def rows(doc: Doc) -> list[Row]:
             50,
             "≤ 50",
         ),
+        *_trace_rows(doc),
         (
             "UI: run page, charts drawn (s, median)",
             (*w, "ui", "{s}", "run_charts", "median_s"),
@@ -264,6 +265,53 @@ def rows(doc: Doc) -> list[Row]:
             "≥ 5x faster than MLflow",
         ),
     ]
+    return out
+
+
+# Sluice/MLflow ratio targets of the trace rows (issue 13), by label prefix.
+_TRACE_RATIO_TARGETS = {"OTLP span ingest: verified spans/s": 50.0, "traces/search": 10.0}
+
+
+def _trace_rows(doc: Doc) -> list[Row]:
+    t = ("workloads", "traces", "{s}")
+    stored = _get(doc, "workloads", "traces", "sluice", "search", "stored_traces") or 0
+    out: list[Row] = [
+        (
+            "OTLP span ingest: verified spans/s",
+            (*t, "span_ingest", "verified_spans_per_s"),
+            True,
+            None,
+            "≥ 50x MLflow",
+        ),
+        ("OTLP span ingest: p99 ms", (*t, "span_ingest", "latency", "p99_ms"), False, None, ""),
+        (
+            "OTLP p99 ms at half max span rate",
+            (*t, "visibility", "latency", "p99_ms"),
+            False,
+            None,
+            "",
+        ),
+        (
+            "trace visibility (ack -> in traces/search) p50 ms",
+            (*t, "visibility", "visibility", "p50_ms"),
+            False,
+            None,
+            "",
+        ),
+        (
+            "trace visibility (ack -> in traces/search) p99 ms",
+            (*t, "visibility", "visibility", "p99_ms"),
+            False,
+            None,
+            "",
+        ),
+    ]
+    for label in ("newest 100", "tag filter (1 %)"):
+        name = f"traces/search {label} of {stored:,} traces"
+        out.append(
+            (f"{name}: reads/s", (*t, "search", label, "rate_per_s"), True, None, "≥ 10x MLflow")
+        )
+        out.append((f"{name}: p50 ms", (*t, "search", label, "latency", "p50_ms"), False, None, ""))
     return out
 
 
@@ -298,6 +346,9 @@ def markdown(doc: Doc) -> str:
         ratio = _ratio(s, m, higher)
         if label.startswith("search-runs") and label.endswith("reads/s") and target is None:
             ok = _ratio_verdict(s, m, 10)
+        elif target_text.endswith("x MLflow") and label.startswith(tuple(_TRACE_RATIO_TARGETS)):
+            factor = next(f for k, f in _TRACE_RATIO_TARGETS.items() if label.startswith(k))
+            ok = _ratio_verdict(s, m, factor)
         elif label.startswith("UI:"):
             ok = _ratio_verdict(m, s, 5)  # lower is better: MLflow's time / Sluice's
         else:
@@ -343,6 +394,20 @@ def _verification_md(doc: Doc) -> str:
                         f"| {workload} {key} | {system} | {r['acked_points']:,} | "
                         f"{r['found_points']:,} | {'yes' if r['verified'] else '**NO**'} |"
                     )
+    for system, results in (_get(doc, "workloads", "traces") or {}).items():
+        for key in ("span_ingest", "visibility"):
+            r = results.get(key) or {}
+            if "acked_spans" in r:
+                lines.append(
+                    f"| traces {key} (spans) | {system} | {r['acked_spans']:,} | "
+                    f"{r['found_spans']:,} | {'yes' if r['verified'] else '**NO**'} |"
+                )
+        fill = _get(results, "search", "fill") or {}
+        if fill:
+            lines.append(
+                f"| traces search fill | {system} | {fill.get('how')} |"
+                f" {_get(results, 'search', 'stored_traces'):,} traces | {fill.get('fill_s')} s |"
+            )
     return "\n".join(lines)
 
 

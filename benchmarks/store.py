@@ -361,3 +361,86 @@ async def grow_sluice(dsn: str, rows: int, label: str) -> float:
     finally:
         await conn.close()
     return time.perf_counter() - started
+
+
+# --- traces (benchmarks/traces.py) --------------------------------------------------------------
+
+# Both systems keep one row per span keyed by MLflow's trace id ("tr-" + 32 hex).
+_SPAN_TABLE = {"sluice": "trace_spans", "mlflow": "spans"}
+_TRACE_INFOS = "SELECT count(*) FROM trace_info WHERE experiment_id = $1"
+
+
+async def wait_for_spans(
+    system: str, dsn: str, trace_ids: list[str], want: int, timeout_s: float
+) -> tuple[int, float]:
+    """Poll until ``want`` spans of ``trace_ids`` are stored or the deadline passes; return
+    (found, seconds waited). Spans are unique by (trace, span) in both stores."""
+    sql = f"SELECT count(*) FROM {_SPAN_TABLE[system]} WHERE trace_id = ANY($1::text[])"
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = int(await conn.fetchval(sql, trace_ids)) if trace_ids else 0
+        while found < want and time.perf_counter() - started < timeout_s:
+            await asyncio.sleep(0.25)
+            found = int(await conn.fetchval(sql, trace_ids))
+    finally:
+        await conn.close()
+    return found, time.perf_counter() - started
+
+
+async def wait_for_trace_infos(
+    dsn: str, experiment_id: str, want: int, timeout_s: float
+) -> tuple[int, float]:
+    """Poll until the experiment holds ``want`` traces (Sluice's writers draining the fill)."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = int(await conn.fetchval(_TRACE_INFOS, int(experiment_id)))
+        while found < want and time.perf_counter() - started < timeout_s:
+            await asyncio.sleep(1.0)
+            found = int(await conn.fetchval(_TRACE_INFOS, int(experiment_id)))
+    finally:
+        await conn.close()
+    return found, time.perf_counter() - started
+
+
+# MLflow's trace tables as its SQL store writes them for a trace logged by the client: the info
+# row, the tags it sets (artifact location, trace name, the user's tag) and the request
+# metadata (schema version, size). Built server-side: 1M client traces through its REST API
+# would take hours at the span rate measured in the ingest phase.
+_MLFLOW_TRACE_FILL = (
+    """INSERT INTO trace_info (request_id, experiment_id, timestamp_ms, execution_time_ms,
+        status, request_preview, response_preview, trace_name)
+    SELECT 'tr-' || md5($1 || g), {experiment}, {t0} + g, 40, 'OK',
+        '{{"query": "What is the capital of France?", "step": 0}}',
+        '{{"answer": "Paris", "tokens": 7}}', 'agent'
+    FROM generate_series(0, {count} - 1) AS g""",
+    """INSERT INTO trace_tags (request_id, key, value)
+    SELECT 'tr-' || md5($1 || g), k.key, CASE k.key
+        WHEN 'group' THEN 'g' || lpad((g % 100)::text, 2, '0')
+        WHEN 'mlflow.traceName' THEN 'agent'
+        ELSE 'file:///bench/{experiment}/traces/tr-' || md5($1 || g) || '/artifacts' END
+    FROM generate_series(0, {count} - 1) AS g,
+        (VALUES ('group'), ('mlflow.traceName'), ('mlflow.artifactLocation')) AS k(key)""",
+    """INSERT INTO trace_request_metadata (request_id, key, value)
+    SELECT 'tr-' || md5($1 || g), k.key, k.value
+    FROM generate_series(0, {count} - 1) AS g,
+        (VALUES ('mlflow.trace_schema.version', '3'), ('mlflow.trace.sizeBytes', '2400'))
+        AS k(key, value)""",
+)
+
+
+async def fill_mlflow_traces(dsn: str, experiment_id: str, count: int, t0_ms: int) -> float:
+    """``count`` traces in MLflow's tables for ``experiment_id`` (request times t0_ms + i);
+    returns the seconds taken (ANALYZE included)."""
+    started = time.perf_counter()
+    numbers = {"experiment": int(experiment_id), "t0": int(t0_ms), "count": int(count)}
+    salt = uuid.uuid4().hex  # ids of a second fill differ
+    conn = await asyncpg.connect(dsn)
+    try:
+        for sql in _MLFLOW_TRACE_FILL:
+            await conn.execute(sql.format(**numbers), salt)
+        await conn.execute("ANALYZE trace_info; ANALYZE trace_tags; ANALYZE trace_request_metadata")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started

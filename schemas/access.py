@@ -59,6 +59,12 @@ READ, EDIT, MANAGE = Level.READ, Level.EDIT, Level.MANAGE
 RULES: Final[dict[str, Rule]] = {
     # public probes
     "api.server_info:server_info": Rule(Resource.NONE, public=True),
+    # MLflow 3 GenAI families Sluice answers NOT_IMPLEMENTED (authenticated callers only)
+    "api.not_supported:gateway": _r(Resource.NONE),
+    "api.not_supported:issues": _r(Resource.NONE),
+    "api.not_supported:scorers": _r(Resource.NONE),
+    "api.not_supported:evaluation_datasets": _r(Resource.NONE),
+    "api.not_supported:prompt_optimization": _r(Resource.NONE),
     # experiments
     "api.experiments.handlers:create_experiment": Rule(Resource.NONE, creates=Resource.EXPERIMENT),
     "api.experiments.handlers:search_experiments": _r(Resource.NONE),

@@ -206,7 +206,7 @@ def _location_experiment(location: Any) -> int:
 
 
 def _experiment_number(raw: str, name: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise invalid_value(name, raw)
     return int(raw)
 

@@ -217,7 +217,7 @@ def parse_aggregation(item: Any, index: int) -> Aggregation:
 
 
 def experiment_number(raw: str) -> int:
-    if not raw.lstrip("-").isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.lstrip("-").isdigit()) or raw.count("-") > 1 or len(raw) > 18:
         raise invalid_parameter(
             f"Invalid experiment ID '{raw}'. Experiment ID must be a valid integer."
         )

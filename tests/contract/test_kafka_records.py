@@ -6,7 +6,8 @@
   writer's decoder: a producer of any released version keeps working.
 - Every invalid example is refused by both, and the writer names the reason the example
   states (what a producer sees in the dead-letter header).
-- What ingest produces (wire.encode) is valid by the schema, for arbitrary points.
+- What ingest produces (wire.encode, trace_wire.encode) is valid by the schema, for arbitrary
+  points and trace records.
 - The partition function: the Python, Java and Go reference implementations all reproduce the
   committed vectors, and so does wire.partition_for; the docs show exactly these files.
 """
@@ -25,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import wire
+from schemas import trace_wire, wire
 
 RECORDS = Path(wire.__file__).parent / "records"
 DOC = Path(wire.__file__).parents[1] / "docs" / "kafka-records.md"
@@ -35,6 +36,7 @@ TOPICS = json.loads((RECORDS / "topics.json").read_text())
 # against a released version must keep working, so a change is a new version file.
 RELEASED = {
     "metrics.v1.schema.json": "1a53b6ce43b61ffd7ad62dced2316dcad08645eb63c225930b76e5aa88623984",
+    "traces.v1.schema.json": "94f69254b98a29720c401c6d4fe4910b724501ad611205f259f715255a456eb7",
 }
 
 
@@ -79,7 +81,11 @@ def test_examples_are_valid_and_stored_by_the_writer(path: Path) -> None:
     schema_name = TOPICS_BY_TYPE[record_type][version]
     raw = path.read_bytes()
     _validator(schema_name).validate(json.loads(raw))
-    wire.decode(raw)  # raises InvalidRecord if the writer would dead-letter it
+    _DECODERS[record_type](raw)  # raises if the writer would dead-letter it
+
+
+# The writer's decoder of each record type (what it stores or dead-letters).
+_DECODERS = {"metrics": wire.decode, "traces": trace_wire.decode}
 
 
 @pytest.mark.parametrize("path", _examples("invalid"), ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -90,6 +96,11 @@ def test_invalid_examples_are_refused_with_their_reason(path: Path) -> None:
     if "record" in case:
         with pytest.raises(jsonschema.ValidationError):
             _validator(TOPICS_BY_TYPE[record_type][version]).validate(case["record"])
+    if record_type == "traces":
+        with pytest.raises(trace_wire.InvalidTraceRecord) as refused_trace:
+            trace_wire.decode(raw)
+        assert case["reason"] in refused_trace.value.reason, case["why"]
+        return
     with pytest.raises(wire.InvalidRecord) as refused:
         wire.decode(raw)
     assert case["reason"] in wire_reason(raw, refused.value), case["why"]
@@ -132,6 +143,70 @@ def test_what_ingest_produces_is_valid(
         metrics.append((key, stored, ts, step, is_nan))
     raw = wire.encode("run", "event", received, metrics)
     _validator("metrics.v1.schema.json").validate(json.loads(raw))
+
+
+_text = st.text(max_size=30)
+_hex16 = st.binary(min_size=8, max_size=8).map(bytes.hex)
+_int64 = st.integers(0, trace_wire.INT64_MAX)
+_trace_id = st.binary(min_size=16, max_size=16).map(lambda b: "tr-" + b.hex())
+_tags = st.dictionaries(st.text(max_size=10), _text, max_size=3)
+_spans = st.lists(
+    st.builds(
+        trace_wire.WireSpan,
+        span_id=_hex16,
+        parent_span_id=st.none() | _hex16,
+        name=_text,
+        span_type=st.none() | _text,
+        status=st.sampled_from(["OK", "ERROR", "UNSET"]),
+        start_ns=_int64,
+        end_ns=st.none() | _int64,
+        proto=st.binary(max_size=40),
+    ),
+    max_size=5,
+)
+_trace_records = st.one_of(
+    st.builds(
+        trace_wire.SpanBatch,
+        v=st.just(1),
+        trace_id=_trace_id,
+        experiment_id=_int64,
+        event_id=st.text(min_size=1, max_size=10),
+        received_at_ms=_int64,
+        spans=_spans,
+        root=st.none()
+        | st.builds(
+            trace_wire.TraceRoot,
+            request_preview=st.none() | _text,
+            response_preview=st.none() | _text,
+            tags=_tags,
+        ),
+        tags=_tags,
+    ),
+    st.builds(
+        trace_wire.TraceStart,
+        v=st.just(1),
+        trace_id=_trace_id,
+        experiment_id=_int64,
+        event_id=st.text(min_size=1, max_size=10),
+        received_at_ms=_int64,
+        request_time_ms=_int64,
+        execution_ms=st.none() | _int64,
+        state=st.sampled_from(["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"]),
+        request_preview=st.none() | _text,
+        response_preview=st.none() | _text,
+        client_request_id=st.none() | _text,
+        tags=_tags,
+        metadata=_tags,
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(record=_trace_records)
+def test_what_ingest_produces_for_traces_is_valid(record: trace_wire.TraceRecord) -> None:
+    raw = trace_wire.encode(record)
+    _validator("traces.v1.schema.json").validate(json.loads(raw))
+    assert trace_wire.decode(raw) == record
 
 
 # -- the partition function -------------------------------------------------------------------
@@ -194,3 +269,12 @@ def test_docs_show_the_tested_schema_and_an_example() -> None:
     doc = DOC.read_text()
     assert (RECORDS / "metrics.v1.schema.json").read_text().strip() in doc
     assert (RECORDS / "examples" / "metrics.v1" / "three-points.json").read_text().strip() in doc
+
+
+def test_docs_show_the_traces_topic() -> None:
+    doc = DOC.read_text()
+    assert (RECORDS / "traces.v1.schema.json").read_text().strip() in doc
+    for example in ("spans.json", "trace_info.json"):
+        assert (RECORDS / "examples" / "traces.v1" / example).read_text().strip() in doc
+    for name, topic in TOPICS.items():
+        assert f"`{name}`" in doc and f"`{topic['dead_letter_topic']}`" in doc

@@ -34,6 +34,9 @@ _PROFILE = dataclasses.replace(
     ui_points=500,
     ui_table_runs=20,
     ui_repeats=1,
+    trace_ingest_s=1.0,
+    trace_visibility_s=1.5,
+    search_traces=500,
 )
 
 
@@ -62,6 +65,16 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     assert reads["get-history/2000"]["items_per_read"] == [2000]
     assert reads["search-runs/100"]["ok"] > 0
     assert workloads["storage"]["sluice"]["bytes_per_point"] > 0
+    traces = workloads["traces"]["sluice"]
+    for result in (traces["span_ingest"], traces["visibility"]):
+        assert result["acked_spans"] > 0, result
+        assert result["found_spans"] == result["acked_spans"], result
+    assert traces["visibility"]["visibility"]["n"] > 0, traces["visibility"]
+    assert traces["search"]["fill"]["statuses"] == {"200": 5}
+    for label in ("newest 100", "tag filter (1 %)"):
+        assert traces["search"][label]["ok"] > 0, traces["search"][label]
+    assert traces["search"]["newest 100"]["items_per_read"] == [100]
+    assert traces["search"]["tag filter (1 %)"]["items_per_read"] == [5]
     ui = workloads["ui"]["sluice"]  # the browser drew the charts and the runs table
     assert ui["run_charts"]["median_s"] > 0 and ui["runs_table"]["median_s"] > 0
 
@@ -76,4 +89,5 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     }
     table = report.markdown(doc)
     assert "| max sustained verified points/s |" in table
+    assert "| OTLP span ingest: verified spans/s |" in table
     assert "ingest" in sampler.summary()

@@ -27,6 +27,7 @@ PURE_ROLES = ["rules.py", "render.py", "search.py"]  # validation, JSON out, fil
 PURE_FILES = [
     "api/page_tokens.py",
     "api/run_names.py",
+    "api/artifacts/download_headers.py",
     "api/artifacts/multipart.py",
     "api/artifacts/paths.py",
     "api/registry/requests.py",
@@ -39,6 +40,7 @@ PURE_FILES = [
     "ingest/trace_rules.py",
     "ingest/validate.py",
     "sluice/commands/transfer/tables.py",
+    "sluice/commands/transfer/traces.py",
     "sluice/limits.py",
     "writer/batch.py",
     "writer/chunks.py",

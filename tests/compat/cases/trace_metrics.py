@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.compat.cases._build import ajax_case, case, create_experiment, post
 from tests.compat.cases.traces import REQUEST_TIME, V3, _hex, _otlp_body, otlp, start
-from tests.compat.model import Case, Step
+from tests.compat.model import Case, Step, step_endpoint
 
 T0_MS = 1_600_000_000_000
 TOKENS = json.dumps({"input_tokens": 5, "output_tokens": 7, "total_tokens": 12})
@@ -427,4 +427,4 @@ CASES = [
     *_CORRELATION,
     *_DELETED,
 ]
-ENDPOINTS = frozenset(step["path"].split("?", 1)[0] for c in CASES for step in c["steps"])
+ENDPOINTS = frozenset(step_endpoint(step) for c in CASES for step in c["steps"])

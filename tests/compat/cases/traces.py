@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from tests.compat.cases._build import case, create_experiment, get, post
-from tests.compat.model import Case, Step
+from tests.compat.model import Case, Step, step_endpoint
 
 V3 = "/api/3.0/mlflow/"
 V2 = "/api/2.0/mlflow/"
@@ -515,4 +515,4 @@ _PROMPTS: list[Case] = [
 ]
 
 CASES = [*_WRITES, *_READS, *_SEARCH, *_WRITES_API, *_SPANS, *_PROMPTS]
-ENDPOINTS = frozenset(step["path"].split("?", 1)[0] for c in CASES for step in c["steps"])
+ENDPOINTS = frozenset(step_endpoint(step) for c in CASES for step in c["steps"])

@@ -1,0 +1,176 @@
+"""The trace workloads (issue 13), each against Sluice then MLflow:
+
+1. **span ingest**: OTLP/HTTP exports (``POST /v1/traces``, protobuf) of 100 spans (20 traces of
+   5 spans) from ``trace_concurrency`` connections, closed loop; the spans of acknowledged
+   requests are counted in the store (waiting for Sluice's writers) -> verified spans/s.
+2. **visibility**: exports at half that rate, open loop, plus a probe exporting a one-span trace
+   to its own experiment and searching it (traces/search, newest first) until it is listed ->
+   ack -> listed p50/p99, and the exports' latency under that load.
+3. **search** over ``search_traces`` stored traces in one experiment: traces/search as
+   ``mlflow.search_traces`` sends it, newest 100 without a filter and with a tag filter that
+   matches 1 % (``tags.group = 'g07'``), concurrency 2. Filled differently per system (both
+   ways are in the results): Sluice through its own OTLP ingest, 100 one-span traces a
+   request, at full speed; MLflow straight into its SQL tables (``store.fill_mlflow_traces``),
+   since its ingest rate would need hours for a million traces.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from benchmarks import otlp_bodies, store
+from benchmarks.phases import Context, experiment_named, loadgen, measured
+from benchmarks.services import Target
+
+Result = dict[str, Any]
+SEARCH_PATH = "/api/3.0/mlflow/traces/search"
+INGEST_SHAPE = (20, 5)  # traces a request, spans a trace: 100 spans a request
+FILL_SHAPE = (100, 1)
+FILL_TIMEOUT_S = 900.0
+SEARCH_FILTERS = {"newest 100": None, "tag filter (1 %)": "tags.group = 'g07'"}
+
+
+def _spans_spec(target: Target, experiment_id: str, shape: tuple[int, int], **extra: Any) -> Result:
+    return {
+        "kind": "spans",
+        "url": target.write_url,
+        "experiment_id": experiment_id,
+        "prefix": os.urandom(8).hex(),
+        "traces_per_request": shape[0],
+        "spans_per_trace": shape[1],
+        **extra,
+    }
+
+
+async def _verified(ctx: Context, target: Target, spec: Result) -> Result:
+    """Run an export workload, then count the acknowledged spans in the store."""
+    result = await loadgen(spec)
+    seqs: list[int] = result.pop("acked_seqs")
+    template = otlp_bodies.Template(
+        bytes.fromhex(spec["prefix"]), spec["traces_per_request"], spec["spans_per_trace"]
+    )
+    ids = [t for seq in seqs for t in template.trace_ids(seq)]
+    acked = len(seqs) * template.spans
+    found, drain = await store.wait_for_spans(
+        target.name, target.dsn, ids, acked, ctx.profile.drain_timeout_s
+    )
+    span = result["window_s"] + drain
+    result.update(
+        acked_spans=acked,
+        found_spans=found,
+        verified=found == acked,
+        drain_s=round(drain, 3),
+        req_per_s=round(len(seqs) / result["window_s"], 1) if result["window_s"] else 0.0,
+        verified_spans_per_s=round(found / span, 1) if span else 0.0,
+    )
+    return result
+
+
+async def span_ingest(ctx: Context, target: Target) -> Result:
+    p = ctx.profile
+    exp = await experiment_named(target, f"bench-spans-{target.name}")
+    spec = _spans_spec(
+        target,
+        exp,
+        INGEST_SHAPE,
+        concurrency=p.trace_concurrency,
+        duration_s=p.trace_ingest_s,
+        request_timeout_s=p.request_timeout_s,
+    )
+    name = f"{target.name} OTLP spans c={p.trace_concurrency}"
+    return await measured(ctx, name, _verified(ctx, target, spec))
+
+
+async def visibility(ctx: Context, target: Target, spans_per_s: float) -> Result:
+    p = ctx.profile
+    half = max(spans_per_s / 2, 100.0)
+    exp = await experiment_named(target, f"bench-spans-vis-{target.name}")
+    probe_exp = await experiment_named(target, f"bench-spans-probe-{target.name}")
+    spec = _spans_spec(
+        target,
+        exp,
+        INGEST_SHAPE,
+        kind="trace_visibility",
+        read_url=target.read_url,
+        probe_experiment_id=probe_exp,
+        probe_prefix=os.urandom(8).hex(),
+        rate_rps=half / (INGEST_SHAPE[0] * INGEST_SHAPE[1]),
+        max_inflight=256,
+        duration_s=p.trace_visibility_s,
+        probe_gap_s=0.05,
+        probe_poll_s=0.005,
+        request_timeout_s=p.request_timeout_s,
+    )
+    name = f"{target.name} trace visibility at {half:.0f} spans/s"
+    result = await measured(ctx, name, _verified(ctx, target, spec))
+    result["offered_spans_per_s"] = round(half, 1)
+    return result
+
+
+async def _fill(ctx: Context, target: Target, exp: str) -> Result:
+    count = ctx.profile.search_traces
+    started = time.perf_counter()
+    if target.name == "mlflow":
+        seconds = await store.fill_mlflow_traces(target.dsn, exp, count, int(time.time() * 1000))
+        return {
+            "how": "SQL INSERT ... SELECT generate_series into its tables",
+            "fill_s": round(seconds, 1),
+        }
+    per_request = FILL_SHAPE[0] * FILL_SHAPE[1]
+    spec = _spans_spec(
+        target,
+        exp,
+        FILL_SHAPE,
+        concurrency=8,
+        total_requests=-(-count // per_request),
+        request_timeout_s=ctx.profile.request_timeout_s,
+    )
+    result = await loadgen(spec)
+    sent = len(result.pop("acked_seqs")) * FILL_SHAPE[0]
+    found, _ = await store.wait_for_trace_infos(target.dsn, exp, sent, FILL_TIMEOUT_S)
+    if found < count:
+        raise RuntimeError(f"sluice: {found} of {count} traces stored after the fill")
+    return {
+        "how": "OTLP exports of 100 one-span traces, 8 connections, ingest -> Kafka -> writers",
+        "fill_s": round(time.perf_counter() - started, 1),
+        "export_window_s": result["window_s"],
+        "statuses": result["statuses"],
+    }
+
+
+async def search(ctx: Context, target: Target) -> Result:
+    p = ctx.profile
+    exp = await experiment_named(target, f"bench-trace-search-{target.name}")
+    out: Result = {"stored_traces": p.search_traces, "fill": await _fill(ctx, target, exp)}
+    ctx.log(f"  {target.name} filled {p.search_traces} traces: {out['fill']}")
+    for label, filter_string in SEARCH_FILTERS.items():
+        req = {
+            "method": "POST",
+            "path": SEARCH_PATH,
+            "body": otlp_bodies.search_body(exp, filter_string, 100).decode(),
+            "count": '"trace_id"',
+        }
+        spec = {
+            "kind": "read",
+            "url": target.read_url,
+            "requests": [req],
+            "concurrency": 2,
+            "duration_s": p.read_duration_s,
+            "min_iters": 1,
+            "max_iters": 10_000,
+            "request_timeout_s": p.request_timeout_s,
+        }
+        name = f"{target.name} traces/search {label} of {p.search_traces}"
+        out[label] = await measured(ctx, name, loadgen(spec))
+    return out
+
+
+async def traces(ctx: Context, target: Target) -> Result:
+    ingest = await span_ingest(ctx, target)
+    return {
+        "span_ingest": ingest,
+        "visibility": await visibility(ctx, target, ingest["verified_spans_per_s"]),
+        "search": await search(ctx, target),
+    }

@@ -32,7 +32,13 @@ _ALL_NUMERIC: Final = frozenset({"SUM", "AVG", "MIN", "MAX", "PERCENTILE"})
 _VALUE: Final = frozenset({"AVG", "MIN", "MAX", "PERCENTILE"})
 _TRACE_NAME: Final = "(t.tags->>'mlflow.traceName')"
 _SESSION: Final = "(t.metadata->>'mlflow.trace.session')"
-_TOKEN_USAGE: Final = "((t.metadata->>'mlflow.trace.tokenUsage')::jsonb->>'{}')::numeric"
+# The number of "<key>" in the token-usage metadata, read with a pattern that matches numbers
+# only: the metadata is client text, and a ::jsonb or ::numeric cast of a malformed value would
+# fail the whole query (every chart of the experiment) for one bad trace.
+_TOKEN_USAGE: Final = (
+    "(substring(t.metadata->>'mlflow.trace.tokenUsage'"
+    " from '\"{}\"\\s*:\\s*(-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)'))::numeric"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,6 @@ import uuid
 
 import msgspec
 from aiohttp import web
-from aiohttp.http_exceptions import PayloadEncodingError
-from aiohttp.web_protocol import RequestPayloadError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest import otlp, trace_rules
@@ -31,7 +29,7 @@ from schemas.trace_json import (
     trace_info_json,
 )
 from sluice import metrics
-from sluice.http import json_response, read_body
+from sluice.http import BodyNotDecodable, json_response, read_body
 
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 RUN_HEADER = "x-mlflow-run-id"
@@ -87,7 +85,7 @@ async def _read(request: web.Request, max_bytes: int) -> bytes:
     encoding = (request.headers.get("Content-Encoding") or "").lower()
     try:
         raw = await read_body(request, max_bytes)
-    except (PayloadEncodingError, RequestPayloadError):  # the latter wraps the former
+    except BodyNotDecodable:
         raise otlp.OtlpError(400, f"Failed to decompress {encoding} payload") from None
     except web.HTTPRequestEntityTooLarge:
         raise otlp.OtlpError(413, f"Decompressed payload exceeds {max_bytes} bytes") from None
@@ -98,7 +96,7 @@ _DECODED_BY_AIOHTTP = frozenset({"gzip", "deflate", "br", "zstd"})
 
 
 def _experiment_number(header: str) -> int:
-    if not header.isdigit() or len(header) > 18:
+    if not (header.isascii() and header.isdigit()) or len(header) > 18:
         raise does_not_exist(f"No Experiment with id={header} exists")
     return int(header)
 

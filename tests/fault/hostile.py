@@ -222,6 +222,15 @@ SHAPES: dict[str, tuple[bytes, dict[str, str] | None]] = {
         _gzip(batch()),
         {"Content-Type": "application/json", "Content-Encoding": "gzip"},
     ),
+    # Bodies that do not decode as their Content-Encoding says (aiohttp fails mid-read).
+    "gzip-malformed": (
+        b"not gzip at all",
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    ),
+    "deflate-malformed": (
+        b"\xff" * 64,
+        {"Content-Type": "application/json", "Content-Encoding": "deflate"},
+    ),
 }
 
 # MLflow answers an HTML 500 for bodies that are not a JSON object, a metric that is not an
@@ -250,6 +259,8 @@ SHAPE_EXPECT: dict[str, tuple[int, str | None]] = {
     "content-type-missing": BAD,
     "content-type-multipart": BAD,
     "gzip-small-body": BAD,
+    "gzip-malformed": BAD,
+    "deflate-malformed": BAD,
 }
 
 

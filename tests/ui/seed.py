@@ -8,6 +8,7 @@ the reference ``mlflow server`` alike (the compat suite's oracle), so pages can 
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import tempfile
 import uuid
@@ -27,6 +28,7 @@ class Seeded:
     run_names: tuple[str, str]
     model_name: str
     model_id: str
+    trace_questions: tuple[str, ...] = ()  # the inputs of the seeded traces, shown by the tab
 
 
 def png(width: int = 64, height: int = 48) -> bytes:
@@ -97,6 +99,49 @@ def seed(tracking_uri: str, tag: str | None = None) -> Seeded:
                 run_ids.append(run.info.run_id)
     version = mlflow.register_model(f"runs:/{run_ids[0]}/model", model_name)
     client.set_registered_model_alias(model_name, "champion", version.version)
+    questions = _traces(experiment_id, tag)
     return Seeded(
-        experiment_id, name, (run_ids[0], run_ids[1]), (names[0], names[1]), model_name, model_id
+        experiment_id,
+        name,
+        (run_ids[0], run_ids[1]),
+        (names[0], names[1]),
+        model_name,
+        model_id,
+        questions,
     )
+
+
+def _traces(experiment_id: str, tag: str) -> tuple[str, ...]:
+    """Three traces of a small agent (a chain calling a tool and an LLM), one of them
+    failing, with token usage and a feedback: what the traces tab and the Overview charts show."""
+    import mlflow  # noqa: PLC0415
+
+    mlflow.set_experiment(experiment_id=experiment_id)
+
+    @mlflow.trace(span_type="LLM")
+    def answer(question: str) -> str:
+        span = mlflow.get_current_active_span()
+        if span is not None:
+            span.set_attribute(
+                "mlflow.chat.tokenUsage",
+                {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18},
+            )
+        if question.endswith("-2"):
+            raise ValueError("the model refused")
+        return question.upper()
+
+    @mlflow.trace(name="agent", span_type="CHAIN")
+    def agent(question: str) -> str:
+        with mlflow.start_span("search_wiki", span_type="TOOL") as span:
+            span.set_attributes({"k": 3, "source": "wiki"})
+        mlflow.update_current_trace(tags={"team": "ui"})
+        return answer(question)
+
+    questions = tuple(f"ui-trace-{tag}-{i}" for i in range(3))
+    for question in questions:
+        with contextlib.suppress(ValueError):  # the failing trace is stored with state ERROR
+            agent(question)
+    mlflow.flush_trace_async_logging()
+    first = mlflow.search_traces(locations=[experiment_id], return_type="list", max_results=1)
+    mlflow.log_feedback(trace_id=first[0].info.trace_id, name="helpful", value=True)
+    return questions

@@ -85,11 +85,32 @@ def test_model_version_with_its_mlmodel(
     check(page, watcher, screenshots, "09-model-version")
 
 
-@pytest.mark.xfail(
-    reason="the traces tab also calls traces/metrics and the v3 datasets/search, which Sluice "
-    "does not serve yet (traces/search is served since issue 13's read path landed)",
-    strict=True,
-)
 def test_traces_tab(page: Page, watcher: Watcher, seeded: Seeded, screenshots: Path) -> None:
     url = f"/#/experiments/{seeded.experiment_id}/traces"
-    open_page(page, watcher, screenshots, "10-traces", url, seeded.experiment_name)
+    open_page(page, watcher, screenshots, "10-traces", url, *seeded.trace_questions)
+    assert any("/traces/metrics" in s for s in watcher.seen)
+    assert any("/datasets/search" in s for s in watcher.seen)
+
+
+@pytest.mark.parametrize(
+    ("tab", "texts"),
+    [
+        ("usage", ("Traces", "Latency", "Tokens")),
+        ("quality", ("Quality Summary", "helpful")),
+        ("tool-calls", ("Total Tool Calls", "search_wiki")),
+    ],
+)
+def test_experiment_overview(
+    page: Page,
+    watcher: Watcher,
+    seeded: Seeded,
+    screenshots: Path,
+    tab: str,
+    texts: tuple[str, ...],
+) -> None:
+    """The Overview charts: each is a traces/metrics query over the seeded traces."""
+    url = f"/#/experiments/{seeded.experiment_id}/overview/{tab}"
+    page.goto(url)
+    visible(page, *texts)
+    check(page, watcher, screenshots, f"13-overview-{tab}")
+    assert any("/traces/metrics" in s for s in watcher.seen)

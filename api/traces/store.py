@@ -83,21 +83,34 @@ async def search(
     n = len(params)
     return list(
         await conn.fetch(
-            f"{_search_text(where, n, order)} LIMIT ${n + 2} OFFSET ${n + 3}",
+            f"{_search_text(where, n, order, experiment_ids)} LIMIT ${n + 2} OFFSET ${n + 3}",
             *params,
-            experiment_ids,
+            _experiments_param(experiment_ids),
             limit,
             offset,
         )
     )
 
 
-def _search_text(where: list[str], n: int, order: str) -> str:
-    conditions = " AND ".join([f"t.experiment_id = ANY(${n + 1}::bigint[])", *where])
+def _search_text(where: list[str], n: int, order: str, experiment_ids: list[int]) -> str:
+    conditions = " AND ".join([_in_experiments(n + 1, experiment_ids), *where])
     return (
         f"SELECT {_INFO_COLUMNS.replace('trace_id,', 't.trace_id,', 1)} FROM trace_info t"
         f" WHERE {conditions} ORDER BY {order}"
     )
+
+
+def _in_experiments(number: int, experiment_ids: list[int]) -> str:
+    """The experiment condition on parameter ``$number``. One experiment (the usual search) is
+    an equality: with ``= ANY(array)`` PostgreSQL cannot read the (experiment, time) index in
+    order, and sorted every trace of the experiment for a page of 100 (1.8 s at 1M traces)."""
+    if len(experiment_ids) == 1:
+        return f"t.experiment_id = ${number}::bigint"
+    return f"t.experiment_id = ANY(${number}::bigint[])"
+
+
+def _experiments_param(experiment_ids: list[int]) -> int | list[int]:
+    return experiment_ids[0] if len(experiment_ids) == 1 else experiment_ids
 
 
 async def search_cursor(
@@ -109,8 +122,8 @@ async def search_cursor(
 ) -> AsyncGenerator[Row, None]:
     """Every trace row of a search, in order, fetched a page at a time (inside the caller's
     transaction), for searches whose span conditions are tested in Python."""
-    text = _search_text(where, len(params), order)
-    async for row in conn.cursor(text, *params, experiment_ids, prefetch=200):
+    text = _search_text(where, len(params), order, experiment_ids)
+    async for row in conn.cursor(text, *params, _experiments_param(experiment_ids), prefetch=200):
         yield row
 
 
@@ -124,10 +137,11 @@ async def flag_cursor(
     """Trace ids of the experiments meeting ``where``, each with boolean columns f0, f1, ...
     (the SQL conditions in ``flags``, from api/traces/search_rules.py), a page at a time."""
     n = len(params)
-    conditions = " AND ".join([f"t.experiment_id = ANY(${n + 1}::bigint[])", *where])
+    conditions = " AND ".join([_in_experiments(n + 1, experiment_ids), *where])
     columns = "".join(f", {flag} AS f{i}" for i, flag in enumerate(flags))
     text = f"SELECT t.trace_id{columns} FROM trace_info t WHERE {conditions}"
-    async for row in conn.cursor(text, *params, experiment_ids, prefetch=1000):
+    cursor = conn.cursor(text, *params, _experiments_param(experiment_ids), prefetch=1000)
+    async for row in cursor:
         yield row
 
 

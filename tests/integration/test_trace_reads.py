@@ -107,3 +107,37 @@ def test_dataset_search_and_trace_metrics(client: MlflowClient, sluice_url: str)
     assert answer.json() == {
         "data_points": [{"metric_name": "trace_count", "values": {"COUNT": 3.0}}]
     }
+
+
+def test_token_metrics_skip_malformed_token_usage(client: MlflowClient, sluice_url: str) -> None:
+    """Token usage metadata is client text: a trace whose value is not a JSON object of numbers
+    counts for nothing in the token charts, instead of failing the experiment's query."""
+    exp_id = client.create_experiment(f"trace-tokens-{uuid.uuid4().hex[:8]}")
+    usages = ('{"input_tokens": 5, "output_tokens": 7}', "x", '{"input_tokens": "abc"}', "{")
+    for usage in usages:
+        info = {
+            "trace_id": f"tr-{uuid.uuid4().hex}",
+            "trace_location": {
+                "type": "MLFLOW_EXPERIMENT",
+                "mlflow_experiment": {"experiment_id": exp_id},
+            },
+            "request_time": "2026-01-01T00:00:00Z",
+            "execution_duration": "0.005s",
+            "state": "OK",
+            "trace_metadata": {"mlflow.trace.tokenUsage": usage},
+        }
+        started = requests.post(
+            f"{sluice_url}/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}}, timeout=30
+        )
+        assert started.status_code == 200, started.text
+    body = {
+        "experiment_ids": [exp_id],
+        "view_type": "TRACES",
+        "metric_name": "input_tokens",
+        "aggregations": [{"aggregation_type": "SUM"}, {"aggregation_type": "MAX"}],
+    }
+    answer = requests.post(f"{sluice_url}/api/3.0/mlflow/traces/metrics", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data_points"] == [
+        {"metric_name": "input_tokens", "values": {"SUM": 5.0, "MAX": 5.0}}
+    ]

@@ -19,6 +19,8 @@
 # postgresql://user@host:port/db (tests/transfer: MLflow filling a PostgreSQL database).
 #
 # Environment: SLUICE_MLFLOW_REF_PORT=5010  SLUICE_MLFLOW_REF_START_TIMEOUT=120
+#   SLUICE_MLFLOW_REF_BACKEND_URI (default sqlite:///DATA_DIR/mlflow.db; a postgresql:// URI makes
+#   the PostgreSQL-backed reference of tests/compat, SLUICE_COMPAT_REFERENCE=postgresql)
 #   SLUICE_MLFLOW_REF_VENV (default $SLUICE_STATE_DIR/mlflow-ref-venv)  SLUICE_PYTHON (default python3)
 #   SLUICE_STATE_DIR (see lib.sh)
 set -euo pipefail
@@ -119,12 +121,14 @@ exec_done() {
 # `--serve-artifacts`), so experiments get `mlflow-artifacts:/<id>` like the reference deployment
 # of docs/mlflow-api.md. The security middleware stays on: its default (localhost + private IPs)
 # admits our 127.0.0.1 Host header. Job execution (a runner plus seven huey consumers, ~2 GB of
-# RSS) serves only the 3.x jobs API, which no case uses; telemetry would phone home.
+# RSS) serves only the 3.x jobs API, which no case uses; telemetry would phone home. The AI
+# gateway is off as in Sluice, which answers its routes NOT_IMPLEMENTED (api/not_supported.py):
+# server-info and the gateway routes then compare like for like.
 launch() {
   local data="$1"
   mkdir -p "$data/artifacts"
   start_bg "$PIDFILE" "$REF_LOG" env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
-    MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true \
+    MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true MLFLOW_ENABLE_AI_GATEWAY=false \
     "$REF_VENV/bin/mlflow" server \
     --backend-store-uri "${SLUICE_MLFLOW_REF_BACKEND_URI:-sqlite:///$data/mlflow.db}" \
     --default-artifact-root mlflow-artifacts:/ \

@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.typedefs import Middleware
-from aiohttp.web_protocol import RequestPayloadError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
 
@@ -39,6 +39,14 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# What the HTTP parser accepts before any handler runs. MLflow's UI builds GET query strings
+# with one `run_id` per compared run (get-history-bulk: ~40 bytes each, so 1000 runs are ~40 KB)
+# and `mlflow server` (uvicorn) takes request lines above 100 KB and header fields of 64 KB;
+# aiohttp's default of 8190 bytes refused those with a plain-text 400. Still bounded: a line
+# is buffered whole before it is parsed.
+MAX_LINE_BYTES = 512 * 1024
+MAX_FIELD_BYTES = 128 * 1024
+
 
 class BodyTooLarge(MlflowError):
     """The declared body exceeds the bound; the connection is closed instead of drained."""
@@ -51,14 +59,16 @@ class BodyTooLarge(MlflowError):
 
 
 class BodyNotDecodable(MlflowError):
-    """The body's Content-Encoding (gzip, deflate) did not decode: a 400, never a 500."""
+    """The body broke while being read -- its Content-Encoding (gzip, deflate) did not decode,
+    or its framing was wrong: a 400, never a 500."""
 
     def __init__(self, encoding: str) -> None:
         super().__init__(
             "INVALID_PARAMETER_VALUE",
-            f"Request body could not be decoded as its Content-Encoding ({encoding}) says.",
+            f"Request body could not be decoded as its Content-Encoding ({encoding}) says."
+            if encoding
+            else "Request body could not be read completely.",
         )
-        self.encoding = encoding
 
 
 def json_response(
@@ -169,9 +179,15 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise BodyTooLarge(declared, max_bytes)
+    return await read_decoded(request)
+
+
+async def read_decoded(request: web.Request) -> bytes:
+    """``request.read()`` (bounded by the app's client_max_size; aiohttp decodes gzip/deflate
+    while reading), with a body that breaks mid-read as BodyNotDecodable (a 400)."""
     try:
         return await request.read()
-    except (PayloadEncodingError, RequestPayloadError):  # aiohttp decodes while reading
+    except (PayloadEncodingError, RequestPayloadError):
         raise BodyNotDecodable(request.headers.get("Content-Encoding", "")) from None
 
 
@@ -190,3 +206,40 @@ def bind_handler(ref: str) -> Handler:
     ):
         raise LookupError(f"{ref} names no handler defined in {module_name}")
     return handler  # type: ignore[no-any-return]
+
+
+class _MlflowErrorHandler(RequestHandler):
+    """Per-connection protocol whose own error answers (the parser's 400 for a request line or
+    header beyond the limits or malformed HTTP, and the last-resort 500) are MLflow JSON, so the
+    client reports a message instead of failing to decode text."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        plain = super().handle_error(request, status, exc, message)  # logs; may raise
+        if status >= 500:
+            err = MlflowError("INTERNAL_ERROR", "Internal server error")
+        else:
+            err = invalid_parameter(f"Bad Request: {_first_line(message or plain.reason)}")
+        response = web.Response(
+            body=orjson.dumps(err.to_json()), status=status, content_type="application/json"
+        )
+        response.force_close()
+        return response
+
+
+def _first_line(text: str) -> str:
+    # aiohttp's parser messages quote the offending bytes; keep them short.
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= 200 else line[:200] + "..."
+
+
+class MlflowErrorServer(web.Server):
+    """web.Server handing out `_MlflowErrorHandler` connections (see sluice.lifecycle)."""
+
+    def __call__(self) -> RequestHandler:
+        return _MlflowErrorHandler(self, loop=self._loop, **self._kwargs)

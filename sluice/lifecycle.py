@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from sluice.errors import PortInUse
+from sluice.http import MAX_FIELD_BYTES, MAX_LINE_BYTES, MlflowErrorServer
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,13 @@ async def serve_app(
     app: web.Application, host: str, port: int, stop: asyncio.Event, drain_s: float = 10.0
 ) -> None:
     """Run ``app`` on host:port until ``stop`` is set."""
-    runner = web.AppRunner(app, shutdown_timeout=drain_s, access_log=None)
+    runner = _Runner(
+        app,
+        shutdown_timeout=drain_s,
+        access_log=None,
+        max_line_size=MAX_LINE_BYTES,
+        max_field_size=MAX_FIELD_BYTES,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
     try:
@@ -105,6 +112,17 @@ async def serve_app(
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+class _Runner(web.AppRunner):
+    """An AppRunner whose connections answer the HTTP layer's own refusals (over-long request
+    lines and headers, malformed requests) with MLflow's JSON instead of aiohttp's text."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # Same object and state; only the factory of per-connection handlers differs.
+        server.__class__ = MlflowErrorServer
+        return server
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -125,7 +125,8 @@ async def proxy_list_artifacts(request: web.Request) -> web.Response:
     parts = paths.from_decoded(request.query.get("path", ""), allow_root=True)
     entries = await _store(request).list(parts)
     files = [
-        {"path": e.name, "is_dir": e.is_dir, **({} if e.size is None else {"file_size": e.size})}
+        # proto3 leaves a zero out: an empty file is listed without file_size, as in MLflow.
+        {"path": e.name, "is_dir": e.is_dir, **({"file_size": e.size} if e.size else {})}
         for e in entries
     ]
     return json_response({"files": files} if files else {})

@@ -146,8 +146,6 @@ class S3Store:
                 raise directory_download(parts) from None
             raise no_such_artifact(parts) from None
         response = web.StreamResponse(headers={**attachment_headers(parts), **(headers or {})})
-        if "Content-Type" not in (headers or {}):
-            response.content_type = "application/octet-stream"
         response.content_length = obj["ContentLength"]
         await response.prepare(request)
         body = obj["Body"]

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from api.artifacts.download_headers import download_headers
 from api.artifacts.multipart import MultipartStore
 from api.artifacts.paths import Segments, display, invalid_path
 from api.artifacts.staging import LocalMultipart
@@ -70,11 +71,18 @@ def directory_download(parts: Segments) -> Exception:
 
 
 def attachment_headers(parts: Segments) -> dict[str, str]:
-    name = parts[-1].replace('"', "")
-    return {
-        "Content-Disposition": f'attachment; filename="{name}"',
-        "X-Content-Type-Options": "nosniff",
-    }
+    return download_headers(parts[-1])
+
+
+class _ExactFileResponse(web.FileResponse):
+    """The file at the path, never a pre-compressed sibling: aiohttp would otherwise answer a
+    download of ``a.txt`` with the artifact ``a.txt.gz`` (Content-Encoding: gzip) whenever the
+    client accepts gzip, as the MLflow client does."""
+
+    def _get_file_path_stat_encoding(
+        self, accept_encoding: str
+    ) -> tuple[Path | None, os.stat_result, str | None]:
+        return super()._get_file_path_stat_encoding("")
 
 
 class LocalStore:
@@ -135,7 +143,7 @@ class LocalStore:
             raise directory_download(parts)
         if not path.is_file():
             raise no_such_artifact(parts)
-        return web.FileResponse(path, headers={**attachment_headers(parts), **(headers or {})})
+        return _ExactFileResponse(path, headers={**attachment_headers(parts), **(headers or {})})
 
     async def list(self, parts: Segments) -> builtins.list[Entry]:
         path = self._path(parts)

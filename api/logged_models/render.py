@@ -18,7 +18,9 @@ def logged_model(
         "artifact_uri": row["artifact_location"],
         "status": row["status"],
     }
-    for field in ("model_type", "source_run_id", "status_message"):
+    # MLflow renders model_type even when unset (""); the other two only when set.
+    info["model_type"] = row["model_type"] or ""
+    for field in ("source_run_id", "status_message"):
         if row[field]:
             info[field] = row[field]
     if tags:

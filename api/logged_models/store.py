@@ -8,6 +8,7 @@ model before a logged model's row (``append_model_version``).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -147,4 +148,5 @@ async def append_model_version(
     entries = orjson.loads(raw) if raw else []
     if entry not in entries:
         entries.append(entry)
-    await set_tags(conn, model_id, [(MODEL_VERSIONS_TAG, orjson.dumps(entries).decode())])
+    # json.dumps' default spacing, as MLflow writes it: clients compare these strings.
+    await set_tags(conn, model_id, [(MODEL_VERSIONS_TAG, json.dumps(entries))])

@@ -34,7 +34,8 @@ async def create_registered_model(request: web.Request) -> web.Response:
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         await store.insert_model(conn, name, description, tags, now_ms())
         model_id = await store.model_id_of(conn, name)
-    return json_response({"registered_model": await _model_json(request, model_id)})
+    created = render.in_request_order(await _model_json(request, model_id), tags)
+    return json_response({"registered_model": created})
 
 
 async def get_registered_model(request: web.Request) -> web.Response:
@@ -100,7 +101,10 @@ async def get_latest_versions(request: web.Request) -> web.Response:
     rows = await store.latest_per_stage(pool, model_id)
     wanted = stages or set(STAGES)
     versions = [
-        render.model_version(r, with_aliases=False) for r in rows if r["current_stage"] in wanted
+        # get-latest-versions renders aliases; model-versions/search does not (MLflow 3.17.2)
+        render.model_version(r)
+        for r in rows
+        if r["current_stage"] in wanted
     ]
     return json_response({"model_versions": versions} if versions else {})
 
@@ -122,8 +126,16 @@ async def search_registered_models(request: web.Request) -> web.Response:
         found = await store.models_by_ids(conn, ids[:limit])
     body: dict[str, object] = {}
     if found:
+        # MLflow's search computes the latest versions with a window partitioned by stage, so
+        # they come ordered by stage there (registered-models/get: by the stage's first version).
         body["registered_models"] = [
-            render.registered_model(i["row"], i["latest"], i["tags"], i["aliases"]) for i in found
+            render.registered_model(
+                i["row"],
+                sorted(i["latest"], key=lambda v: v["current_stage"]),
+                i["tags"],
+                i["aliases"],
+            )
+            for i in found
         ]
     if len(ids) > limit:
         body["next_page_token"] = encode_offset(offset + limit)

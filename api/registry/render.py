@@ -47,3 +47,12 @@ def registered_model(
         if items:
             doc[name] = items
     return doc
+
+
+def in_request_order(doc: dict[str, Any], tags: list[tuple[str, str]]) -> dict[str, Any]:
+    """A created entity with its ``tags`` in the order the request listed them: MLflow's
+    create answers render the request's tags, later reads the stored ones."""
+    if doc.get("tags"):
+        rank = {key: i for i, (key, _value) in enumerate(tags)}
+        doc["tags"] = sorted(doc["tags"], key=lambda t: rank.get(t["key"], len(rank)))
+    return doc

@@ -7,12 +7,27 @@ from typing import Any
 
 from api.registry.rules import parse_version, validate_tag
 from schemas.fields import expect_object, get_list, get_string
+from schemas.mlflow_errors import invalid_parameter
 
 Doc = Mapping[str, Any]
 
 
 def name_of(doc: Doc, field: str = "name") -> str:
     return get_string(doc, field, required=True)
+
+
+def unchecked_name_of(doc: Doc) -> str:
+    """The name of a handler MLflow gives no request schema (get-download-uri): its store's
+    own check answers a missing name, without the API docs hint of the schema check."""
+    name = get_string(doc, "name", default="")
+    if not name:
+        raise invalid_parameter("Missing value for required parameter 'name'.")
+    return name
+
+
+def unchecked_version_of(doc: Doc) -> int:
+    """The version of such a handler: protobuf's "" for a missing one, then the store's check."""
+    return parse_version(get_string(doc, "version", default=""))
 
 
 def version_of(doc: Doc) -> int:

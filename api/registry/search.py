@@ -13,19 +13,16 @@ from typing import Final
 
 from api.registry.rules import DELETED_STAGE, PROMPT_TAG
 from api.search.filter import Clause, Dialect, Entity, parse_filter, set_repr, split_identifier
-from api.search.lexer import tokenize
+from api.search.order import parse_order_item
+from api.search.rules import identify_experiment
 from api.search.sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
 _STRING_OPS: Final = frozenset({"=", "!=", "LIKE", "ILIKE"})
 _LIST_OPS: Final = frozenset({"IN", "NOT IN"})
 _NUMERIC_OPS: Final = frozenset({"=", "!=", "<", "<=", ">", ">="})
-_PREFIXES: Final = {
-    "attribute": Entity.ATTRIBUTE,
-    "attributes": Entity.ATTRIBUTE,
-    "tag": Entity.TAG,
-    "tags": Entity.TAG,
-}
+# As MLflow's registry grammars spell them: no plural "attributes", no backticks around them.
+_PREFIXES: Final = {"attribute": Entity.ATTRIBUTE, "tag": Entity.TAG, "tags": Entity.TAG}
 RM_ATTRIBUTES: Final = frozenset({"name"})
 MV_ATTRIBUTES: Final = frozenset({"name", "run_id", "source_path", "version_number"})
 _MV_COLUMNS: Final = {
@@ -42,12 +39,12 @@ def _identify(text: str, attributes: frozenset[str]) -> tuple[Entity, str]:
     prefix, key = split_identifier(text)
     entity = Entity.ATTRIBUTE
     if prefix is not None:
-        if prefix.strip("`") not in _PREFIXES:
+        if prefix not in _PREFIXES:
             raise invalid_parameter(
                 f"Invalid entity type '{prefix}'. Valid entity types are "
                 "('attribute', 'tag', 'tags')"
             )
-        entity = _PREFIXES[prefix.strip("`")]
+        entity = _PREFIXES[prefix]
     if entity is Entity.ATTRIBUTE and key not in attributes:
         raise invalid_parameter(
             f"Invalid attribute key '{key}' specified. Valid keys are '{set_repr(attributes)}'"
@@ -59,6 +56,11 @@ def _no_null(entity: Entity, key: str) -> MlflowError | None:
     return invalid_parameter(f"Invalid comparator for {entity.value} '{key}': IS NULL")
 
 
+# Attributes MLflow's model-version grammar takes numbers for (only version_number is also a
+# filter key; the others fail as unknown keys first).
+MV_NUMERIC_VALUES: Final = frozenset(
+    {"version_number", "creation_timestamp", "last_updated_timestamp"}
+)
 RM_DIALECT: Final = Dialect(
     identify=_identify,
     attributes=RM_ATTRIBUTES,
@@ -67,15 +69,17 @@ RM_DIALECT: Final = Dialect(
     list_keys=frozenset({"name"}),
     quote_invalid=False,
     null_error=_no_null,
+    registry_numeric=frozenset(),
 )
 MV_DIALECT: Final = Dialect(
     identify=_identify,
     attributes=MV_ATTRIBUTES,
     aliases={},
-    numeric=frozenset({"version_number"}),
+    numeric=frozenset(),
     list_keys=frozenset({"name", "run_id"}),
     quote_invalid=False,
     null_error=_no_null,
+    registry_numeric=MV_NUMERIC_VALUES,
 )
 
 
@@ -86,15 +90,41 @@ class Order:
 
 
 def _check(clause: Clause, numeric: frozenset[str], lists: frozenset[str]) -> None:
-    allowed = _STRING_OPS
-    if clause.entity is Entity.ATTRIBUTE and clause.key in numeric:
-        allowed = _NUMERIC_OPS
-    elif clause.entity is Entity.ATTRIBUTE and clause.key in lists:
-        allowed = _STRING_OPS | _LIST_OPS
-    if clause.comparator not in allowed:
+    """MLflow's store-side checks of one clause, in its order and words."""
+    comparator = clause.comparator
+    if clause.entity is Entity.TAG:
+        if comparator not in _STRING_OPS:
+            raise invalid_parameter(f"Invalid comparator for tag: {comparator}")
+        return
+    if clause.key in numeric:
+        if comparator not in _NUMERIC_OPS:
+            raise invalid_parameter(f"Invalid comparator for attribute {clause.key}: {comparator}")
+        if isinstance(clause.value, float) or _as_int(clause.value) is None:
+            raise invalid_parameter(
+                f"Invalid value for numeric attribute '{clause.key}': {clause.value!r}"
+            )
+        return
+    if comparator not in _STRING_OPS | _LIST_OPS or (
+        comparator in _LIST_OPS and clause.key not in lists
+    ):
+        raise invalid_parameter(f"Invalid comparator for attribute: {comparator}")
+    if isinstance(clause.value, tuple) != (comparator in _LIST_OPS):
+        # MLflow hands the database a list it cannot bind (or a string to IN) and passes the
+        # driver's error on; the request is what is wrong.
+        shape = "a list" if isinstance(clause.value, tuple) else "a single value"
         raise invalid_parameter(
-            f"Invalid comparator '{clause.comparator}' not one of '{set_repr(allowed)}'"
+            f"Invalid value for attribute '{clause.key}' with comparator {comparator}: {shape}"
         )
+
+
+def _as_int(value: object) -> int | None:
+    """``int(value)`` as MLflow applies it to a numeric attribute's value, or None."""
+    if not isinstance(value, (int, str)):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 def _tag_sql(table: str, owner: str, clause: Clause, binder: Binder) -> str:
@@ -177,11 +207,9 @@ def _version_clause(clause: Clause, binder: Binder) -> str:
         return _tag_sql("model_version_tags", owner, clause, binder)
     column = _MV_COLUMNS[clause.key]
     if clause.key == "version_number":
-        if not isinstance(clause.value, int):
-            raise invalid_parameter(
-                f"Expected an integer value for version_number. Got value {clause.value}"
-            )
-        return f"{column} {SQL_OPS[clause.comparator]} {bind_number(clause.value, binder)}"
+        number = _as_int(clause.value)
+        assert number is not None  # _check
+        return f"{column} {SQL_OPS[clause.comparator]} {bind_number(number, binder)}"
     return text_compare(column, clause.comparator, clause.value, binder)
 
 
@@ -189,14 +217,14 @@ _RM_ORDER: Final = {
     "name": "m.name",
     "timestamp": "m.last_updated_timestamp",
     "last_updated_timestamp": "m.last_updated_timestamp",
-    "creation_timestamp": "m.creation_timestamp",
 }
+# MLflow's message names only these two of the three keys it takes.
+_RM_ORDER_SHOWN: Final = frozenset({"name", "timestamp"})
 _MV_ORDER: Final = {
     "name": "m.name",
     "version_number": "v.version",
     "creation_timestamp": "v.creation_timestamp",
     "last_updated_timestamp": "v.last_updated_timestamp",
-    "timestamp": "v.last_updated_timestamp",
 }
 
 
@@ -211,24 +239,28 @@ def _orders(
     seen = [o.column for o in parsed]
     if len(seen) != len(set(seen)):
         raise MlflowError(
-            "INTERNAL_ERROR", "`order_by` contains duplicate fields: " + str(order_by)
+            "INTERNAL_ERROR", "`order_by` contains duplicate fields: " + str(list(order_by))
         )
     return tuple(parsed)
 
 
 def _order_item(item: str, columns: dict[str, str]) -> Order:
-    tokens = [t.text for t in tokenize(item)]
-    if not tokens or len(tokens) > 2:
-        raise invalid_parameter(f"Invalid order_by clause '{item}'.")
-    ascending = True
-    if len(tokens) == 2:
-        if tokens[1].upper() not in ("ASC", "DESC"):
-            raise invalid_parameter(f"Invalid ordering key in order_by clause '{item}'.")
-        ascending = tokens[1].upper() == "ASC"
-    prefix, key = split_identifier(tokens[0])
-    if (prefix is not None and prefix not in ("attribute", "attributes")) or key not in columns:
-        valid = set_repr(frozenset(columns))
-        raise invalid_parameter(f"Invalid order by key '{key}' specified. Valid keys are '{valid}'")
+    """One item, checked in MLflow's order: structure and direction (the tracking grammar's
+    parser), then the key: registered models compare the raw key text with their keys; model
+    versions identify it as the experiment grammar does, then check the attribute."""
+    key_text, ascending = parse_order_item(item)
+    if columns is _RM_ORDER:
+        if key_text not in columns:
+            raise invalid_parameter(
+                f"Invalid order by key '{key_text}' specified. Valid keys are "
+                f"'{set_repr(_RM_ORDER_SHOWN)}'"
+            )
+        return Order(columns[key_text], ascending)
+    _entity, key = identify_experiment(key_text, frozenset(columns))
+    if key not in columns:
+        raise invalid_parameter(
+            f"Invalid order by key '{key}' specified. Valid keys are {set_repr(frozenset(columns))}"
+        )
     return Order(columns[key], ascending)
 
 

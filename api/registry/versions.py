@@ -14,7 +14,14 @@ from api.deps import deps_key, request_doc
 from api.logged_models import store as logged_models
 from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, sources, store
-from api.registry.requests import name_of, tag_of, tags_of, version_of
+from api.registry.requests import (
+    name_of,
+    tag_of,
+    tags_of,
+    unchecked_name_of,
+    unchecked_version_of,
+    version_of,
+)
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
 from schemas.fields import get_bool, get_int64, get_list, get_string
@@ -141,7 +148,7 @@ async def create_model_version(request: web.Request) -> web.Response:
                 await logged_models.append_model_version(
                     conn, fields["logged_model_id"], name, version
                 )
-        body = await _version_json(conn, name, version)
+        body = render.in_request_order(await _version_json(conn, name, version), tags)
     return json_response({"model_version": body})
 
 
@@ -197,7 +204,8 @@ async def delete_model_version(request: web.Request) -> web.Response:
 
 async def get_model_version_download_uri(request: web.Request) -> web.Response:
     doc = await request_doc(request)
-    row = await store.fetch_version(request.app[deps_key].pool, name_of(doc), version_of(doc))
+    name, version = unchecked_name_of(doc), unchecked_version_of(doc)
+    row = await store.fetch_version(request.app[deps_key].pool, name, version)
     return json_response({"artifact_uri": row["storage_location"] or row["source"]})
 
 
@@ -244,7 +252,8 @@ async def model_version_page(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[st
     rows = await pool.fetch(query.sql, *query.args)
     body: dict[str, object] = {}
     if rows:
-        body["model_versions"] = [render.model_version(r) for r in rows[:limit]]
+        # Without aliases, as MLflow's search renders versions (get-latest-versions has them).
+        body["model_versions"] = [render.model_version(r, with_aliases=False) for r in rows[:limit]]
     if len(rows) > limit:
         body["next_page_token"] = encode_offset(offset + limit)
     return body

@@ -87,6 +87,10 @@ class Dialect:
     list_keys: frozenset[str]  # the only attributes that take ( ... ) lists
     quote_invalid: bool  # runs quote each invalid token in the message; experiments do not
     null_error: Callable[[Entity, str], MlflowError | None]
+    # The registry grammars word attribute values their own way; None: the tracking wording.
+    # The set holds the attributes that take numbers there (model versions); the registered
+    # model grammar takes none.
+    registry_numeric: frozenset[str] | None = None
 
 
 def parse_filter(filter_string: str | None, dialect: Dialect) -> tuple[Clause, ...]:
@@ -197,6 +201,8 @@ def _value(entity: Entity, key: str, token: Token, dialect: Dialect) -> Value:
         )
     if entity is Entity.DATASET:
         return _dataset_value(token)
+    if dialect.registry_numeric is not None:
+        return _registry_attribute_value(key, token, dialect, dialect.registry_numeric)
     if key in dialect.numeric:
         return _number(key, token)
     return _attribute_value(key, token, dialect)
@@ -234,6 +240,25 @@ def _attribute_value(key: str, token: Token, dialect: Dialect) -> Value:
         return parse_list(token)
     raise invalid_parameter(
         f"Expected a quoted string value for attributes. Got value {token.text}"
+    )
+
+
+def _registry_attribute_value(
+    key: str, token: Token, dialect: Dialect, numeric: frozenset[str]
+) -> Value:
+    """Registered-model and model-version attributes: strings, lists for the list keys, and
+    numbers only for ``numeric`` (comparators and numeric kinds are the store's checks)."""
+    if token.kind in (Kind.STRING, Kind.IDENT, Kind.PAREN):
+        return _attribute_value(key, token, dialect)
+    if numeric and token.kind in (Kind.INT, Kind.FLOAT):
+        if key not in numeric:
+            raise invalid_parameter(
+                f"Only the '{set_repr(numeric)}' attributes support comparison with numeric values."
+            )
+        return int(token.text) if token.kind is Kind.INT else float(token.text)
+    raise invalid_parameter(
+        "Expected a quoted string value or a list of quoted string values for attributes. "
+        f"Got value {token.text}"
     )
 
 

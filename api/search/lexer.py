@@ -62,7 +62,8 @@ _RULES: Final[tuple[tuple[Kind | None, re.Pattern[str]], ...]] = tuple(
         (Kind.FLOAT, r"-?(?:\d+\.\d*|\.\d+)" + _WORD_END),
         (Kind.INT, r"-?\d+" + _WORD_END),
         (Kind.STRING, r"'(?:''|\\'|[^'])*'"),
-        (Kind.IDENT, _PART + r"(?:\." + _PART + r")*"),
+        # sqlparse keeps a trailing dot in the identifier ("tags." is tag "", matching nothing)
+        (Kind.IDENT, _PART + r"(?:\." + _PART + r")*\.?"),
         (Kind.OP, r"[<>=~!]+"),
         (Kind.COMMA, r","),
         (Kind.SEMI, r";"),

@@ -64,12 +64,18 @@ def parse_experiment_order_by(order_by: Sequence[str]) -> tuple[OrderKey, ...]:
 def _parse_item(
     item: str, identify: Identify, attributes: frozenset[str]
 ) -> tuple[Entity, str, bool]:
+    text, ascending = parse_order_item(item)
+    entity, key = identify(text, attributes)
+    return entity, key, ascending
+
+
+def parse_order_item(item: str) -> tuple[str, bool]:
+    """An item's structure and direction, shared by every grammar: (identifier text, asc)."""
     tokens = tokenize(item)
     if item != item.strip() or not tokens or len(tokens) > 2 or tokens[0].kind is not Kind.IDENT:
         raise invalid_parameter(f"Invalid order_by clause '{item}'. Could not be parsed.")
     ascending = _direction(tokens[1], item) if len(tokens) == 2 else True
-    entity, key = identify(tokens[0].text, attributes)
-    return entity, key, ascending
+    return tokens[0].text, ascending
 
 
 def _direction(token: Token, item: str) -> bool:

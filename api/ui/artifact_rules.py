@@ -1,62 +1,27 @@
 """How the UI's artifact routes name and type files (pure).
 
 Every file is sent as an attachment with ``nosniff``: an HTML artifact is downloaded, never
-rendered on the UI's origin (XSS). Text-like files MLflow previews (logs, configs, YAML, JSON,
-MLmodel...) are ``text/plain``; the rest by extension, else ``application/octet-stream``.
+rendered on the UI's origin (XSS). Content type and disposition follow MLflow's mapping, shared
+with the mlflow-artifacts downloads (``api/artifacts/download_headers.py``).
 """
 
 from __future__ import annotations
 
-import mimetypes
-import unicodedata
 import urllib.parse
-from typing import Final
 
+from api.artifacts import download_headers as download_headers_module
 from api.artifacts import paths
 from api.registry import sources
 
-# Extensions (or whole names, for files without one) MLflow's UI shows as plain text.
-TEXT_NAMES: Final = frozenset(
-    {
-        *("txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop"),
-        *("hocon", "toml", "yaml", "yml", "xml", "json", "js", "py", "py3", "csv", "tsv"),
-        *("md", "rst", "ipynb", "MLmodel", "MLproject"),
-    }
-)
-_TYPES: Final = mimetypes.MimeTypes()
-_ATTR_CHAR_SAFE: Final = "!#$&+-.^_`|~"  # RFC 5987 attr-char besides alphanumerics
-_TOKEN_CHARS: Final = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
 
 def mime_type(name: str) -> str:
-    stem, dot, extension = name.rpartition(".")
-    key = extension if dot and stem else name
-    if key in TEXT_NAMES:
-        return "text/plain"
-    guessed, _ = _TYPES.guess_type(name, strict=False)
-    return guessed or "application/octet-stream"
-
-
-def _quoted(value: str) -> str:
-    if value and all(c in _TOKEN_CHARS for c in value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return download_headers_module.content_type(name)
 
 
 def content_disposition(name: str) -> str:
     """``attachment`` with the file name; a non-ASCII name gets an ASCII fallback and the
     exact name as ``filename*`` (RFC 6266 / 5987), since header values must be ASCII."""
-    try:
-        name.encode("ascii")
-    except UnicodeEncodeError:
-        ascii_name = (
-            unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode() or "download"
-        )
-        exact = urllib.parse.quote(name, safe=_ATTR_CHAR_SAFE)
-        return f"attachment; filename={_quoted(ascii_name)}; filename*=UTF-8''{exact}"
-    return f"attachment; filename={_quoted(name)}"
+    return download_headers_module.content_disposition(name)
 
 
 def download_headers(name: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ Run it:
         target: any server at that URL instead, e.g. a second mlflow to validate the
         normalisation (`SLUICE_MLFLOW_REF_PORT=5011 scripts/mlflow-ref.sh start <dir>`).
     SLUICE_COMPAT_ALL=1 ...
-        ignore implemented.txt and collect every case.
+        ignore implemented.txt and pending.py and collect every case.
 
 Only cases whose endpoints are all listed in implemented.txt are collected; the terminal summary
 and `<state>/compat-report.md` say how many exist, ran and passed. Nothing here is skipped: a
@@ -25,8 +25,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.compat import refserver
-from tests.compat.deviations import DEVIATIONS
+from tests.compat.deviations import FIELD_DEVIATIONS, active_deviations
 from tests.compat.model import load_cases, read_gate
+from tests.compat.pending import PENDING
 from tests.compat.report import Tally, render
 from tests.compat.runner import Server
 
@@ -39,7 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
     defined = load_cases()
     implemented = read_gate()
     bypass = os.environ.get("SLUICE_COMPAT_ALL") == "1"
-    collected = defined if bypass else [c for c in defined if c.endpoints <= implemented]
+    collected = (
+        defined
+        if bypass
+        else [c for c in defined if c.endpoints <= implemented and c.id not in PENDING]
+    )
     config.stash[TALLY] = Tally(defined, collected, implemented, gate_bypassed=bypass)
 
 
@@ -75,7 +80,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return  # no case ran (e.g. only the harness tests): keep the last real report
     path = refserver.state_dir(os.environ) / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(tally, DEVIATIONS))
+    path.write_text(render(tally, active_deviations(os.environ), FIELD_DEVIATIONS, PENDING))
 
 
 @pytest.fixture(scope="session")
@@ -84,14 +89,28 @@ def compat_tally(pytestconfig: pytest.Config) -> Tally:
 
 
 @pytest.fixture(scope="session")
-def reference_server(compat_tally: Tally) -> Iterator[Server]:
-    """A real `mlflow server` on a fresh database; stopped at the end of the session."""
-    reference = refserver.start(os.environ)
-    compat_tally.reference_url = reference.url
+def reference_server(
+    compat_tally: Tally, request: pytest.FixtureRequest, session_token: str
+) -> Iterator[Server]:
+    """A real `mlflow server` on a fresh database; stopped at the end of the session.
+
+    `SLUICE_COMPAT_REFERENCE=postgresql` backs it with a fresh PostgreSQL database instead of
+    SQLite: in `SLUICE_COMPAT_REFERENCE_PG` (an admin DSN) or else in the test stack's server.
+    """
+    environ = dict(os.environ)
+    database: refserver.PgDatabase | None = None
+    if environ.get(refserver.KIND_VARIABLE, "sqlite") == "postgresql":
+        admin = environ.get(refserver.PG_VARIABLE) or request.getfixturevalue("stack").admin_dsn
+        database = refserver.PgDatabase.create(admin, f"mlflow_ref_{session_token}")
+        environ[refserver.BACKEND_VARIABLE] = database.dsn
+    reference = refserver.start(environ)
+    compat_tally.reference_url = reference.url + (" (PostgreSQL)" if database else " (SQLite)")
     try:
         yield Server("reference", reference.url)
     finally:
         reference.stop()
+        if database is not None:
+            database.drop()
 
 
 if os.environ.get("SLUICE_COMPAT_TARGET"):

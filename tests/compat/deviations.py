@@ -7,6 +7,8 @@ entry is a place where an MLflow client or the UI may see Sluice behave differen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # The delete race once listed here (a metric write right after runs/delete answered 200) is
 # gone: ingest now looks every run up in PostgreSQL (coalesced), its cache only covers outages.
 _MULTIPART = (
@@ -15,7 +17,61 @@ _MULTIPART = (
     "LocalArtifactRepository answers 501 and so advertises false. A client then uploads files "
     "above MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE (500 MB) in parts instead of one PUT."
 )
-DEVIATIONS: dict[str, str] = {
-    "server-info/api": _MULTIPART,
-    "server-info/ajax": _MULTIPART,
+_PRESIGNED = (
+    "presigned_upload_run_id_supported / presigned_upload_model_id_supported are false: MLflow "
+    "advertises the request contract of artifacts/presigned-upload-url, which Sluice does not "
+    "serve (clients upload through mlflow-artifacts instead). No 3.17.2 client or UI code reads "
+    "the flags; a future one that does must not be sent to a route that answers 404."
+)
+DEVIATIONS: dict[str, str] = {}
+# Differences confined to one field, which the cases touching it leave out of the comparison
+# (`ignore`): field path -> reason. The report lists them with the case deviations.
+FIELD_DEVIATIONS: dict[str, str] = {
+    "multipart_uploads_enabled": _MULTIPART,
+    "presigned_upload_run_id_supported": _PRESIGNED,
+    "presigned_upload_model_id_supported": _PRESIGNED,
 }
+
+# Judged against the SQLite reference, which the suite runs by default; these differ from the
+# PostgreSQL-backed one (SLUICE_COMPAT_REFERENCE=postgresql), where MLflow's own answers change
+# with the backend. Applied only in a session against that reference.
+_BACKEND_ORDER = (
+    "MLflow reads latest_versions without an ORDER BY: on SQLite they come by stage (search) or "
+    "by first version (get, get-latest-versions), on PostgreSQL in another order. Sluice keeps "
+    "the SQLite reference's order, the one MLflow's own tests and the UI were written against. "
+    "(On PostgreSQL the order also varies between runs, so an entry may show as not differing.)"
+)
+_STATUS_TEXT = (
+    "A logged-model filter comparing status with a string: MLflow on PostgreSQL hands the "
+    "integer column and the string to the driver and passes its error on (400 with the "
+    "driver's text); on SQLite the comparison matches nothing. Sluice matches nothing (200, "
+    "no models), as the SQLite reference."
+)
+PG_DEVIATIONS: dict[str, str] = {
+    "experiments/create-name-at-500-chars": (
+        "MLflow on PostgreSQL refuses a name over 256 characters with the driver's error (its "
+        "column is varchar(256)); on SQLite it stores it. Sluice stores it, as SQLite-backed "
+        "MLflow does: a client gets the experiment instead of a database error."
+    ),
+    "outputs/repeated-model-refused": (
+        "Same status and error code; MLflow's message is its database driver's text, SQLite's "
+        "'UNIQUE constraint failed: inputs...' on one reference and psycopg2's 'duplicate key "
+        "value violates unique constraint' on the other. Sluice sends the SQLite text."
+    ),
+    "order/get-mlflow-registered-models-search": _BACKEND_ORDER,
+    "order/get-mlflow-registered-models-get": _BACKEND_ORDER,
+    "order/get-mlflow-registered-models-get-latest-versions": _BACKEND_ORDER,
+    "order/post-mlflow-registered-models-get-latest-versions": _BACKEND_ORDER,
+    "logged-models/filter/status/=": _STATUS_TEXT,
+    "logged-models/filter/status/LIKE": _STATUS_TEXT,
+    "logged-models/filter/status/ILIKE": _STATUS_TEXT,
+    "registry/stages-and-latest": _BACKEND_ORDER,
+    "registry/stages-and-latest@ajax": _BACKEND_ORDER,
+}
+
+
+def active_deviations(environ: Mapping[str, str]) -> dict[str, str]:
+    """The deviations of this session's reference (SLUICE_COMPAT_REFERENCE)."""
+    if environ.get("SLUICE_COMPAT_REFERENCE") == "postgresql":
+        return {**DEVIATIONS, **PG_DEVIATIONS}
+    return DEVIATIONS

@@ -19,6 +19,7 @@ from typing import Any, Required, TypedDict
 UNKNOWN_ENDPOINT = "unknown-endpoints"
 CASES_PACKAGE = "tests.compat.cases"
 GATE_FILE = Path(__file__).with_name("implemented.txt")
+ARTIFACT_TAIL = "/mlflow-artifacts/artifacts/"
 
 
 class StepOptions(TypedDict, total=False):
@@ -35,6 +36,9 @@ class StepOptions(TypedDict, total=False):
     unordered: Sequence[str]  # paths of lists compared as multisets ("runs[*].data.tags")
     ignore: Sequence[str]  # paths removed from both bodies before comparing
     unknown_endpoint: bool  # the path is deliberately not an endpoint of either server
+    body_bytes: str  # raw body sent as UTF-8 with the step's own `headers` (artifact uploads)
+    compare_headers: Sequence[str]  # response headers compared exactly (absent = None)
+    raw_query: str  # the query string verbatim (after `?`), instead of `query`
 
 
 class Step(StepOptions):
@@ -73,7 +77,13 @@ def step_endpoint(step: Step) -> str:
     """The endpoint a step exercises: its path without the query, or the unknown pseudo-path."""
     if step.get("unknown_endpoint"):
         return UNKNOWN_ENDPOINT
-    return step["path"].split("?", 1)[0]
+    path = step["path"].split("?", 1)[0]
+    head, artifacts, _tail = path.partition(ARTIFACT_TAIL)
+    if artifacts:
+        return head + artifacts + "{}"  # the artifact path is the route's `{artifact_path}`
+    # A path parameter filled from a variable (`logged-models/${model}`) names the route
+    # template: the gate lists `logged-models/{}`.
+    return "/".join("{}" if "${" in part else part for part in path.split("/"))
 
 
 def _load_module(name: str) -> list[LoadedCase]:

@@ -6,7 +6,10 @@ What legitimately differs between two servers and is therefore replaced:
   per server, so a body that mixes up two ids still differs after normalisation;
 - "now" timestamps in `*_time` / `*_timestamp` fields (values a case sets explicitly are kept);
 - the root of `artifact_location` / `artifact_uri` (`mlflow-artifacts:` vs `s3://bucket/x`);
-- random run names (`adjective-noun-123`) and opaque page tokens.
+- random run names (`adjective-noun-123`) and opaque page tokens;
+- the order of a Python set of quoted strings printed into a message (`'{'b', 'a'}'`): MLflow's
+  iteration order depends on the process's string hash seed, so it differs between two starts
+  of the same server; the items are sorted.
 Everything else, including error messages, is compared as sent. GraphQL answers name the
 same fields in camelCase (``runUuid``, ``startTime`` as a string): they are classified by
 their snake_case spelling.
@@ -123,11 +126,20 @@ def _string(value: str, key: str | None, ids: IdMap) -> str:
         return _artifact_uri(value, ids)
     if key in TOKEN_FIELDS:
         return TOKEN
-    if key == "run_name":
+    if key in ("run_name", "name"):  # logged models get random names too, under "name"
         return _run_name(value)
     if key == "message":
         value = _MESSAGE_NUMERIC_ID.sub(lambda m: m[1] + (ids.known(m[2]) or m[2]), value)
+        value = _PRINTED_SET.sub(_sorted_set, value)
     return _HEX_ID.sub(lambda m: ids.placeholder(m[0]), value)
+
+
+_PRINTED_SET = re.compile(r"\{('[^'{}]*'(?:, '[^'{}]*')+)\}")
+_SET_ITEM = re.compile(r"'[^'{}]*'")
+
+
+def _sorted_set(match: re.Match[str]) -> str:
+    return "{" + ", ".join(sorted(_SET_ITEM.findall(match[1]))) + "}"
 
 
 def _artifact_uri(value: str, ids: IdMap) -> str:

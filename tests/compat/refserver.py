@@ -9,6 +9,7 @@ fsyncs make the reference 2-3x slower on disk, and the database is thrown away a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -18,11 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "mlflow-ref.sh"
 # The first run installs mlflow into its own venv (a few minutes); later starts take ~10 s.
 SCRIPT_DEADLINE_S = 900.0
 PORT_VARIABLE = "SLUICE_MLFLOW_REF_PORT"
+BACKEND_VARIABLE = "SLUICE_MLFLOW_REF_BACKEND_URI"
+KIND_VARIABLE = "SLUICE_COMPAT_REFERENCE"  # sqlite (default) or postgresql
+PG_VARIABLE = "SLUICE_COMPAT_REFERENCE_PG"  # admin DSN of the PostgreSQL for the reference
 
 
 class ReferenceServerError(Exception):
@@ -40,6 +46,39 @@ class Reference:
             _script(self.environ, "stop")
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PgDatabase:
+    """A database made for one session's PostgreSQL-backed reference, dropped afterwards."""
+
+    admin_dsn: str
+    name: str
+
+    @property
+    def dsn(self) -> str:
+        """The database's URI for MLflow: SQLAlchemy with psycopg2, the driver its venv has."""
+        base = self.admin_dsn.rsplit("/", 1)[0]
+        return base.replace("postgresql://", "postgresql+psycopg2://", 1) + "/" + self.name
+
+    @classmethod
+    def create(cls, admin_dsn: str, name: str) -> PgDatabase:
+        database = cls(admin_dsn, name)
+        database._admin(f'CREATE DATABASE "{name}"')
+        return database
+
+    def drop(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def _admin(self, statement: str) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(self.admin_dsn, timeout=10)
+            try:
+                await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
 
 
 def state_dir(environ: Mapping[str, str]) -> Path:

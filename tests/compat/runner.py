@@ -19,13 +19,28 @@ from typing import Any
 import requests
 
 from tests.compat import paths
-from tests.compat.compare import Answer, MessageRule, apply_message_rule, differences, shape
+from tests.compat.compare import (
+    Answer,
+    MessageRule,
+    apply_message_rule,
+    crashed,
+    differences,
+    shape,
+)
 from tests.compat.model import LoadedCase, Step
 from tests.compat.normalise import IdMap, Window, normalise
 
 REQUEST_TIMEOUT_S = 10.0
 JSON_HEADERS = {"Content-Type": "application/json"}
 _VARIABLE = re.compile(r"\$\{(\w+)\}")
+
+
+class _Stop(Exception):
+    """The case ends at this step: these are its problems (none: it passed)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("stop")
+        self.problems = problems
 
 
 class CaseError(Exception):
@@ -97,18 +112,31 @@ def send(side: Side, step: Step) -> Answer:
     elif "data" in step:
         body = substitute(step["data"], variables)
         headers = JSON_HEADERS
+    elif "body_bytes" in step:
+        body = substitute(step["body_bytes"], variables)
     if "headers" in step:
         headers = substitute(dict(step["headers"]), variables)
+    url = side.server.base_url + substitute(step["path"], variables)
+    if "raw_query" in step:
+        url += "?" + substitute(step["raw_query"], variables)
     response = side.server.http.request(
         step["method"],
-        side.server.base_url + substitute(step["path"], variables),
+        url,
         params=substitute(dict(step.get("query", {})), variables),
         data=body.encode() if body is not None else None,
         headers=headers,
         timeout=REQUEST_TIMEOUT_S,
         allow_redirects=False,
     )
-    return Answer(status=response.status_code, body=_json_or_none(response), text=response.text)
+    compared = {
+        name.lower(): response.headers.get(name) for name in step.get("compare_headers", ())
+    }
+    return Answer(
+        status=response.status_code,
+        body=_json_or_none(response),
+        text=response.text,
+        headers={k: v for k, v in compared.items() if v is not None} if compared else None,
+    )
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -180,6 +208,10 @@ def run_step(
     ref_problem = _capture(reference, step, ref_answer)
     if ref_problem:
         raise CaseError(ref_problem)
+    if crashed(ref_answer, tgt_answer):
+        # Nothing after MLflow's crash is comparable: its state may be half-written.
+        problems = differences(ref_answer, tgt_answer, None, None)
+        raise _Stop(problems)
     tgt_problem = _capture(target, step, tgt_answer)
     found = differences(
         ref_answer,
@@ -219,6 +251,10 @@ def _run_logged(
         found = run_step(step, sides[0], sides[1], window, pool)
     except CaseError as error:
         outcome.problems.append(f"{_describe(step, index)}: CASE ERROR: {error}")
+        return False
+    except _Stop as stop:
+        outcome.transcript.append(_describe(step, index) + " reference crashed: case ends")
+        outcome.problems.extend(f"{_describe(step, index)}: {line}" for line in stop.problems)
         return False
     outcome.transcript.append(_describe(step, index) + (" differs" if found else " ok"))
     outcome.problems.extend(f"{_describe(step, index)}: {line}" for line in found)

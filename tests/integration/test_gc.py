@@ -223,3 +223,40 @@ def test_gc_removes_an_old_deleted_runs_artifacts_from_an_s3_root(
     assert keys(old) == []
     assert keys(live) == ["a.txt", "deep/b.txt"]
     assert [f.path for f in client.list_artifacts(live, "deep")] == ["deep/b.txt"]
+
+
+def test_gc_keeps_the_runs_when_their_s3_artifacts_cannot_be_deleted(
+    stack: Stack, s3: S3, s3_sluice_url: str
+) -> None:
+    client = MlflowClient(s3_sluice_url)
+    run_id = client.create_run(client.create_experiment(f"gc-s3-{uuid.uuid4().hex[:8]}")).info
+    client.delete_run(run_id.run_id)
+    asyncio.run(
+        _sql(
+            stack.dsn,
+            "UPDATE runs SET deleted_time = deleted_time - $2 WHERE run_uuid = $1",
+            run_id.run_id,
+            2 * DAY_MS,
+        )
+    )
+    env = {
+        **stack.service_env(),
+        "SLUICE_API_ARTIFACT_ROOT": "s3://no-such-bucket/prefix",
+        "SLUICE_API_ARTIFACT_S3_ENDPOINT_URL": s3.endpoint,
+        **FAKE_AWS,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[-1].startswith(
+        "sluice gc: deleting artifacts on s3://no-such-bucket/prefix failed: "
+    ), done.stderr
+    assert "Traceback" not in done.stderr
+    # The transaction rolled back: the run is still there for a later gc.
+    assert asyncio.run(_counts(stack.dsn, run_id.run_id))["runs"] == 1

@@ -156,13 +156,26 @@ async def test_parallel_alias_moves_leave_one_target(sluice_url: str) -> None:
             "registered-models/alias",
             params={"name": name, "alias": "champion"},
         )
-        versions = await _call(
-            session, sluice_url, "GET", "model-versions/search", params={"filter": f"name='{name}'"}
+        # model-versions/get renders a version's aliases (model-versions/search does not, as
+        # in MLflow).
+        versions = await asyncio.gather(
+            *(
+                _call(
+                    session,
+                    sluice_url,
+                    "GET",
+                    "model-versions/get",
+                    params={"name": name, "version": str(v)},
+                )
+                for v in range(1, WRITERS_ALIASES + 1)
+            )
         )
     aliases = model["registered_model"]["aliases"]
     assert len(aliases) == 1 and aliases[0]["alias"] == "champion"
     assert by_alias["model_version"]["version"] == aliases[0]["version"]
     holders = [
-        v["version"] for v in versions["model_versions"] if "champion" in v.get("aliases", [])
+        v["model_version"]["version"]
+        for v in versions
+        if "champion" in v["model_version"].get("aliases", [])
     ]
     assert holders == [aliases[0]["version"]]

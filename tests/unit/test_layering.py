@@ -27,6 +27,7 @@ PURE_ROLES = ["rules.py", "render.py", "search.py"]  # validation, JSON out, fil
 PURE_FILES = [
     "api/page_tokens.py",
     "api/run_names.py",
+    "api/artifacts/download_headers.py",
     "api/artifacts/multipart.py",
     "api/artifacts/paths.py",
     "api/registry/requests.py",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.compat.cases._build import API, api, case, create_experiment, get, get_experiment, post
+from tests.compat.deviations import FIELD_DEVIATIONS
 from tests.compat.model import UNKNOWN_ENDPOINT, Case, Step
 
 ENDPOINTS = api(
@@ -21,20 +22,8 @@ ENDPOINTS = api(
     UNKNOWN_ENDPOINT,
 }
 
-# server-info: only what clients read is compared (store type, workspaces, multipart and
-# presigned switches). Newer or deployment-specific flags differ between MLflow releases.
-SERVER_INFO_IGNORED = (
-    "trace_archival_enabled",
-    "presigned_upload_run_id_supported",
-    "presigned_upload_model_id_supported",
-    "model_artifact_presigned_downloads_supported",
-    "features_enabled",
-    "artifact_serving_enabled",
-    "skill_content_max_size",
-    "skill_content_max_files",
-    "tracking_auth",
-    "artifacts_presigned_only",
-)
+# server-info: compared whole, but for the flags documented in deviations.FIELD_DEVIATIONS.
+SERVER_INFO_IGNORED = tuple(FIELD_DEVIATIONS)
 
 
 def raw_create(data: str, headers: dict[str, str] | None = None, expect: int = 400) -> Step:

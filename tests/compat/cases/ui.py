@@ -16,7 +16,7 @@ UPLOAD = ARTIFACTS + "${exp}/${run}/artifacts/"
 ENDPOINTS = (
     api("experiments/create", "runs/create", "runs/log-batch")
     | {AJAX + "artifacts/list", "/get-artifact", "/graphql"}
-    | {UPLOAD + "notes.txt", UPLOAD + "dir/plot.png"}
+    | {ARTIFACTS + "{}"}  # uploads: the route's `{artifact_path}`
 )
 
 _GET_EXPERIMENT = """

@@ -70,7 +70,7 @@ def _experiment_id(info: Doc) -> int:
     if experiment is None:
         raise missing_parameter(path)
     raw = get_string(expect_object(experiment, path), "experiment_id", path=path, required=True)
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise invalid_value(path, raw)
     return int(raw)
 

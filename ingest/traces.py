@@ -96,7 +96,7 @@ _DECODED_BY_AIOHTTP = frozenset({"gzip", "deflate", "br", "zstd"})
 
 
 def _experiment_number(header: str) -> int:
-    if not header.isdigit() or len(header) > 18:
+    if not (header.isascii() and header.isdigit()) or len(header) > 18:
         raise does_not_exist(f"No Experiment with id={header} exists")
     return int(header)
 

@@ -169,11 +169,13 @@ RULES: Final[dict[str, Rule]] = {
     "api.traces.handlers:search_traces_v2": _r(Resource.NONE),
     # READ on each experiment, checked in the handler (a list of experiments, as MLflow's auth)
     "api.traces.metrics:query_trace_metrics": _r(Resource.NONE),
+    "api.traces.correlation:calculate_filter_correlation": _r(Resource.NONE),
     "api.traces.datasets:search_evaluation_datasets": _r(Resource.NONE),
     "api.traces.handlers:delete_traces": _r(_T, MANAGE),
     "api.traces.handlers:set_trace_tag": _r(_T, EDIT),
     "api.traces.handlers:delete_trace_tag": _r(_T, EDIT),
     "api.traces.handlers:link_traces_to_run": _r(_RUN, EDIT),
+    "api.traces.handlers:link_prompts_to_trace": _r(_T, EDIT),
     "api.traces.assessments:create_assessment": _r(_T, EDIT),
     "api.traces.assessments:get_assessment": _r(_T),
     "api.traces.assessments:update_assessment": _r(_T, EDIT),

@@ -24,6 +24,7 @@ from schemas.access import RULES, Level, Resource, Rule, allowed
 from schemas.mlflow_errors import MlflowError, Unavailable
 from schemas.routes import handler_ref
 from sluice.config import AuthConfig
+from sluice.http import read_decoded
 from sluice.identity import Identities, User
 from sluice.limits import RateLimiter, TtlCache
 
@@ -184,7 +185,7 @@ async def _request_doc(request: web.Request) -> dict[str, Any]:
     if request.method == "GET":
         return dict(request.query)
     try:
-        doc = orjson.loads(await request.read())
+        doc = orjson.loads(await read_decoded(request))
     except orjson.JSONDecodeError:
         return {}
     return doc if isinstance(doc, dict) else {}

@@ -17,3 +17,7 @@ class SchemaMismatch(StartupError):
 
 class PortInUse(StartupError):
     """The address a service should listen on is taken."""
+
+
+class CommandFailed(StartupError):
+    """An operator command stopped part-way (what it did before is kept and said)."""

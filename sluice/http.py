@@ -59,14 +59,16 @@ class BodyTooLarge(MlflowError):
 
 
 class BodyNotDecodable(MlflowError):
-    """The body's Content-Encoding (gzip, deflate) did not decode: a 400, never a 500."""
+    """The body broke while being read -- its Content-Encoding (gzip, deflate) did not decode,
+    or its framing was wrong: a 400, never a 500."""
 
     def __init__(self, encoding: str) -> None:
         super().__init__(
             "INVALID_PARAMETER_VALUE",
-            f"Request body could not be decoded as its Content-Encoding ({encoding}) says.",
+            f"Request body could not be decoded as its Content-Encoding ({encoding}) says."
+            if encoding
+            else "Request body could not be read completely.",
         )
-        self.encoding = encoding
 
 
 def json_response(
@@ -177,9 +179,15 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise BodyTooLarge(declared, max_bytes)
+    return await read_decoded(request)
+
+
+async def read_decoded(request: web.Request) -> bytes:
+    """``request.read()`` (bounded by the app's client_max_size; aiohttp decodes gzip/deflate
+    while reading), with a body that breaks mid-read as BodyNotDecodable (a 400)."""
     try:
         return await request.read()
-    except (PayloadEncodingError, RequestPayloadError):  # aiohttp decodes while reading
+    except (PayloadEncodingError, RequestPayloadError):
         raise BodyNotDecodable(request.headers.get("Content-Encoding", "")) from None
 
 

@@ -7,6 +7,8 @@ is visible to the next read, as metrics are. Assessments: ``api/traces/assessmen
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 import orjson
@@ -16,7 +18,7 @@ from api.deps import deps_key, request_doc
 from api.page_tokens import decode_offset, encode_offset
 from api.traces import render, store
 from api.traces.fence import trace_fence_key
-from api.traces.search_rules import Sql, compile_filter, compile_order
+from api.traces.search_rules import Sql, compile_filter, compile_order, span_matches
 from schemas.fields import get_int64, get_list, get_string
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
 from schemas.protojson import invalid_value
@@ -204,7 +206,7 @@ def _location_experiment(location: Any) -> int:
 
 
 def _experiment_number(raw: str, name: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise invalid_value(name, raw)
     return int(raw)
 
@@ -233,17 +235,49 @@ async def _search_rows(
     order = compile_order([str(o) for o in get_list(doc, "order_by")])
     offset = decode_offset(get_string(doc, "page_token"))
     await request.app[trace_fence_key].wait_for_all()
-    rows = await store.search(
-        request.app[deps_key].pool,
-        experiment_ids,
-        sql.where,
-        sql.params,
-        order,
-        max_results + 1,
-        offset,
-    )
+    pool = request.app[deps_key].pool
+    if sql.scans_spans:
+        rows = await _scan(pool, experiment_ids, sql, order, max_results + 1, offset)
+    else:
+        rows = await store.search(
+            pool, experiment_ids, sql.where, sql.params, order, max_results + 1, offset
+        )
     token = encode_offset(offset + max_results) if len(rows) > max_results else None
     return rows[:max_results], token
+
+
+async def _scan(
+    pool: Any, experiment_ids: list[int], sql: Sql, order: str, limit: int, offset: int
+) -> list[Any]:
+    """A page of a search with span content conditions: the SQL candidates in order, each kept
+    when one of its spans meets every span condition (tested on the span's JSON text, as MLflow
+    stores it). Reads candidates and spans through cursors: memory stays bounded; time grows
+    with the candidates' spans (narrow the search with SQL-side conditions first)."""
+    found: list[Any] = []
+    skipped = 0
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = store.search_cursor(conn, experiment_ids, sql.where, sql.params, order)
+        async with contextlib.aclosing(rows):
+            async for row in rows:
+                if not await trace_has_span(conn, row["trace_id"], sql):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                found.append(row)
+                if len(found) == limit:
+                    break
+    return found
+
+
+async def trace_has_span(conn: Any, trace_id: str, sql: Sql) -> bool:
+    spans = store.span_rows(conn, trace_id)
+    async with contextlib.aclosing(spans):
+        async for span in spans:
+            content = json.dumps(render.span_dict(span["proto"]), ensure_ascii=False)
+            if span_matches(sql.spans, span, content):
+                return True
+    return False
 
 
 # -- writes -------------------------------------------------------------------------------------
@@ -306,3 +340,36 @@ async def link_traces_to_run(request: web.Request) -> web.Response:
         )
     await store.link_to_run(request.app[deps_key].pool, trace_ids, run_id)
     return json_response({})
+
+
+async def link_prompts_to_trace(request: web.Request) -> web.Response:
+    """``POST /api/2.0/mlflow/traces/link-prompts``: record prompt versions ("name/version") the
+    trace used; ``search_traces`` finds them with ``prompt = 'name/version'``. The trace's tags
+    are left alone, as in MLflow."""
+    doc = await request_doc(request)
+    trace_id = get_string(doc, "trace_id", required=True)
+    refs = get_list(doc, "prompt_versions", required=True)
+    prompts = [_prompt_ref(ref, i) for i, ref in enumerate(refs)]
+    if not prompts:
+        return json_response({})
+    await request.app[trace_fence_key].wait_for_trace(trace_id)
+    pool = request.app[deps_key].pool
+    if not await store.infos(pool, [trace_id]):
+        raise does_not_exist(f"Trace with ID '{trace_id}' not found.")
+    await store.link_prompts(pool, trace_id, prompts)
+    return json_response({})
+
+
+def _prompt_ref(ref: Any, index: int) -> str:
+    """One PromptVersionRef as MLflow keys it, ``name/version``; the version must read as an
+    integer (MLflow answers 500 for one that does not; Sluice 400)."""
+    path = f"prompt_versions[{index}]"
+    if not isinstance(ref, dict):
+        raise invalid_value(path, ref)
+    name = get_string(ref, "name", path=f"{path}.name") or ""
+    version = get_string(ref, "version", path=f"{path}.version") or ""
+    try:
+        number = int(version)
+    except ValueError:
+        raise invalid_value(f"{path}.version", version, "It must be an integer") from None
+    return f"{name}/{number}"

@@ -32,7 +32,13 @@ _ALL_NUMERIC: Final = frozenset({"SUM", "AVG", "MIN", "MAX", "PERCENTILE"})
 _VALUE: Final = frozenset({"AVG", "MIN", "MAX", "PERCENTILE"})
 _TRACE_NAME: Final = "(t.tags->>'mlflow.traceName')"
 _SESSION: Final = "(t.metadata->>'mlflow.trace.session')"
-_TOKEN_USAGE: Final = "((t.metadata->>'mlflow.trace.tokenUsage')::jsonb->>'{}')::numeric"
+# The number of "<key>" in the token-usage metadata, read with a pattern that matches numbers
+# only: the metadata is client text, and a ::jsonb or ::numeric cast of a malformed value would
+# fail the whole query (every chart of the experiment) for one bad trace.
+_TOKEN_USAGE: Final = (
+    "(substring(t.metadata->>'mlflow.trace.tokenUsage'"
+    " from '\"{}\"\\s*:\\s*(-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)'))::numeric"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +169,24 @@ class Sql:
         return f"${len(self.params)}"
 
 
+# Bounds MLflow does not have: each list item adds SQL parameters or columns (PostgreSQL stops
+# at 32,767 parameters and 1,664 columns), and the answer is built in memory.
+MAX_LIST_ITEMS: Final = {
+    "experiment_ids": 100,
+    "aggregations": 20,
+    "dimensions": 10,
+    "filters": 100,
+}
+MAX_ROWS: Final = 50_000  # data points of one answer, also when max_results is negative
+
+
+def check_sizes(sizes: Mapping[str, int]) -> None:
+    """400 for a request list longer than Sluice answers (before anything is compiled)."""
+    for name, limit in MAX_LIST_ITEMS.items():
+        if sizes.get(name, 0) > limit:
+            raise invalid_parameter(f"At most {limit} {name} are allowed, got {sizes[name]}.")
+
+
 def check(query: MetricQuery) -> None:
     """MLflow's ``validate_query_trace_metrics_params`` and the time-window rule."""
     metrics = METRICS[query.view]
@@ -217,7 +241,7 @@ def parse_aggregation(item: Any, index: int) -> Aggregation:
 
 
 def experiment_number(raw: str) -> int:
-    if not raw.lstrip("-").isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.lstrip("-").isdigit()) or raw.count("-") > 1 or len(raw) > 18:
         raise invalid_parameter(
             f"Invalid experiment ID '{raw}'. Experiment ID must be a valid integer."
         )
@@ -387,7 +411,7 @@ def compile_query(query: MetricQuery) -> Compiled:
         size = sql.param(float(query.interval_s * 1000))
         groups.append(f"(floor({_BUCKET_TIME[query.view]}::float8 / {size}) * {size})::float8")
         names.append(TIME_BUCKET)
-    for dimension in query.dimensions:
+    for dimension in dict.fromkeys(query.dimensions):  # a repeated dimension groups once
         column = _DIMENSION_SQL[dimension]
         where.append(f"{column} IS NOT NULL")
         groups.append(column)
@@ -398,8 +422,9 @@ def compile_query(query: MetricQuery) -> Compiled:
     if groups:
         positions = ", ".join(str(i + 1) for i in range(len(groups)))
         text += f" GROUP BY {positions} ORDER BY {positions}"
-    if query.max_results >= 0:  # MLflow's SQLite reads a negative LIMIT as "no limit"
-        text += f" LIMIT {sql.param(query.max_results)}"
+    # MLflow's SQLite reads a negative LIMIT as "no limit": here that is the answer's bound.
+    limit = query.max_results if 0 <= query.max_results <= MAX_ROWS else MAX_ROWS
+    text += f" LIMIT {sql.param(limit)}"
     return Compiled(text, sql.params, tuple(names), tuple(a.label for a in query.aggregations))
 
 

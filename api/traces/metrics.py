@@ -50,6 +50,8 @@ def parse(doc: dict[str, Any]) -> rules.MetricQuery:
     end_ms = get_int64(doc, "end_time_ms")
     max_results = get_int32(doc, "max_results", default=rules.DEFAULT_MAX_RESULTS)
     get_string(doc, "page_token")  # MLflow answers one page and never a token
+    sizes = {"experiment_ids": len(raw_ids), "aggregations": len(raw_aggregations)}
+    rules.check_sizes({**sizes, "dimensions": len(dimensions), "filters": len(filters)})
     aggregations = tuple(rules.parse_aggregation(a, i) for i, a in enumerate(raw_aggregations))
     query = rules.MetricQuery(
         experiment_ids=(),

@@ -8,27 +8,22 @@ writes them; the ``get-trace-artifact`` form is MLflow's span dict (``Span.to_di
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
 from google.protobuf import json_format
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from schemas.otlp_values import any_value
+from schemas.span_dict import span_dict
 from schemas.trace_json import TraceInfo, trace_info_json
+
+__all__ = ["span_dict", "span_proto_json", "trace_info"]  # span_dict: shared with export
 
 # Fields protobuf's JSON mapping writes as strings (64-bit) that MLflow writes as numbers.
 _INT64_FIELDS: Final = frozenset(
     {"start_time_unix_nano", "end_time_unix_nano", "time_unix_nano", "int_value"}
 )
-_STATUS_NAMES: Final = {
-    Status.STATUS_CODE_UNSET: "STATUS_CODE_UNSET",
-    Status.STATUS_CODE_OK: "STATUS_CODE_OK",
-    Status.STATUS_CODE_ERROR: "STATUS_CODE_ERROR",
-}
 
 
 def span_proto_json(proto: bytes) -> dict[str, Any]:
@@ -47,40 +42,6 @@ def _numbers(node: Any) -> Any:
     if isinstance(node, list):
         return [_numbers(v) for v in node]
     return node
-
-
-def span_dict(proto: bytes) -> dict[str, Any]:
-    """One span as MLflow's span dict (the traces.json artifact form)."""
-    span = Span.FromString(proto)
-    return {
-        "trace_id": _b64(span.trace_id),
-        "span_id": _b64(span.span_id),
-        "parent_span_id": _b64(span.parent_span_id) if span.parent_span_id else None,
-        "name": span.name,
-        "start_time_unix_nano": span.start_time_unix_nano,
-        "end_time_unix_nano": span.end_time_unix_nano or None,
-        "events": [
-            {
-                "name": event.name,
-                "time_unix_nano": event.time_unix_nano,
-                "attributes": {kv.key: any_value(kv.value) for kv in event.attributes},
-            }
-            for event in span.events
-        ],
-        "status": {"code": _STATUS_NAMES.get(span.status.code, "STATUS_CODE_UNSET"), "message": ""}
-        | ({"message": span.status.message} if span.status.message else {}),
-        "attributes": {kv.key: _dump(any_value(kv.value)) for kv in span.attributes},
-        "links": [],
-    }
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
-def _dump(value: Any) -> str:
-    """JSON text as MLflow dumps attribute values (json.dumps: ", " and ": ", not ASCII-only)."""
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def trace_info(row: Mapping[str, Any], assessments: list[dict[str, Any]]) -> dict[str, Any]:

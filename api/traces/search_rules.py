@@ -8,7 +8,13 @@ Filters are comparisons joined by AND (MLflow has no OR here either). Supported:
   (``mlflow.sourceRun`` metadata or a link-to-run) with = != IN NOT IN LIKE ILIKE RLIKE;
 - ``tags.<key>`` / ``tag.<key>``, ``metadata.<key>`` / ``request_metadata.<key>``:
   = != LIKE ILIKE RLIKE, IS NULL, IS NOT NULL;
-- ``span.name``, ``span.type``, ``span.status``: some span of the trace matches;
+- ``span.name``, ``span.type``, ``span.status`` (= != IN NOT IN LIKE ILIKE RLIKE),
+  ``span.content`` / ``trace.text`` (LIKE ILIKE: the span as MLflow stores it, JSON text) and
+  ``span.attributes.<key>`` (MLflow's pattern over that JSON text): one span of the trace meets
+  every span condition of the filter. Name, type and status are SQL; content and attributes
+  are tested on each candidate span in Python (``SpanTest``), since spans are stored as OTLP
+  messages;
+- ``prompt = 'name/version'``: a prompt version linked to the trace (traces/link-prompts);
 - ``feedback.<name>``, ``expectation.<name>``: an assessment of that name whose value, as JSON
   text, compares (``feedback.correct = 'true'``).
 
@@ -19,12 +25,13 @@ the trace id ascending breaks ties, so pages are stable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from api.search.filter import parse_list, split_identifier
-from api.search.lexer import Kind, Token, tokenize
+from api.search.lexer import Kind, Token, tokenize, trim_backticks
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
 _NUMERIC: Final = {
@@ -54,17 +61,35 @@ _ATTRIBUTE_PREFIXES: Final = frozenset({None, "attribute", "attributes", "trace"
 _TAG_PREFIXES: Final = frozenset({"tag", "tags"})
 _METADATA_PREFIXES: Final = frozenset({"metadata", "request_metadata"})
 _SPAN_COLUMNS: Final = {"name": "s.name", "type": "s.span_type", "status": "s.status"}
+_SPAN_FIELDS: Final = {"name": "name", "type": "span_type", "status": "status"}
 _COMPARE: Final = {"=": "=", "==": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<="}
 _COMPARE_MORE: Final = {">": ">", ">=": ">="}
 _TEXT_OPS: Final = {"LIKE": "LIKE", "ILIKE": "ILIKE", "RLIKE": "~", "NOT LIKE": "NOT LIKE"}
 
 
+@dataclass(frozen=True, slots=True)
+class SpanTest:
+    """One span condition: ``field`` is name | span_type | status | content, ``op`` MLflow's
+    comparator, ``value`` a string or (IN) a tuple of strings."""
+
+    field: str
+    op: str
+    value: Any
+
+
 @dataclass(slots=True)
 class Sql:
-    """WHERE fragments and their parameters ($1, $2, ... in order)."""
+    """WHERE fragments and their parameters ($1, $2, ... in order), and the span conditions
+    (one span must meet them all; ``finish`` turns them into SQL where it can)."""
 
     where: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
+    spans: list[SpanTest] = field(default_factory=list)
+
+    @property
+    def scans_spans(self) -> bool:
+        """Some span condition needs each candidate span's content (tested in Python)."""
+        return any(t.field == "content" for t in self.spans)
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -84,6 +109,7 @@ def compile_filter(filter_string: str | None, sql: Sql) -> None:
     while True:
         pos = _comparison(tokens, pos, sql, filter_string)
         if pos == len(tokens):
+            _span_exists(sql)
             return
         if not tokens[pos].is_keyword("AND"):
             raise _bad(f"Invalid filter '{filter_string}'. Only AND is supported between clauses.")
@@ -93,7 +119,10 @@ def compile_filter(filter_string: str | None, sql: Sql) -> None:
 def _comparison(tokens: list[Token], pos: int, sql: Sql, text: str) -> int:
     if pos + 2 > len(tokens) or tokens[pos].kind is not Kind.IDENT:
         raise _bad(f"Invalid filter '{text}'. Could not be parsed.")
-    prefix, key = split_identifier(tokens[pos].text)
+    ident = tokens[pos].text
+    if tokens[pos + 1].text == ".":  # "span.attributes." : sqlparse keeps the dot on the name
+        ident, pos = ident + ".", pos + 1
+    prefix, key = split_identifier(ident)
     op, pos = _operator(tokens, pos + 1, text)
     if op in ("IS NULL", "IS NOT NULL"):
         sql.where.append(_null_check(prefix, key, op, sql))
@@ -144,10 +173,8 @@ def _condition(prefix: str | None, key: str, op: str, value: Token, sql: Sql) ->
     if column is not None:
         return _compare(column, op, value, sql, lists=False)
     if prefix == "span":
-        if key not in _SPAN_COLUMNS:
-            raise _bad(f"Invalid span attribute '{key}'. Supported: name, type, status.")
-        inner = _compare(_SPAN_COLUMNS[key], op, value, sql, lists=True)
-        return f"EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND {inner})"
+        sql.spans.append(_span_test(key, op, value))
+        return "true"
     if prefix in ("feedback", "expectation"):
         kind = sql.param(prefix)
         name = sql.param(key)
@@ -162,6 +189,152 @@ def _condition(prefix: str | None, key: str, op: str, value: Token, sql: Sql) ->
             "metadata, span, feedback and expectation."
         )
     return _attribute(key, op, value, sql)
+
+
+_SPAN_OPS: Final = ("!=", "=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE")
+_CONTENT_OPS: Final = ("ILIKE", "LIKE")
+
+
+def _ops(ops: Sequence[str]) -> str:
+    """A comparator set as MLflow prints it (a Python set: its order is the hash order)."""
+    return "{" + ", ".join(f"'{op}'" for op in ops) + "}"
+
+
+def _span_test(key: str, op: str, value: Token) -> SpanTest:
+    """MLflow's span keys: name/type/status, content, attributes.<name>."""
+    if key.startswith("attributes."):
+        name = trim_backticks(key.removeprefix("attributes."))
+        if not name:
+            raise _bad("Span attribute name cannot be empty after 'attributes.'")
+        if op not in _SPAN_OPS:
+            raise _bad(f"span.{key} comparator '{op}' not one of '{_ops(_SPAN_OPS)}'")
+        return SpanTest("content", op, _attribute_pattern(name, op, value, key))
+    if key in _SPAN_COLUMNS:
+        if op not in _SPAN_OPS:
+            raise _bad(f"span.{key} comparator '{op}' not one of '{_ops(_SPAN_OPS)}'")
+        return SpanTest(_SPAN_FIELDS[key], op, _span_value(op, value))
+    if key == "content":
+        if op not in _CONTENT_OPS:
+            raise _bad(f"span.{key} comparator '{op}' not one of '{_ops(_CONTENT_OPS)}'")
+        return SpanTest("content", op, _span_value(op, value))
+    raise _bad(
+        f"Invalid span attribute '{key}'. "
+        "Supported attributes: name, status, type, attributes.<attribute_name>."
+    )
+
+
+def _span_value(op: str, value: Token) -> Any:
+    if op in ("IN", "NOT IN"):
+        if value.kind is not Kind.PAREN:
+            raise _bad(f"Invalid comparator '{op}' for this key.")
+        return tuple(parse_list(value))
+    if value.kind is not Kind.STRING:
+        raise _bad(f"Expected a quoted string value, got {value.text}")
+    return _string(value)
+
+
+def _attribute_pattern(name: str, op: str, value: Token, key: str) -> str:
+    """What MLflow compares the span JSON with for ``span.attributes.<name>``: a LIKE pattern
+    around ``"<name>"`` (so ``=`` and ``!=`` compare the JSON with that pattern literally), or
+    for RLIKE a regex anchored inside the attribute's JSON-encoded value."""
+    if op in ("IN", "NOT IN"):
+        shown = repr(tuple(parse_list(value))) if value.kind is Kind.PAREN else value.text
+        raise MlflowError(
+            "BAD_REQUEST",
+            "IN expression list, SELECT construct, or bound parameter object expected, "
+            f"got '%\"{name}\"{shown}%'.",
+        )
+    text = _span_value(op, value)
+    if op != "RLIKE":
+        return f'%"{name}"{text}%'
+    prefix, suffix = '"\\\\".*', ""
+    if text.startswith("^"):
+        text, prefix = text[1:], '"\\\\"'
+    if text.endswith("$"):
+        text, suffix = text[:-1], '\\\\"'
+    return f'"{name}": {prefix}{text}{suffix}'
+
+
+def _span_exists(sql: Sql) -> None:
+    """The span conditions SQL can test (name, type, status) as one EXISTS: the same span must
+    meet them all, as in MLflow. With content conditions this is a prefilter; the candidate
+    spans are then tested whole in Python (``span_matches``)."""
+    columns = [t for t in sql.spans if t.field != "content"]
+    if not columns:
+        return
+    inner = " AND ".join(_span_sql(t, sql) for t in columns)
+    sql.where.append(
+        f"EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND {inner})"
+    )
+
+
+def _span_sql(test: SpanTest, sql: Sql) -> str:
+    column = f"s.{test.field}"
+    if test.op in ("IN", "NOT IN"):
+        negate = "NOT " if test.op == "NOT IN" else ""
+        return f"{negate}({column} = ANY({sql.param(list(test.value))}::text[]))"
+    return f"{column} {_sql_op(test.op)} {sql.param(test.value)}"
+
+
+def span_matches(tests: Sequence[SpanTest], span: Mapping[str, Any], content: str | None) -> bool:
+    """Whether one span meets every test; ``content`` is its JSON text (None: not needed)."""
+    for test in tests:
+        subject = content if test.field == "content" else span[test.field]
+        if subject is None or not _python_compare(test.op, str(subject), test.value):
+            return False
+    return True
+
+
+def _python_compare(op: str, subject: str, value: Any) -> bool:
+    if op in ("=", "=="):
+        return bool(subject == value)
+    if op in ("!=", "<>"):
+        return bool(subject != value)
+    if op == "IN":
+        return subject in value
+    if op == "NOT IN":
+        return subject not in value
+    if op == "RLIKE":
+        try:
+            return re.search(value, subject) is not None
+        except re.error:
+            raise _bad(f"Invalid regular expression '{value}'") from None
+    flags = re.IGNORECASE | re.DOTALL if op == "ILIKE" else re.DOTALL
+    return re.fullmatch(_like_regex(value), subject, flags) is not None
+
+
+def _like_regex(pattern: str) -> str:
+    """A SQL LIKE pattern (``%``, ``_``, backslash escapes, as PostgreSQL) as a regex."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
+
+
+def _prompt(op: str, value: Token, sql: Sql) -> str:
+    """``prompt = 'name/version'``: a link made by traces/link-prompts."""
+    if op != "=":
+        raise _bad(
+            f"Invalid comparator '{op}' for prompts filter. "
+            "Only '=' is supported with format: prompt = \"name/version\""
+        )
+    text = _span_value(op, value)
+    if text.count("/") != 1:
+        raise _bad(
+            f"Invalid prompts filter value '{text}'. Expected format: prompt = \"name/version\""
+        )
+    return (
+        "EXISTS (SELECT 1 FROM trace_prompt_links p WHERE p.trace_id = t.trace_id"
+        f" AND p.prompt = {sql.param(text)})"
+    )
 
 
 def _as_json(token: Token) -> Token:
@@ -183,6 +356,11 @@ def _is_number(text: str) -> bool:
 
 
 def _attribute(key: str, op: str, value: Token, sql: Sql) -> str:
+    if key == "text":  # MLflow maps it to the span content
+        sql.spans.append(_span_test("content", op, value))
+        return "true"
+    if key == "prompt":
+        return _prompt(op, value, sql)
     if key in _NUMERIC:
         if value.kind not in (Kind.INT, Kind.FLOAT) or op not in {**_COMPARE, **_COMPARE_MORE}:
             raise _bad(f"Invalid numeric comparison for attribute '{key}': {op} {value.text}")

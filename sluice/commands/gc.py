@@ -34,10 +34,12 @@ import asyncpg
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from schemas.wire import dlq_topic
 from sluice import kafka, pg
 from sluice.config import Settings
+from sluice.errors import CommandFailed
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +64,8 @@ async def collect(
     done = Collected()
     conn = await pg.connect(settings.pg)
     try:
-        while True:
-            uris = await _collect_runs(conn, cutoff_ms, batch, done)
-            if not uris:
-                break
-            await _delete_artifacts(settings, uris, done)
+        while await _collect_runs(conn, settings, cutoff_ms, batch, done):
+            pass
         done.experiments = await _collect_experiments(conn, cutoff_ms)
         done.quarantined_rows = await _collect_quarantine(conn, older_than_s)
     finally:
@@ -77,9 +76,11 @@ async def collect(
 
 
 async def _collect_runs(
-    conn: asyncpg.Connection, cutoff_ms: int, batch: int, done: Collected
-) -> list[str]:
-    """One batch in one transaction; returns the artifact URIs of the runs removed."""
+    conn: asyncpg.Connection, settings: Settings, cutoff_ms: int, batch: int, done: Collected
+) -> int:
+    """One batch in one transaction; returns how many runs it removed. Their artifacts go
+    first, inside the transaction: if that fails, the rows stay (a later gc finds them again)
+    instead of leaving artifacts nothing points to any more."""
     async with conn.transaction():
         rows = await conn.fetch(
             "SELECT run_uuid, artifact_uri FROM runs"
@@ -90,7 +91,8 @@ async def _collect_runs(
         )
         ids = [r["run_uuid"] for r in rows]
         if not ids:
-            return []
+            return 0
+        await _delete_artifacts(settings, [r["artifact_uri"] for r in rows], done)
         for table in ("metric_chunks", "latest_metrics", "quarantined_metrics"):
             await conn.execute(f"DELETE FROM {table} WHERE run_uuid = ANY($1::text[])", ids)
         # params, tags, run_inputs (+ input_tags), run_model_inputs/outputs cascade.
@@ -98,7 +100,7 @@ async def _collect_runs(
     done.runs += len(ids)
     done.run_ids += ids
     log.info("deleted runs collected", extra={"runs": len(ids)})
-    return [r["artifact_uri"] for r in rows]
+    return len(ids)
 
 
 async def _delete_artifacts(settings: Settings, uris: list[str], done: Collected) -> None:
@@ -107,8 +109,14 @@ async def _delete_artifacts(settings: Settings, uris: list[str], done: Collected
     found = [r for r in runs if r is not None]
     if not found:
         return
-    if settings.api.artifact_root.startswith("s3://"):
-        done.artifact_folders += await _delete_s3_folders(settings, found)
+    root = settings.api.artifact_root
+    if root.startswith("s3://"):
+        try:
+            done.artifact_folders += await _delete_s3_folders(settings, found)
+        except (BotoCoreError, ClientError) as exc:
+            raise CommandFailed(f"deleting artifacts on {root} failed: {exc}") from None
+    elif "://" in root:  # a root Sluice does not delete from
+        done.artifacts_kept += len(found)
     else:
         done.artifact_folders += await asyncio.to_thread(
             _delete_local_folders, settings.api.artifact_root, found
@@ -138,7 +146,12 @@ async def _delete_s3_folders(settings: Settings, runs: list[tuple[str, str]]) ->
     split = urllib.parse.urlsplit(settings.api.artifact_root)
     bucket, prefix = split.netloc, "/".join(p for p in split.path.split("/") if p)
     timeout = settings.api.artifact_s3_timeout_s
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 3})
+    config = Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"max_attempts": 3},
+        signature_version="s3v4",  # as the api signs (api/artifacts/s3.py)
+    )
     endpoint = settings.api.artifact_s3_endpoint_url or None
     removed = 0
     async with aioboto3.Session().client("s3", endpoint_url=endpoint, config=config) as client:
@@ -149,7 +162,13 @@ async def _delete_s3_folders(settings: Settings, runs: list[tuple[str, str]]) ->
             async for page in paginator.paginate(Bucket=bucket, Prefix=folder):
                 keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
                 if keys:
-                    await client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+                    answer = await client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+                    if answer.get("Errors"):  # a 200 that lists the keys it did not delete
+                        first = answer["Errors"][0]
+                        raise CommandFailed(
+                            f"S3 kept {len(answer['Errors'])} object(s) below {folder}:"
+                            f" {first.get('Code')} {first.get('Message')} ({first.get('Key')})"
+                        )
                     deleted += len(keys)
             removed += deleted > 0
     return removed
@@ -172,8 +191,20 @@ async def _collect_experiments(conn: asyncpg.Connection, cutoff_ms: int) -> int:
             return 0
         for table in ("datasets", "logged_models", "experiment_permissions"):
             await conn.execute(f"DELETE FROM {table} WHERE experiment_id = ANY($1::bigint[])", ids)
+        await _delete_traces(conn, ids)
         await conn.execute("DELETE FROM experiments WHERE experiment_id = ANY($1::bigint[])", ids)
     return len(ids)
+
+
+async def _delete_traces(conn: asyncpg.Connection, experiment_ids: list[int]) -> None:
+    """An experiment's traces go with it, as MLflow's foreign keys cascade on ``mlflow gc``
+    (deleting an experiment only marks it: its traces stay readable until then)."""
+    traces = "SELECT trace_id FROM trace_info WHERE experiment_id = ANY($1::bigint[])"
+    for table in ("trace_spans", "trace_assessments", "trace_run_links", "trace_prompt_links"):
+        await conn.execute(f"DELETE FROM {table} WHERE trace_id IN ({traces})", experiment_ids)
+    await conn.execute(
+        "DELETE FROM trace_info WHERE experiment_id = ANY($1::bigint[])", experiment_ids
+    )
 
 
 async def _collect_quarantine(conn: asyncpg.Connection, older_than_s: float) -> int:

@@ -65,10 +65,22 @@ def run_until_signalled(
 async def supervise(children: Sequence[Child], stop: asyncio.Event, hurry: asyncio.Event) -> None:
     """Run every child until ``stop`` is set, then terminate them all (in parallel, each with a
     deadline after which it is killed)."""
-    await asyncio.gather(*(keep_running(child, stop, hurry) for child in children))
+    # A TaskGroup: if one child cannot be started (the error propagates), the others' loops are
+    # cancelled and each kills its process on the way out instead of leaving it unsupervised.
+    async with asyncio.TaskGroup() as group:
+        for child in children:
+            group.create_task(keep_running(child, stop, hurry))
 
 
 async def keep_running(child: Child, stop: asyncio.Event, hurry: asyncio.Event) -> None:
+    try:
+        await _run_until_stopped(child, stop, hurry)
+    finally:
+        if child.process is not None and child.process.returncode is None:
+            child.process.kill()  # cancelled, or failed part-way: nothing is left behind
+
+
+async def _run_until_stopped(child: Child, stop: asyncio.Event, hurry: asyncio.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         child.process = await asyncio.create_subprocess_exec(

@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SERVICES = ("api", "ingest", "front")
-_HEALTHY_AFTER_S = 60.0  # a child that ran this long gets its backoff reset
-_BACKOFF_MAX_S = 30.0
 
 
 def run_script(script: str, *args: str, env: Mapping[str, str]) -> str:

@@ -31,6 +31,7 @@ from tests.stack import REPO, Stack
 
 DEADLINE_S = 5.0  # SLUICE_KAFKA_PRODUCE_DEADLINE_S default
 TRACES = 40  # x (3 span exports + 1 StartTraceV3): 160 tasks, below the client's queue of 1000
+CLIENT_START_S = 120.0  # process start to its traces made and queued
 CLIENT_DEADLINE_S = 300.0  # the client's 7 retries with ingest's growing Retry-After
 OTLP_PATH = "/v1/traces"
 START_TRACE_PATH = "/api/3.0/mlflow/traces"
@@ -131,7 +132,12 @@ async def test_mlflow_client_exports_traces_through_kafka_outage(
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
     )
+    assert client.stdout is not None
     try:
+        # A loaded machine may take many seconds to import mlflow: the outage counts from the
+        # moment the client's exports are queued.
+        made = await asyncio.wait_for(client.stdout.readline(), CLIENT_START_S)
+        assert made.strip() == b"made", made
         await asyncio.sleep(down_s)
         assert client.returncode is None  # still retrying: nothing was acknowledged yet
         ready_during = await status_of(f"{stack.url('ingest')}/health/ready")

@@ -2,9 +2,10 @@
 test (a fresh exporter: its async queue, server-version cache and retry sessions start empty).
 
 ``python -m tests.fault.trace_client URL EXPERIMENT_ID TRACES`` makes TRACES traces of 3 spans
-with MLflow's asynchronous export (the client's default), waits for its export queue, then
-prints one JSON line: the trace and span ids it made, and how often its HTTP client retried a
-request because of the server's answer (urllib3's "Retry: <path>" debug line), per path."""
+with MLflow's asynchronous export (the client's default), prints ``made``, waits for its export
+queue, then prints one JSON line: the trace and span ids it made, and how often its HTTP client
+retried a request because of the server's answer (urllib3's "Retry: <path>" debug line), per
+path."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def main() -> None:
             with mlflow.start_span("outage-tool", span_type=SpanType.TOOL) as tool:
                 tool.set_attribute("n", i)
             spans[root.trace_id] = [root.span_id, llm.span_id, tool.span_id]
+    print("made", flush=True)  # the exports are queued: the outage may start counting now
     mlflow.flush_trace_async_logging()
     print(json.dumps({"spans": spans, "retries": dict(retries.paths)}), flush=True)
 

@@ -207,6 +207,20 @@ def test_refused_writes_are_not_produced(secured: Secured, stack: Stack) -> None
     assert asyncio.run(_end_offsets(stack)) == before
 
 
+def test_a_body_that_does_not_decode_is_a_400_before_permissions(secured: Secured) -> None:
+    """The permission check reads the body to find the run; a broken gzip body is the
+    client's error there too, never a 500."""
+    headers = {**ADMIN, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    for url in (
+        f"{secured.ingest}/api/2.0/mlflow/runs/log-batch",
+        f"{secured.api}/api/2.0/mlflow/runs/update",
+    ):
+        r = requests.post(url, data=b"not gzip at all", headers=headers, timeout=TIMEOUT)
+        assert r.status_code == 400, (url, r.status_code, r.text)
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert r.headers.get("Connection") == "close"
+
+
 def test_rate_limit_answers_429_with_retry_after(secured: Secured) -> None:
     carol = _basic("carol", "carol-pw")
     url = f"{secured.api}/api/2.0/mlflow/experiments/search"

@@ -29,8 +29,9 @@ from tests.stack import Stack
 from tests.transfer.populate import Populated, populate
 from tests.transfer.reads import snapshot, sqlite_history
 
-# 1M points in the source, as the acceptance asks; the big run holds most of them. For a quick
-# local iteration TRANSFER_BIG_POINTS=20000 makes it small (filling 1M takes MLflow minutes).
+# 1M points in the source, as the acceptance asks; the big run holds most of them, written with
+# SQL into the server's database (tests/transfer/populate.py). TRANSFER_BIG_POINTS=20000 makes
+# a quick local iteration.
 BIG_POINTS = int(os.environ.get("TRANSFER_BIG_POINTS", "999000"))
 
 
@@ -99,7 +100,7 @@ def source() -> Iterator[Source]:
     ref = start_reference()
     try:
         started = time.monotonic()
-        populated = populate(ref.url, BIG_POINTS)
+        populated = populate(ref.url, BIG_POINTS, ref.data_dir / "mlflow.db")
         print(
             f"reference filled: {populated.points:,} points in {time.monotonic() - started:.0f} s"
         )

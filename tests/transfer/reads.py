@@ -1,24 +1,27 @@
 """Everything a user reads back through the real `mlflow` client, as plain comparable data.
 
 ``snapshot(uri)`` asks one tracking server (MLflow's or Sluice's) for experiments, runs with
-params, tags, latest metrics and inputs, the full history of every metric, logged models and
-the registry; two servers holding the same data give equal snapshots. NaN becomes the string
+params, tags, latest metrics and inputs, the full history of every metric, logged models, the
+registry, and traces (search, then each one whole: info, assessments, spans); two servers holding the same data give equal snapshots. NaN becomes the string
 "NaN" (NaN != NaN), and lists whose order the API does not define are sorted.
 
 One exception keeps the suite's time in bounds: the history of the one big run (a million
 points), which `mlflow server` pages out at a few ten thousand points a second. On the MLflow
 side it is read with SQL from the database the server serves (``sqlite_history``: the rows its
-get-history returns); Sluice's side always goes through the client.
+get-history returns); Sluice's side goes through the client once (the first import), and
+with SQL (``sluice_history``) where a test re-checks the same data in another database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
@@ -56,6 +59,28 @@ def sqlite_history(db_path: Path) -> History:
     return read
 
 
+def sluice_history(dsn: str) -> History:
+    """The same rows from a Sluice database (its ``metrics`` view: every stored point once)."""
+
+    async def fetch(run_id: str, key: str) -> list[tuple[int, int, float]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT timestamp, step, value, is_nan FROM metrics"
+                " WHERE run_uuid = $1 AND key = $2",
+                run_id,
+                key,
+            )
+        finally:
+            await conn.close()
+        return sorted(
+            ((ts, step, math.nan if nan else value) for ts, step, value, nan in rows),
+            key=lambda p: (p[0], p[1], repr(p[2])),
+        )
+
+    return lambda run_id, key: asyncio.run(fetch(run_id, key))
+
+
 def snapshot(uri: str, big: tuple[str, History] | None = None) -> dict[str, Any]:
     """``big``: (run id, reader) -- that run's histories come from the reader."""
     client = MlflowClient(uri)
@@ -70,6 +95,8 @@ def snapshot(uri: str, big: tuple[str, History] | None = None) -> dict[str, Any]
     out["runs"] = sorted((_run(client, r, big) for r in runs), key=lambda r: r["info"]["run_id"])
     out["logged_models"] = _logged_models(client, ids)
     out["registry"] = _registry(client)
+    active = [e.experiment_id for e in experiments if e.lifecycle_stage == "active"]
+    out["traces"] = _traces(client, active)
     plain: dict[str, Any] = _plain(out)
     return plain
 
@@ -163,6 +190,24 @@ def _logged_models(client: MlflowClient, experiment_ids: list[str]) -> list[dict
             }
         )
     return models
+
+
+def _traces(client: MlflowClient, experiment_ids: list[str]) -> dict[str, Any]:
+    found = client.search_traces(locations=experiment_ids, max_results=500)
+    searched = {t.info.trace_id: t.info.to_dict() for t in found}
+    whole = {}
+    for trace_id in sorted(searched):
+        trace = client.get_trace(trace_id)
+        whole[trace_id] = {"info": trace.info.to_dict(), "spans": trace.data.to_dict()["spans"]}
+    by_run = {
+        run_id: sorted(
+            t.info.trace_id for t in client.search_traces(locations=experiment_ids, run_id=run_id)
+        )
+        for run_id in sorted(
+            {i["trace_metadata"].get("mlflow.sourceRun", "") for i in searched.values()} - {""}
+        )
+    }
+    return {"searched": searched, "whole": whole, "by_run": by_run}
 
 
 def _registry(client: MlflowClient) -> dict[str, Any]:

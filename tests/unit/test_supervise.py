@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from sluice.commands.supervise import Child, supervise
 
 # Traps SIGTERM and keeps "draining" for 30 s; writes its pid to a file once the trap is set.
@@ -39,6 +41,23 @@ async def test_hurry_kills_children_still_draining(tmp_path: Path) -> None:
     ]
     stop, hurry = asyncio.Event(), asyncio.Event()
     running = asyncio.create_task(supervise(children, stop, hurry))
+    try:
+        await _drain_then_hurry(children, marks, running, stop, hurry)
+    finally:
+        stop.set()
+        hurry.set()  # a failed assertion leaves no 30-second child behind
+        await asyncio.wait_for(running, timeout=20)
+    assert [c.process.returncode for c in children if c.process] == [-9, -9]
+    assert [c.restarts for c in children] == [0, 0]
+
+
+async def _drain_then_hurry(
+    children: list[Child],
+    marks: list[Path],
+    running: asyncio.Task[None],
+    stop: asyncio.Event,
+    hurry: asyncio.Event,
+) -> None:
     for mark in marks:
         await _wait_for(mark)
     stop.set()
@@ -47,10 +66,8 @@ async def test_hurry_kills_children_still_draining(tmp_path: Path) -> None:
     assert all(c.process is not None and c.process.returncode is None for c in children)
     hurried = time.monotonic()
     hurry.set()
-    await asyncio.wait_for(running, timeout=5)  # the drain deadline is 15 s
-    assert time.monotonic() - hurried < 5
-    assert [c.process.returncode for c in children if c.process] == [-9, -9]
-    assert [c.restarts for c in children] == [0, 0]
+    await asyncio.wait({running}, timeout=5)  # the drain deadline is 15 s
+    assert running.done() and time.monotonic() - hurried < 5
 
 
 async def test_a_child_that_exits_is_restarted_with_growing_backoff(tmp_path: Path) -> None:
@@ -65,3 +82,22 @@ async def test_a_child_that_exits_is_restarted_with_growing_backoff(tmp_path: Pa
     stop.set()
     await asyncio.wait_for(running, timeout=10)  # a stop during the backoff ends it at once
     assert child.process is not None and child.process.returncode == 3
+
+
+async def test_a_supervisor_cancelled_by_a_failure_kills_its_children(tmp_path: Path) -> None:
+    mark = tmp_path / "ready"
+    slow = Child("slow", (sys.executable, "-c", _SLOW_DRAIN, str(mark)), {})
+    broken = Child("broken", (str(tmp_path / "no-such-program"),), {})
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    async def start_broken_later() -> None:
+        await _wait_for(mark)
+        await supervise([broken], stop, hurry)
+
+    with pytest.raises(ExceptionGroup) as raised:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(supervise([slow], stop, hurry))
+            group.create_task(start_broken_later())
+    assert raised.group_contains(FileNotFoundError)
+    assert slow.process is not None
+    assert await asyncio.wait_for(slow.process.wait(), timeout=5) == -9  # not left running

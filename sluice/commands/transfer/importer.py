@@ -23,8 +23,8 @@ from sluice.config import PgConfig
 
 log = logging.getLogger(__name__)
 
-# Every table the import writes exists from this migration on (0007: metric chunks).
-REQUIRED_MIGRATION = 7
+# Every table the import writes exists from this migration on (0009: traces).
+REQUIRED_MIGRATION = 9
 
 # The Default experiment (id 0) is created by `sluice migrate` with Sluice's own artifact
 # location and the migration's time; while nothing uses it, it takes the source's values.
@@ -93,7 +93,7 @@ async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> R
     lines: list[progress.Line] = []
     model_ids: dict[str, int] = {}
     with progress.bars() as start:
-        for table in tables.present(src.has):
+        for table in tables.present(_has(src)):
             lines.append(await _copy_table(src, conn, table, start, overwrite, model_ids))
             if table.target == "registered_models":
                 model_ids = dict(await conn.fetch("SELECT name, id FROM registered_models"))
@@ -114,7 +114,7 @@ async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> R
 
 
 async def _adopt_default_experiment(src: MlflowDb, conn: asyncpg.Connection) -> None:
-    rows = await src.fetch(tables.experiments_select(src.has, default_only=True))
+    rows = await src.fetch(tables.experiments_select(_has(src), default_only=True))
     if rows:
         await conn.execute(_ADOPT_DEFAULT, *rows[0][1:])
 
@@ -127,13 +127,13 @@ async def _copy_table(
     overwrite: bool,
     model_ids: dict[str, int],
 ) -> progress.Line:
-    total = int(await src.scalar(table.count(src.has)))
+    total = int(await src.scalar(table.count(_has(src))))
     advance = start(table.label, total)
     upsert = Upsert.build(
         table.target, table.columns, table.key, await column_types(conn, table.target)
     )
     written = same = replaced = 0
-    async for batch in src.stream(table.select(src.has)):
+    async for batch in src.stream(table.select(_has(src))):
         rows = [_convert(table, row, model_ids) for row in batch]
         result = await upsert.write(conn, rows, overwrite=overwrite)
         written += result.inserted
@@ -144,6 +144,10 @@ async def _copy_table(
     return progress.Line(
         table.label, total, written + replaced, same, written + replaced + same, note
     )
+
+
+def _has(src: MlflowDb) -> tables.Has:
+    return tables.Has(src.has, src.dialect)
 
 
 def _convert(table: tables.Table, row: tables.Row, model_ids: dict[str, int]) -> tables.Row:

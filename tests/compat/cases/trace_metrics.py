@@ -285,6 +285,55 @@ _BAD: list[Case] = [
     ),
 ]
 
+
+def correlation(
+    first: str, second: str, expect: int = 200, message_prefix: str | None = None, **body: Any
+) -> Step:
+    doc = {"experiment_ids": ["${exp}"], "filter_string1": first, "filter_string2": second}
+    step = post("traces/calculate-filter-correlation", {**doc, **body}, prefix=V3, expect=expect)
+    if message_prefix:
+        step["message_prefix"] = message_prefix
+    return step
+
+
+_CORRELATION: list[Case] = [
+    case(
+        "trace-correlation/counts-and-npmi",
+        _traces(84),
+        otlp(_otlp_body(_hex(86))),
+        correlation("attributes.status = 'OK'", "tags.team = 'search'"),
+        correlation("attributes.status = 'OK'", "attributes.status = 'ERROR'"),
+        correlation("attributes.status = 'OK'", "name = 'root'"),
+        correlation("name = 'root'", "name = 'root'", base_filter="timestamp_ms > 0"),
+        correlation("trace.text LIKE '%child%'", "attributes.status = 'ERROR'"),
+        correlation("span.attributes.n LIKE '%7%'", "feedback.correct = 'true'"),
+    ),
+    case(
+        "trace-correlation/missing-ids",
+        post("traces/calculate-filter-correlation", {}, prefix=V3, expect=400),
+    ),
+    case(
+        "trace-correlation/missing-second",
+        create_experiment(),
+        post(
+            "traces/calculate-filter-correlation",
+            {"experiment_ids": ["${exp}"], "filter_string1": "name = 'a'"},
+            prefix=V3,
+            expect=400,
+        ),
+    ),
+    case(
+        "trace-correlation/bad-filter",
+        create_experiment(),
+        correlation(
+            "bogus = 'a'",
+            "name = 'a'",
+            expect=400,
+            message_prefix="Invalid attribute key 'bogus' specified.",
+        ),
+    ),
+]
+
 _DATASETS: list[Case] = [
     case(
         "datasets/search-empty",
@@ -348,10 +397,34 @@ _DATASETS: list[Case] = [
     ),
 ]
 
+_DELETED: list[Case] = [
+    # Deleting an experiment only marks it: its traces stay readable until gc (MLflow's gc
+    # cascades; Sluice's gc deletes them with the experiment).
+    case(
+        "traces/deleted-experiment-keeps-traces",
+        _traces(88),
+        post("experiments/delete", {"experiment_id": "${exp}"}),
+        post(
+            "traces/search",
+            {
+                "locations": [
+                    {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": "${exp}"}}
+                ],
+                "order_by": ["request_id ASC"],
+            },
+            prefix=V3,
+        ),
+        {"method": "GET", "path": V3 + "traces/${t1}"},
+        _count_step(),
+    ),
+]
+
 CASES = [
     *_METRICS,
     ajax_case(case("trace-metrics/empty-experiment", create_experiment(), _count_step())),
     *_BAD,
     *_DATASETS,
+    *_CORRELATION,
+    *_DELETED,
 ]
 ENDPOINTS = frozenset(step_endpoint(step) for c in CASES for step in c["steps"])

@@ -368,5 +368,151 @@ _WRITES_API: list[Case] = [
     ),
 ]
 
-CASES = [*_WRITES, *_READS, *_SEARCH, *_WRITES_API]
+_SPANS: list[Case] = [
+    # span.attributes.<key>: MLflow matches a pattern around "<key>" in the span's JSON text
+    case(
+        "traces/search-span-attributes",
+        traced(90),
+        search({"filter": "span.attributes.n LIKE '%7%'"}),
+        search({"filter": "span.attributes.n LIKE '%8%'"}),
+        search({"filter": "span.attributes.`mlflow.spanType` ILIKE '%chain%'"}),
+        search({"filter": "span.attributes.mlflow.spanOutputs RLIKE 'o.'"}),
+        search({"filter": "span.attributes.mlflow.spanOutputs RLIKE '^ok$'"}),
+        search({"filter": "span.attributes.n = '7'"}),
+        search({"filter": "span.attributes.n != '7'"}),
+    ),
+    case(
+        "traces/search-span-same-span",
+        traced(91),
+        search({"filter": "span.name = 'child' AND span.attributes.n LIKE '%7%'"}),
+        search({"filter": "span.name = 'root' AND span.attributes.n LIKE '%7%'"}),
+        search({"filter": "span.name = 'root' AND span.type = 'CHAIN'"}),
+        search({"filter": "span.name = 'child' AND span.type = 'CHAIN'"}),
+    ),
+    case(
+        "traces/search-span-variants",
+        traced(92),
+        search({"filter": "span.name ILIKE 'ROO%'"}),
+        search({"filter": "span.type IN ('LLM', 'CHAIN')"}),
+        search({"filter": "span.name NOT IN ('root', 'child')"}),
+        search({"filter": "span.status = 'OK'"}),
+        search({"filter": "span.name RLIKE '^ch'"}),
+    ),
+    case(
+        "traces/search-text",
+        traced(93),
+        search({"filter": "trace.text ILIKE '%OK%'"}),
+        search({"filter": "trace.text LIKE '%nothing-like-this%'"}),
+        search({"filter": "span.content LIKE '%child%'"}),
+        search({"filter": "attributes.text LIKE '%root%' AND tags.team = 'search'"}),
+    ),
+    case(
+        "traces/search-text-paging",
+        create_experiment(),
+        otlp(_otlp_body(_hex(94))),
+        otlp(_otlp_body(_hex(95))),
+        otlp(_otlp_body(_hex(96))),
+        search(
+            {
+                "filter": "trace.text LIKE '%child%'",
+                "max_results": 2,
+                "order_by": ["request_id ASC"],
+            },
+            capture={"token": "next_page_token"},
+        ),
+        search(
+            {
+                "filter": "trace.text LIKE '%child%'",
+                "max_results": 2,
+                "order_by": ["request_id ASC"],
+                "page_token": "${token}",
+            }
+        ),
+    ),
+    case(
+        "traces/search-text-bad-comparator",
+        create_experiment(),
+        search(
+            {"filter": "trace.text = 'x'"},
+            expect=400,
+            message_prefix="span.content comparator '=' not one of '{",
+        ),
+    ),
+    case(
+        "traces/search-span-attribute-bad-comparator",
+        create_experiment(),
+        search(
+            {"filter": "span.attributes.n > 'a'"},
+            expect=400,
+            message_prefix="span.attributes.n comparator '>' not one of '{",
+        ),
+    ),
+    case(
+        "traces/search-span-attribute-empty",
+        create_experiment(),
+        search({"filter": "span.attributes. LIKE 'a'"}, expect=400),
+    ),
+    case(
+        "traces/search-span-bad-key",
+        create_experiment(),
+        search({"filter": "span.bogus = 'a'"}, expect=400),
+    ),
+]
+
+_PROMPTS: list[Case] = [
+    case(
+        "traces/link-prompts",
+        traced(97),
+        post(
+            "traces/link-prompts",
+            {
+                "trace_id": "${trace}",
+                "prompt_versions": [{"name": "qa", "version": "1"}, {"name": "qa", "version": "2"}],
+            },
+        ),
+        post(
+            "traces/link-prompts",
+            {"trace_id": "${trace}", "prompt_versions": [{"name": "qa", "version": "1"}]},
+        ),
+        search({"filter": "prompt = 'qa/2'"}),
+        search({"filter": "prompt = 'qa/3'"}),
+        trace_info(),
+    ),
+    case(
+        "traces/link-prompts-unknown-trace",
+        post(
+            "traces/link-prompts",
+            {"trace_id": "tr-nope", "prompt_versions": [{"name": "qa", "version": "1"}]},
+            expect=404,
+        ),
+    ),
+    case(
+        "traces/link-prompts-none",
+        post("traces/link-prompts", {"trace_id": "tr-nope", "prompt_versions": []}),
+    ),
+    case(
+        "traces/link-prompts-missing-trace-id",
+        post("traces/link-prompts", {"prompt_versions": []}, expect=400),
+    ),
+    case(
+        "traces/link-prompts-missing-versions",
+        post("traces/link-prompts", {"trace_id": "tr-x"}, expect=400),
+    ),
+    case(
+        "traces/link-prompts-versions-not-a-list",
+        post("traces/link-prompts", {"trace_id": "tr-x", "prompt_versions": "p"}, expect=400),
+    ),
+    case(
+        "traces/search-prompt-bad-value",
+        create_experiment(),
+        search({"filter": "prompt = 'qa'"}, expect=400),
+    ),
+    case(
+        "traces/search-prompt-bad-comparator",
+        create_experiment(),
+        search({"filter": "prompt LIKE 'qa/1'"}, expect=400),
+    ),
+]
+
+CASES = [*_WRITES, *_READS, *_SEARCH, *_WRITES_API, *_SPANS, *_PROMPTS]
 ENDPOINTS = frozenset(step_endpoint(step) for c in CASES for step in c["steps"])

@@ -62,12 +62,11 @@ def parse_interval_request(doc: Mapping[str, Any]) -> IntervalRequest:
             f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}. {API_DOCS_HINT}"
         )
     window = _step_window(start, end)
-    if window is not None and not INT64_MIN <= window[0] <= window[1] <= INT64_MAX:
-        # MLflow's database query fails (a 500); the request is what is wrong.
-        raise invalid_parameter(
-            f"start_step and end_step must be 64-bit integers. Found start_step={window[0]} "
-            f"and end_step={window[1]}."
-        )
+    if window is not None:
+        # Steps are 64-bit: a bound beyond that range selects what the range's end does (as
+        # MLflow on PostgreSQL answers; on SQLite its driver fails with a 500).
+        low, high = max(window[0], INT64_MIN), min(window[1], INT64_MAX)
+        window = (low, high) if low <= high else (INT64_MAX, INT64_MIN)  # empty
     return IntervalRequest(run_ids, metric_key, max_results, window)
 
 

@@ -206,8 +206,12 @@ def _metric_fields(doc: Doc, prefix: str) -> tuple[str, float, int, int]:
     # storable=False: validate_key refuses NUL and surrogates with MLflow's own message.
     key = get_string(doc, "key", path=_path(prefix, "key"), required=True, storable=False)
     value = get_double(doc, "value", path=_path(prefix, "value"), required=True)
-    timestamp = get_int64(doc, "timestamp", path=_path(prefix, "timestamp"), required=True)
-    step = get_int64(doc, "step", path=_path(prefix, "step"), default=0)
+    # log-metric's schema type-checks timestamp and step; nothing checks a batch's metrics, so
+    # there any value protobuf refuses silently reads as 0 (schemas/fields.py, integers).
+    checked = not prefix
+    where = _path(prefix, "timestamp")
+    timestamp = get_int64(doc, "timestamp", path=where, required=True, checked=checked)
+    step = get_int64(doc, "step", path=_path(prefix, "step"), default=0, checked=checked)
     return key, value, timestamp, step
 
 

@@ -1,6 +1,7 @@
-"""Typed getters over a request document, accepting exactly what protobuf's ``ParseDict``
-accepts (pure; no I/O); the rest is a 400 with MLflow's message (``schemas/protojson.py`` tells
-how MLflow turns a request into a message, and why Sluice refuses what it would swallow).
+"""Typed getters over a request document (pure; no I/O): what protobuf's ``ParseDict`` accepts,
+and otherwise MLflow's 400 with its message (``schemas/protojson.py`` tells how MLflow turns a
+request into a message). Integers follow MLflow further: a value ParseDict refuses but MLflow's
+schema lets through reads as the field's default, as in MLflow (see the integers section).
 
 Getters take the field ``name`` and an optional ``path`` used in messages
 (``metrics[3].timestamp``); absent and JSON ``null`` mean "not set", as in protobuf.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar, overload
 
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
@@ -143,19 +145,100 @@ def _encodes(text: str) -> bool:
 
 
 # -- integers -----------------------------------------------------------------------------------
+#
+# MLflow swallows protobuf's parse error (``schemas/protojson.py``), so an integer field holds
+# what ``ParseDict`` accepted, or else its default; a value is a 400 only where the handler's
+# schema type-checks that top-level field (``_assert_intlike``: whatever Python's ``int()``
+# reads) and ``int()`` cannot read it. ``1.5``, ``true``, ``" 7"`` and ``2**63`` are therefore
+# accepted and the handler sees the default (checked on 3.17.2: ``step: 1.5`` stores step 0).
+# Not reproduced: ParseDict stops at the refused field, so MLflow also leaves every field after
+# it in the body unset; Sluice keeps those.
+
+
+@dataclass(frozen=True, slots=True)
+class IntField:
+    """An integer field as MLflow's handler sees it: the request's value and what protobuf
+    stored (None when absent or refused), for handlers whose schema lambdas read the raw value
+    (``int(x) <= 50000``) or which re-read the query string themselves."""
+
+    raw: Any
+    parsed: int | None
+
+    def python_int(self) -> int | None:
+        """``int(raw)`` as MLflow's schema lambdas compute it; None where that raises."""
+        return python_int(self.raw)
+
+
+def python_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):  # a 500 in MLflow where it is not caught
+        return None
+
+
+def read_int(
+    doc: Doc,
+    name: str,
+    bits: int = 64,
+    *,
+    path: str | None = None,
+    required: bool = False,
+    checked: bool = True,
+) -> IntField:
+    """An integer field of ``bits`` (64 or 32). ``checked``: MLflow's handler schema lists the
+    field with ``_assert_intlike`` (false for nested fields, which nothing type-checks)."""
+    where = path or name
+    value = _raw(doc, name, required)
+    if value is None:
+        if required:
+            raise missing_parameter(where)
+        return IntField(None, None)
+    parsed = protobuf_int(value, bits)
+    if parsed is None and checked and python_int(value) is None:
+        raise wrong_type(where, value)
+    return IntField(value, parsed)
+
+
+def check_int_at_most(field: IntField, limit: int, path: str) -> None:
+    """MLflow's schema lambda ``_assert_less_than_or_equal(int(x), limit)``: it reads the raw
+    value, so ``2**63`` or ``" 5000000"`` is refused here even where protobuf dropped it. A
+    value ``int()`` cannot read (``"1e2"``, which protobuf accepts) crashes MLflow: a 400 here."""
+    if field.raw is None:
+        return
+    number = field.python_int()
+    if number is None or number > limit:
+        raise wrong_type(path, field.raw)
 
 
 @overload
 def get_int64(
-    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: Literal[True],
+    default: None = ...,
+    checked: bool = ...,
 ) -> int: ...
 @overload
 def get_int64(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: int
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: int,
+    checked: bool = ...,
 ) -> int: ...
 @overload
 def get_int64(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: None = ...,
+    checked: bool = ...,
 ) -> int | None: ...
 def get_int64(
     doc: Doc,
@@ -164,26 +247,45 @@ def get_int64(
     path: str | None = None,
     required: bool = False,
     default: int | None = None,
+    checked: bool = True,
 ) -> int | None:
-    """An int64 field: JSON integers, integral floats (``5.0``) and decimal strings (``"10"``,
-    ``"1e2"``), as protobuf's ``ParseDict`` accepts them. Booleans, fractions, strings with a
-    space and values outside int64 are rejected (MLflow would store 0 for most of them)."""
-    return _get(
-        doc, name, _to_int64, path=path, required=required, default=default, empty_is_missing=False
+    """An int64 field as the handler reads it: what ParseDict accepts (JSON integers, integral
+    floats ``5.0``, decimal strings ``"10"``, ``"1e2"``); a value it refuses reads as
+    ``default`` (0 when required: the field is present, protobuf holds 0). See ``read_int``."""
+    return _int_or_default(
+        read_int(doc, name, 64, path=path, required=required, checked=checked), required, default
     )
 
 
 @overload
 def get_int32(
-    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: Literal[True],
+    default: None = ...,
+    checked: bool = ...,
 ) -> int: ...
 @overload
 def get_int32(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: int
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: int,
+    checked: bool = ...,
 ) -> int: ...
 @overload
 def get_int32(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
+    doc: Doc,
+    name: str,
+    *,
+    path: str | None = ...,
+    required: bool = ...,
+    default: None = ...,
+    checked: bool = ...,
 ) -> int | None: ...
 def get_int32(
     doc: Doc,
@@ -192,70 +294,49 @@ def get_int32(
     path: str | None = None,
     required: bool = False,
     default: int | None = None,
+    checked: bool = True,
 ) -> int | None:
     """An int32 field; the rules of ``get_int64`` with int32 bounds."""
-    return _get(
-        doc, name, _to_int32, path=path, required=required, default=default, empty_is_missing=False
+    return _int_or_default(
+        read_int(doc, name, 32, path=path, required=required, checked=checked), required, default
     )
+
+
+def _int_or_default(field: IntField, required: bool, default: int | None) -> int | None:
+    if field.parsed is not None:
+        return field.parsed
+    if field.raw is not None and required:
+        return 0
+    return default
 
 
 _INT_BOUNDS: Final = {64: (INT64_MIN, INT64_MAX), 32: (INT32_MIN, INT32_MAX)}
 
 
-def _to_int64(value: Any, path: str) -> int:
-    return _to_bounded(value, path, 64)
-
-
-def _to_int32(value: Any, path: str) -> int:
-    return _to_bounded(value, path, 32)
-
-
-def _to_bounded(value: Any, path: str, bits: int) -> int:
-    number = _to_integer(value, path)
+def protobuf_int(value: Any, bits: int = 64) -> int | None:
+    """The integer protobuf's ``ParseDict`` stores for a JSON value, or None where it refuses:
+    booleans, fractions, strings with a space or naming no integral number, lists, objects and
+    values outside the field's range."""
+    number = _protobuf_integer(value)
     low, high = _INT_BOUNDS[bits]
-    if low <= number <= high:
-        return number
-    if isinstance(value, str) and not _is_int_literal(value):
-        raise wrong_type(path, value)  # "1e30": MLflow's _assert_intlike cannot int() it either
-    raise schema_error(path, value, f"Value must be a {bits}-bit integer.")
+    return number if number is not None and low <= number <= high else None
 
 
-def _is_int_literal(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _to_integer(value: Any, path: str) -> int:
-    """protobuf's ``_ConvertInteger``: the integer a JSON value denotes, range unchecked."""
+def _protobuf_integer(value: Any) -> int | None:
     if isinstance(value, bool):
-        raise wrong_type(path, value)
+        return None
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        if not value.is_integer():  # also NaN and ±Infinity
-            raise schema_error(path, value, "Value must be an integer.")
-        return int(value)
-    if isinstance(value, str):
-        return _integer_from_string(value, path)
-    raise wrong_type(path, value)
-
-
-def _integer_from_string(text: str, path: str) -> int:
-    # protobuf refuses any space, then tries int() and an integral float ("1e2", "1.0").
-    # A string MLflow's _assert_intlike cannot int() is its wrong_type error, text for text.
-    if " " in text:
-        raise wrong_type(path, text)
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    number = _float_or_none(text)
-    if number is None or not number.is_integer():
-        raise wrong_type(path, text)
-    return int(number)
+        return int(value) if value.is_integer() else None  # NaN and ±Infinity are not integers
+    if isinstance(value, str) and " " not in value:
+        number = python_int(value)
+        if number is not None:
+            return number
+        as_float = _float_or_none(value)  # "1e2", "1.0"
+        if as_float is not None and as_float.is_integer():
+            return int(as_float)
+    return None
 
 
 # -- doubles ------------------------------------------------------------------------------------

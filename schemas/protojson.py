@@ -11,9 +11,10 @@ protobuf message in three steps:
    JSON type of top-level fields (``_assert_string``, ``_assert_intlike``...).
 
 When step 2 fails on a field the schema does not check (a nested field, ``step: 1.5``,
-``step: 2**63``), MLflow silently stores the protobuf default (0 or ""). Sluice does not reproduce
-that: every getter here accepts exactly what ``ParseDict`` accepts and rejects the rest with a 400,
-using MLflow's own message where MLflow has one (``wrong_type``) and the same
+``step: 2**63``), MLflow silently stores the protobuf default (0 or ""). Sluice reproduces that
+for integer fields (issue 14, class 1: a client's ``step: 1.5`` is accepted by MLflow, and every
+later read depends on it); other getters accept exactly what ``ParseDict`` accepts and reject the
+rest with a 400, using MLflow's own message where MLflow has one (``wrong_type``) and the same
 ``Invalid value ... for parameter '...' supplied`` template otherwise.
 
 This module reads bodies and query strings into that document and holds the messages both

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from sluice import metrics
@@ -103,17 +105,34 @@ def _watch(pool: asyncpg.Pool) -> None:
     _POOLS.append(pool)
 
 
+class _DeadlinePool(asyncpg.Pool):  # type: ignore[misc]
+    """A pool whose every acquire -- also the implicit one of ``pool.fetch`` and friends -- waits
+    at most ``acquire_timeout_s`` for a free connection, then raises TimeoutError (a transient
+    error: 429 + Retry-After at the HTTP edge, a retried flush in the writer)."""
+
+    acquire_timeout_s: float = 5.0
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
+
+
 async def _create_pool(cfg: PgConfig, max_size: int | None, custom_plans: bool) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+    pool = _DeadlinePool(
         cfg.dsn,
         min_size=cfg.pool_min,
         max_size=max_size or cfg.pool_max,
+        max_queries=50_000,  # asyncpg.create_pool's defaults
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        record_class=asyncpg.Record,
         command_timeout=cfg.command_timeout_s,
         # Plans of the few hot statements are cached per connection anyway.
         statement_cache_size=256,
         connection_class=_PooledConnection,
         server_settings={"plan_cache_mode": "force_custom_plan"} if custom_plans else None,
     )
+    pool.acquire_timeout_s = cfg.acquire_timeout_s
+    return await pool
 
 
 async def ping(pool: asyncpg.Pool, timeout_s: float = 1.0) -> bool:

@@ -7,7 +7,7 @@ A model's artifacts live at ``<experiment artifact_location>/models/<model_id>/a
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -103,11 +103,16 @@ async def log_logged_model_params(request: web.Request) -> web.Response:
     return json_response({})
 
 
+DEFAULT_MAX_RESULTS: Final = 50
+
+
 async def search_logged_models(request: web.Request) -> web.Response:
     doc = await request_doc(request)
     exp_ids = [validate_experiment_id(str(e)) for e in get_list(doc, "experiment_ids")]
-    limit = get_int32(doc, "max_results", default=50)
-    if limit < 1:
+    # MLflow's store: `max_results or 50`, then LIMIT max_results + 1, so -1 is an empty page
+    # with a next-page token (as here). Below -1 SQLite reads no limit and PostgreSQL fails.
+    limit = get_int32(doc, "max_results") or DEFAULT_MAX_RESULTS
+    if limit < -1:
         raise invalid_parameter(f"Invalid value {limit} for parameter 'max_results' supplied.")
     offset = decode_offset(get_string(doc, "page_token"))
     query = compile_search(

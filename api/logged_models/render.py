@@ -18,11 +18,12 @@ def logged_model(
         "artifact_uri": row["artifact_location"],
         "status": row["status"],
     }
-    # MLflow renders model_type even when unset (""); the other two only when set.
+    # MLflow renders model_type and source_run_id even when unset (""): its create handler
+    # stores the request's protobuf default "" for them. status_message only when set.
     info["model_type"] = row["model_type"] or ""
-    for field in ("source_run_id", "status_message"):
-        if row[field]:
-            info[field] = row[field]
+    info["source_run_id"] = row["source_run_id"] or ""
+    if row["status_message"]:
+        info["status_message"] = row["status_message"]
     if tags:
         info["tags"] = [{"key": t["key"], "value": t["value"]} for t in tags]
     data: dict[str, Any] = {}

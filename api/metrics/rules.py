@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from schemas.fields import get_int32, get_int64, get_list, get_string
+from schemas.fields import get_int32, get_list, get_string, read_int
 from schemas.mlflow_errors import API_DOCS_HINT, MlflowError, invalid_parameter
 from schemas.protojson import wrong_type
+from schemas.wire import INT64_MAX, INT64_MIN
 
 MAX_RUNS_PER_REQUEST: Final = 100
 MAX_RESULTS_PER_RUN: Final = 2500
@@ -50,13 +51,36 @@ def parse_interval_request(doc: Mapping[str, Any]) -> IntervalRequest:
             f" run_ids. Received {len(run_ids)} run_ids. {API_DOCS_HINT}"
         )
     metric_key = get_string(doc, "metric_key", required=True)
-    start, end = get_int64(doc, "start_step"), get_int64(doc, "end_step")
-    max_results = get_int32(doc, "max_results", default=MAX_RESULTS_PER_RUN)
+    # MLflow's handler re-reads these three from the query string with int(), so protobuf's
+    # view of them does not matter: " 7" is 7, "2147483648" is too many results.
+    start, end = _query_int(doc, "start_step"), _query_int(doc, "end_step")
+    max_results = _query_int(doc, "max_results")
+    if max_results is None:
+        max_results = MAX_RESULTS_PER_RUN
     if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
         raise invalid_parameter(
             f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}. {API_DOCS_HINT}"
         )
-    return IntervalRequest(run_ids, metric_key, max_results, _step_window(start, end))
+    window = _step_window(start, end)
+    if window is not None and not INT64_MIN <= window[0] <= window[1] <= INT64_MAX:
+        # MLflow's database query fails (a 500); the request is what is wrong.
+        raise invalid_parameter(
+            f"start_step and end_step must be 64-bit integers. Found start_step={window[0]} "
+            f"and end_step={window[1]}."
+        )
+    return IntervalRequest(run_ids, metric_key, max_results, window)
+
+
+def _query_int(doc: Mapping[str, Any], name: str) -> int | None:
+    """``int(value)`` of a query parameter; a value it cannot read (``"1e2"``, which protobuf
+    accepts, so the schema lets it through) makes MLflow's handler crash: a 400 here."""
+    field = read_int(doc, name)
+    if field.raw is None:
+        return None
+    number = field.python_int()
+    if number is None:
+        raise wrong_type(name, field.raw)
+    return number
 
 
 def _step_window(start: int | None, end: int | None) -> tuple[int, int] | None:

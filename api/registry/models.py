@@ -9,8 +9,7 @@ from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, store
 from api.registry.requests import name_of, tag_of, tags_of
 from api.registry.rules import STAGES, canonical_stage, validate_model_name
-from schemas.fields import get_int64, get_list, get_string
-from schemas.mlflow_errors import invalid_parameter
+from schemas.fields import get_list, get_string, read_int
 from sluice.clock import now_ms
 from sluice.http import json_response
 
@@ -111,12 +110,7 @@ async def get_latest_versions(request: web.Request) -> web.Response:
 
 async def search_registered_models(request: web.Request) -> web.Response:
     doc = await request_doc(request, _SEARCH_LISTS)
-    limit = get_int64(doc, "max_results", default=100)
-    if limit < 1 or limit > search.RM_MAX_RESULTS:
-        raise invalid_parameter(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{search.RM_MAX_RESULTS}, but got value {limit}"
-        )
+    limit = search.model_search_limit(read_int(doc, "max_results"))
     offset = decode_offset(get_string(doc, "page_token"))
     order_by = [str(o) for o in get_list(doc, "order_by")]
     query = search.model_search(get_string(doc, "filter"), order_by, limit, offset)

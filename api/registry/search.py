@@ -16,6 +16,7 @@ from api.search.filter import Clause, Dialect, Entity, parse_filter, set_repr, s
 from api.search.order import parse_order_item
 from api.search.rules import identify_experiment
 from api.search.sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
+from schemas.fields import IntField, check_int_at_most
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
 _STRING_OPS: Final = frozenset({"=", "!=", "LIKE", "ILIKE"})
@@ -32,6 +33,7 @@ _MV_COLUMNS: Final = {
     "version_number": "v.version",
 }
 RM_MAX_RESULTS: Final = 1000
+RM_DEFAULT_RESULTS: Final = 100
 MV_MAX_RESULTS: Final = 200_000
 
 
@@ -87,6 +89,37 @@ MV_DIALECT: Final = Dialect(
 class Order:
     column: str
     ascending: bool
+
+
+def model_search_limit(field: IntField) -> int:
+    """``registered-models/search``'s page size: MLflow's schema lambda on the raw value, then
+    its store's bound on what protobuf kept (default 100). The store checks no lower bound:
+    0 and -1 make a LIMIT 1 / LIMIT 0 query whose empty page still carries a next-page token
+    (as here); below -1 SQLite reads no limit and PostgreSQL fails, so that is a 400 here."""
+    check_int_at_most(field, RM_MAX_RESULTS, "max_results")
+    limit = RM_DEFAULT_RESULTS if field.parsed is None else field.parsed
+    if limit > RM_MAX_RESULTS:
+        raise invalid_parameter(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{RM_MAX_RESULTS}, but got value {limit}"
+        )
+    if limit < -1:
+        raise invalid_parameter(
+            f"Invalid value {limit} for parameter 'max_results' supplied. "
+            "It must be a positive integer"
+        )
+    return limit
+
+
+def version_search_limit(field: IntField) -> int:
+    """``model-versions/search``'s page size: the schema lambda, then the store's checks."""
+    check_int_at_most(field, MV_MAX_RESULTS, "max_results")
+    limit = MV_MAX_RESULTS if field.parsed is None else field.parsed
+    if limit < 1:
+        raise invalid_parameter(
+            f"Invalid value for max_results. It must be a positive integer, but got {limit}"
+        )
+    return limit
 
 
 def _check(clause: Clause, numeric: frozenset[str], lists: frozenset[str]) -> None:

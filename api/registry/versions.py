@@ -24,7 +24,7 @@ from api.registry.requests import (
 )
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
-from schemas.fields import get_bool, get_int64, get_list, get_string
+from schemas.fields import get_bool, get_list, get_string, read_int
 from schemas.mlflow_errors import invalid_parameter
 from sluice.clock import now_ms
 from sluice.http import json_response
@@ -238,12 +238,7 @@ async def search_model_versions(request: web.Request) -> web.Response:
 
 async def model_version_page(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[str, object]:
     """SearchModelVersions' answer (also the run page's GraphQL ``modelVersions``)."""
-    limit = get_int64(doc, "max_results", default=search.MV_MAX_RESULTS)
-    if limit < 1 or limit > search.MV_MAX_RESULTS:
-        raise invalid_parameter(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{search.MV_MAX_RESULTS}, but got value {limit}"
-        )
+    limit = search.version_search_limit(read_int(doc, "max_results"))
     offset = decode_offset(get_string(doc, "page_token"))
     order_by = [str(o) for o in get_list(doc, "order_by")]
     query = search.version_search(

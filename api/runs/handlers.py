@@ -27,7 +27,7 @@ from api.runs.search import compile_run_search
 from api.search.order import parse_run_order_by
 from api.search.request import page_of, parse_view_type, run_max_results
 from api.search.rules import parse_run_filter
-from schemas.fields import get_int32, get_int64, get_list, get_string
+from schemas.fields import get_int64, get_list, get_string, read_int
 from schemas.mlflow_errors import no_such_run
 from sluice.clock import now_ms
 from sluice.http import json_response
@@ -107,7 +107,7 @@ async def run_search_page(deps: Deps, doc: dict[str, Any]) -> dict[str, Any]:
     clauses = parse_run_filter(get_string(doc, "filter"))
     order_by = parse_run_order_by([str(o) for o in get_list(doc, "order_by")])
     view_type = parse_view_type(doc.get("run_view_type"))
-    max_results = run_max_results(get_int32(doc, "max_results"))
+    max_results = run_max_results(read_int(doc, "max_results", 32))
     offset = page_tokens.decode_offset(get_string(doc, "page_token"))
     if not experiment_ids:
         return {}

@@ -206,7 +206,10 @@ def _model_id(item: Any, path: str) -> str:
 
 
 def _step(item: Any, path: str) -> int:
-    return get_int64(expect_object(item, path), "step", path=f"{path}.step", default=0)
+    # Nothing type-checks a nested field: a value protobuf refuses reads as 0.
+    return get_int64(
+        expect_object(item, path), "step", path=f"{path}.step", default=0, checked=False
+    )
 
 
 def _first_per_name_digest(inputs: list[DatasetInput]) -> list[DatasetInput]:

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Final, TypeVar
 
 from api.page_tokens import encode_offset
-from schemas.mlflow_errors import API_DOCS_HINT, invalid_parameter
+from schemas.fields import IntField, check_int_at_most
+from schemas.mlflow_errors import invalid_parameter
 
 MAX_RESULTS_THRESHOLD: Final = 50_000
 RUN_MAX_RESULTS_DEFAULT: Final = 1_000  # proto2 default of SearchRuns.max_results
@@ -58,17 +59,12 @@ def lifecycle_stages(view_type: ViewType) -> tuple[str, ...]:
     return _STAGES[view_type]
 
 
-def run_max_results(value: int | None) -> int:
-    """``runs/search``: default 1000. The upper bound is checked by MLflow's request schema
-    (hence the hint text), the lower one by its store."""
-    if value is None:
-        return RUN_MAX_RESULTS_DEFAULT
-    if value > MAX_RESULTS_THRESHOLD:
-        raise invalid_parameter(
-            f"Invalid value {value} for parameter 'max_results' supplied:  "
-            f"Hint: Value was of type 'int'. {API_DOCS_HINT}"
-        )
-    return _positive(value)
+def run_max_results(field: IntField) -> int:
+    """``runs/search``: default 1000. The upper bound is MLflow's request-schema lambda on the
+    raw value (so a value protobuf dropped, ``2**63``, is still refused there); the lower one
+    its store's check of what protobuf kept (the default, for a dropped value)."""
+    check_int_at_most(field, MAX_RESULTS_THRESHOLD, "max_results")
+    return _positive(RUN_MAX_RESULTS_DEFAULT if field.parsed is None else field.parsed)
 
 
 def experiment_max_results(value: int | None) -> int:

@@ -19,9 +19,11 @@ from api.page_tokens import decode_offset, encode_offset
 from api.traces import render, store
 from api.traces.fence import trace_fence_key
 from api.traces.search_rules import Sql, compile_filter, compile_order, span_matches
+from schemas.access import Level
 from schemas.fields import get_int64, get_list, get_string
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
 from schemas.protojson import invalid_value
+from sluice.auth import require_experiment
 from sluice.http import json_response
 
 SEARCH_MAX_RESULTS = 500  # MLflow's bound for SearchTracesV3
@@ -142,6 +144,7 @@ async def batch_get_traces(request: web.Request) -> web.Response:
     traces = []
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await store.infos(conn, trace_ids)
+        await _require_readable(request, rows)
         by_id = {r["trace_id"]: r for r in rows}
         infos = dict(zip(by_id, await _infos_json(conn, list(by_id.values())), strict=True))
         for trace_id in trace_ids:
@@ -157,10 +160,18 @@ async def batch_get_trace_infos(request: web.Request) -> web.Response:
     await request.app[trace_fence_key].wait_for_all()
     pool = request.app[deps_key].pool
     rows = await store.infos(pool, trace_ids)
+    await _require_readable(request, rows)
     order = {trace_id: i for i, trace_id in enumerate(trace_ids)}
     rows.sort(key=lambda r: order[r["trace_id"]])
     infos = await _infos_json(pool, rows)
     return json_response({"trace_infos": infos} if infos else {})
+
+
+async def _require_readable(request: web.Request, rows: list[Any]) -> None:
+    """PERMISSION_DENIED unless the caller may read every experiment the traces belong to (the
+    route table cannot say: the experiments are known only once the traces are read)."""
+    for experiment_id in dict.fromkeys(r["experiment_id"] for r in rows):
+        await require_experiment(request, experiment_id, Level.READ)
 
 
 def _ids(doc: dict[str, Any], name: str) -> list[str]:
@@ -234,6 +245,8 @@ async def _search_rows(
     compile_filter(get_string(doc, filter_name), sql)
     order = compile_order([str(o) for o in get_list(doc, "order_by")])
     offset = decode_offset(get_string(doc, "page_token"))
+    for experiment_id in dict.fromkeys(experiment_ids):
+        await require_experiment(request, experiment_id, Level.READ)
     await request.app[trace_fence_key].wait_for_all()
     pool = request.app[deps_key].pool
     if sql.scans_spans:

@@ -191,8 +191,20 @@ async def _collect_experiments(conn: asyncpg.Connection, cutoff_ms: int) -> int:
             return 0
         for table in ("datasets", "logged_models", "experiment_permissions"):
             await conn.execute(f"DELETE FROM {table} WHERE experiment_id = ANY($1::bigint[])", ids)
+        await _delete_traces(conn, ids)
         await conn.execute("DELETE FROM experiments WHERE experiment_id = ANY($1::bigint[])", ids)
     return len(ids)
+
+
+async def _delete_traces(conn: asyncpg.Connection, experiment_ids: list[int]) -> None:
+    """An experiment's traces go with it, as MLflow's foreign keys cascade on ``mlflow gc``
+    (deleting an experiment only marks it: its traces stay readable until then)."""
+    traces = "SELECT trace_id FROM trace_info WHERE experiment_id = ANY($1::bigint[])"
+    for table in ("trace_spans", "trace_assessments", "trace_run_links", "trace_prompt_links"):
+        await conn.execute(f"DELETE FROM {table} WHERE trace_id IN ({traces})", experiment_ids)
+    await conn.execute(
+        "DELETE FROM trace_info WHERE experiment_id = ANY($1::bigint[])", experiment_ids
+    )
 
 
 async def _collect_quarantine(conn: asyncpg.Connection, older_than_s: float) -> int:

@@ -101,16 +101,21 @@ def shape(body: Any, unordered: list[str], ignore: list[str]) -> Any:
 
 
 # MLflow passes some database errors on as a 400 whose message is the driver's text (a list
-# value bound to `=`): a crash as well, whatever its status says.
-_DATABASE_ERROR = re.compile(r"^\((sqlite3|psycopg2|sqlalchemy)\.")
+# value bound to `=`), or as a 500 INTERNAL_ERROR (sqlite3's own overflow text for an integer
+# beyond 64 bits): a crash as well, whatever its status says.
+_DATABASE_ERROR = re.compile(
+    r"^\((sqlite3|psycopg2|sqlalchemy)\.|^Python int too large to convert to SQLite INTEGER$"
+)
 
 
 def crashed(reference: Answer, target: Answer) -> bool:
     """MLflow answered with a crash (an uncaught exception, or a database error passed on) that
     the target does not reproduce. A target mimicking the database error (status and code, the
     message compared by the step's rule) is compared as usual."""
-    if reference.status in CRASH_STATUSES:
-        return not (isinstance(reference.body, dict) and "error_code" in reference.body)
+    if reference.status in CRASH_STATUSES and not (
+        isinstance(reference.body, dict) and "error_code" in reference.body
+    ):
+        return True
     message = reference.body.get("message") if isinstance(reference.body, dict) else None
     if not (isinstance(message, str) and _DATABASE_ERROR.match(message)):
         return False

@@ -258,6 +258,23 @@ def test_a_database_error_passed_on_by_mlflow_is_a_crash() -> None:
     assert differences(leaked, mimic, leaked.body, mimic.body) == []
 
 
+def test_a_database_overflow_answered_as_internal_error_is_a_crash() -> None:
+    # MLflow wraps sqlite3's OverflowError in a JSON 500: bad input, so the target's 400 passes.
+    overflow = Answer(
+        500,
+        {
+            "error_code": "INTERNAL_ERROR",
+            "message": "Python int too large to convert to SQLite INTEGER",
+        },
+        "",
+    )
+    refused = Answer(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "y"}, "")
+    assert differences(overflow, refused, None, None) == []
+    # Any other JSON 500 is an answer MLflow means (duplicate order_by fields): compared.
+    meant = Answer(500, {"error_code": "INTERNAL_ERROR", "message": "duplicate fields"}, "")
+    assert differences(meant, refused, meant.body, refused.body)
+
+
 def test_pending_entries_name_existing_cases() -> None:
     known = {case.id for case in load_cases()}
     assert set(PENDING) <= known, sorted(set(PENDING) - known)[:5]

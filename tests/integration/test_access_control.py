@@ -207,6 +207,31 @@ def test_refused_writes_are_not_produced(secured: Secured, stack: Stack) -> None
     assert asyncio.run(_end_offsets(stack)) == before
 
 
+def test_trace_searches_and_batch_reads_check_the_traces_experiments(secured: Secured) -> None:
+    """These routes name no single resource (Resource.NONE in the table): the handler checks
+    READ on every experiment searched or every trace's experiment."""
+    v3 = f"{secured.api}/api/3.0/mlflow/traces"
+    experiment = {"experiment_id": secured.experiment_id}
+    location = {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": experiment}
+    calls = [
+        ("POST", f"{v3}/search", {"json": {"locations": [location]}}),
+        (
+            "GET",
+            f"{secured.api}/api/2.0/mlflow/traces",
+            {"params": {"experiment_ids": secured.experiment_id}},
+        ),
+        ("GET", f"{v3}/batchGet", {"params": {"trace_ids": secured.trace_id}}),
+        ("POST", f"{v3}/batchGetInfos", {"json": {"trace_ids": [secured.trace_id]}}),
+    ]
+    for method, url, kwargs in calls:
+        denied = requests.request(method, url, headers=BOB, timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
+        assert denied.status_code == 403, (url, denied.text)
+        assert denied.json()["error_code"] == "PERMISSION_DENIED"
+        allowed = requests.request(method, url, headers=ADMIN, timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
+        assert allowed.status_code == 200, (url, allowed.text)
+        assert secured.trace_id in allowed.text
+
+
 def test_a_body_that_does_not_decode_is_a_400_before_permissions(secured: Secured) -> None:
     """The permission check reads the body to find the run; a broken gzip body is the
     client's error there too, never a 500."""

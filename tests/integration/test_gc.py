@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import asyncpg
+import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
@@ -41,6 +43,51 @@ async def _counts(dsn: str, run_id: str) -> dict[str, int]:
         return {
             table: await conn.fetchval(f"SELECT count(*) FROM {table} WHERE run_uuid = $1", run_id)
             for table in RUN_TABLES
+        }
+    finally:
+        await conn.close()
+
+
+TRACE_TABLES = ("trace_info", "trace_spans", "trace_assessments", "trace_prompt_links")
+
+
+def _traces(sluice_url: str, exp_id: str) -> list[str]:
+    """Two traces in the experiment, one with an assessment and a prompt link."""
+    import mlflow  # noqa: PLC0415
+
+    with warnings.catch_warnings():  # the tracer imports it lazily; its import warns (as errors)
+        warnings.simplefilter("ignore", UserWarning)
+        import mlflow.pyfunc  # noqa: PLC0415
+
+    mlflow.set_tracking_uri(sluice_url)
+    try:
+        mlflow.set_experiment(experiment_id=exp_id)
+        for question in ("a", "b"):
+            with mlflow.start_span("call") as span:
+                span.set_inputs({"q": question})
+        mlflow.flush_trace_async_logging()
+        ids = [
+            t.info.trace_id for t in mlflow.search_traces(locations=[exp_id], return_type="list")
+        ]
+        mlflow.log_feedback(trace_id=ids[0], name="ok", value=True)
+        body = {"trace_id": ids[0], "prompt_versions": [{"name": "p", "version": "1"}]}
+        answer = requests.post(
+            f"{sluice_url}/api/2.0/mlflow/traces/link-prompts", json=body, timeout=30
+        )
+        answer.raise_for_status()
+        return ids
+    finally:
+        mlflow.set_tracking_uri("")
+
+
+async def _trace_rows(dsn: str, trace_ids: list[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {
+            table: await conn.fetchval(
+                f"SELECT count(*) FROM {table} WHERE trace_id = ANY($1::text[])", trace_ids
+            )
+            for table in TRACE_TABLES
         }
     finally:
         await conn.close()
@@ -145,7 +192,11 @@ def test_gc_removes_an_old_deleted_experiment_once_its_runs_are_gone(
     name = f"gc-exp-{uuid.uuid4().hex[:8]}"
     exp_id = client.create_experiment(name)
     run_id = client.create_run(exp_id).info.run_id
+    trace_ids = _traces(sluice_url, exp_id)
     client.delete_experiment(exp_id)  # its run is deleted with it
+    # As in MLflow, a deleted experiment's traces stay readable until gc.
+    assert len(client.search_traces(locations=[exp_id])) == 2
+    assert client.get_trace(trace_ids[0]).info.trace_id == trace_ids[0]
     asyncio.run(
         _sql(
             stack.dsn,
@@ -173,6 +224,7 @@ def test_gc_removes_an_old_deleted_experiment_once_its_runs_are_gone(
     )
     assert "1 experiments" in done.stdout
     assert client.get_experiment_by_name(name) is None
+    assert asyncio.run(_trace_rows(stack.dsn, trace_ids)) == {t: 0 for t in TRACE_TABLES}
     client.create_experiment(name)  # the name is free again, as after `mlflow gc`
 
 

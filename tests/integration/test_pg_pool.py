@@ -3,6 +3,8 @@ yet a transaction left open is still rolled back (asyncpg does that without the 
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -33,5 +35,26 @@ async def test_release_sends_no_reset_statement_but_rolls_back(stack: Stack) -> 
         finally:
             await observer.close()
         assert query == "SELECT 1"
+    finally:
+        await pool.close()
+
+
+async def test_every_acquire_waits_at_most_the_configured_deadline(stack: Stack) -> None:
+    """Also the implicit acquire of pool.fetch: a full pool is a TimeoutError (a 429 at the
+    HTTP edge) after acquire_timeout_s, not a wait as long as the queue ahead."""
+    cfg = PgConfig(dsn=stack.dsn, pool_min=1, acquire_timeout_s=0.3)
+    pool = await pg.create_pool(cfg, max_size=1)
+    try:
+        async with pool.acquire():
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(TimeoutError):
+                await pool.fetchval("SELECT 1")
+            assert 0.25 <= loop.time() - started < 3
+            with pytest.raises(TimeoutError):
+                async with pool.acquire():
+                    pass
+        assert await pool.fetchval("SELECT 1") == 1  # free again: served at once
+        assert TimeoutError in pg.TRANSIENT_ERRORS
     finally:
         await pool.close()

@@ -40,6 +40,10 @@ TABLES = (
     "model_versions",
     "model_version_tags",
     "registered_model_aliases",
+    "trace_info",
+    "trace_spans",
+    "trace_assessments",
+    "trace_run_links",
 )
 
 

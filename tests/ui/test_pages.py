@@ -90,6 +90,15 @@ def test_traces_tab(page: Page, watcher: Watcher, seeded: Seeded, screenshots: P
     open_page(page, watcher, screenshots, "10-traces", url, *seeded.trace_questions)
     assert any("/traces/metrics" in s for s in watcher.seen)
     assert any("/datasets/search" in s for s in watcher.seen)
+    # The search box sends `trace.text ILIKE '%...%'`: a search over every span's text.
+    first, *others = seeded.trace_questions
+    box = page.get_by_placeholder("Search traces by id, input, or output")
+    box.fill(first)
+    box.press("Enter")
+    for question in others:
+        page.get_by_text(question).first.wait_for(state="detached")
+    visible(page, first)
+    check(page, watcher, screenshots, "10-traces-search")
 
 
 @pytest.mark.parametrize(

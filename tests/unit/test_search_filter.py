@@ -37,6 +37,7 @@ from api.search.rules import (
     parse_experiment_filter,
     parse_run_filter,
 )
+from schemas.fields import IntField, protobuf_int
 from schemas.mlflow_errors import MlflowError
 
 M, P, T, A, D = Entity.METRIC, Entity.PARAM, Entity.TAG, Entity.ATTRIBUTE, Entity.DATASET
@@ -563,9 +564,21 @@ def test_lifecycle_stages() -> None:
     assert lifecycle_stages(ViewType.ALL) == ("active", "deleted")
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 1000), (1, 1), (50000, 50000)])
-def test_run_max_results_accepts(value: int | None, expected: int) -> None:
-    assert run_max_results(value) == expected
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, 1000),
+        (1, 1),
+        (50000, 50000),
+        ("7", 7),
+        (1.5, 1000),
+        (True, 1000),
+        (-(2**63) - 1, 1000),
+    ],
+)
+def test_run_max_results_accepts(raw: object, expected: int) -> None:
+    # A value protobuf refuses reads as the default (MLflow swallows the parse error).
+    assert run_max_results(IntField(raw, protobuf_int(raw, 32))) == expected
 
 
 @pytest.mark.parametrize(
@@ -584,7 +597,16 @@ def test_run_max_results_accepts(value: int | None, expected: int) -> None:
     ],
 )
 def test_run_max_results_rejects(value: int, message: str) -> None:
-    assert rejected(run_max_results, value).message == message
+    assert rejected(run_max_results, IntField(value, value)).message == message
+
+
+def test_run_max_results_checks_the_raw_value() -> None:
+    # MLflow's schema lambda reads int(raw): a huge value protobuf dropped is still too big.
+    message = rejected(run_max_results, IntField(1e20, None)).message
+    assert message == (
+        f"Invalid value 1e+20 for parameter 'max_results' supplied:  Hint: Value was of type "
+        f"'float'. {DOCS}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -397,11 +397,34 @@ _DATASETS: list[Case] = [
     ),
 ]
 
+_DELETED: list[Case] = [
+    # Deleting an experiment only marks it: its traces stay readable until gc (MLflow's gc
+    # cascades; Sluice's gc deletes them with the experiment).
+    case(
+        "traces/deleted-experiment-keeps-traces",
+        _traces(88),
+        post("experiments/delete", {"experiment_id": "${exp}"}),
+        post(
+            "traces/search",
+            {
+                "locations": [
+                    {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": "${exp}"}}
+                ],
+                "order_by": ["request_id ASC"],
+            },
+            prefix=V3,
+        ),
+        {"method": "GET", "path": V3 + "traces/${t1}"},
+        _count_step(),
+    ),
+]
+
 CASES = [
     *_METRICS,
     ajax_case(case("trace-metrics/empty-experiment", create_experiment(), _count_step())),
     *_BAD,
     *_DATASETS,
     *_CORRELATION,
+    *_DELETED,
 ]
 ENDPOINTS = frozenset(step_endpoint(step) for c in CASES for step in c["steps"])

@@ -101,6 +101,27 @@ async def _sql(dsn: str, sql: str, *args: object) -> None:
         await conn.close()
 
 
+def _gc(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
+def _s3_env(stack: Stack, root: str, s3: S3) -> dict[str, str]:
+    """The environment of a gc run whose api stores artifacts on ``root`` (S3, moto)."""
+    return {
+        **stack.service_env(),
+        "SLUICE_API_ARTIFACT_ROOT": root,
+        "SLUICE_API_ARTIFACT_S3_ENDPOINT_URL": s3.endpoint,
+        **FAKE_AWS,
+    }
+
+
 class Logger(threading.Thread):
     """Keeps logging to a live run; remembers every step that got a 200."""
 
@@ -156,14 +177,7 @@ def test_gc_removes_old_deleted_runs_only_under_concurrent_ingest(
     logger.start()
     try:
         time.sleep(1)  # the logger is in full swing
-        done = subprocess.run(
-            [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d", "--batch", "1"],
-            env=stack.service_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        done = _gc(stack.service_env(), "--batch", "1", check=False)
         time.sleep(1)
     finally:
         logger.halt.set()
@@ -214,14 +228,7 @@ def test_gc_removes_an_old_deleted_experiment_once_its_runs_are_gone(
             2 * DAY_MS,
         )
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d"],
-        env=stack.service_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    done = _gc(stack.service_env())
     assert "1 experiments" in done.stdout
     assert client.get_experiment_by_name(name) is None
     assert asyncio.run(_trace_rows(stack.dsn, trace_ids)) == {t: 0 for t in TRACE_TABLES}
@@ -257,20 +264,7 @@ def test_gc_removes_an_old_deleted_runs_artifacts_from_an_s3_root(
         return sorted(o["Key"].rsplit("/artifacts/", 1)[1] for o in found.get("Contents", []))
 
     assert keys(old) == keys(live) == ["a.txt", "deep/b.txt"]
-    env = {
-        **stack.service_env(),
-        "SLUICE_API_ARTIFACT_ROOT": f"s3://{s3.bucket}/{s3.prefix}",
-        "SLUICE_API_ARTIFACT_S3_ENDPOINT_URL": s3.endpoint,
-        **FAKE_AWS,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    done = _gc(_s3_env(stack, f"s3://{s3.bucket}/{s3.prefix}", s3))
     assert "1 artifact folders" in done.stdout, done.stdout
     assert keys(old) == []
     assert keys(live) == ["a.txt", "deep/b.txt"]
@@ -291,20 +285,7 @@ def test_gc_keeps_the_runs_when_their_s3_artifacts_cannot_be_deleted(
             2 * DAY_MS,
         )
     )
-    env = {
-        **stack.service_env(),
-        "SLUICE_API_ARTIFACT_ROOT": "s3://no-such-bucket/prefix",
-        "SLUICE_API_ARTIFACT_S3_ENDPOINT_URL": s3.endpoint,
-        **FAKE_AWS,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "sluice.cli", "gc", "--older-than", "1d"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = _gc(_s3_env(stack, "s3://no-such-bucket/prefix", s3), check=False)
     assert done.returncode != 0
     assert done.stderr.splitlines()[-1].startswith(
         "sluice gc: deleting artifacts on s3://no-such-bucket/prefix failed: "

@@ -136,25 +136,17 @@ VALUES = {
     "hex-string": '"0x10"',
 }
 
-# Where MLflow's log-batch answers 200 but stores the malformed field (and the ones parsed after
-# it) as 0: value "abc" -> 0.0, step 1.5 or 2^63 -> 0, timestamp 1.5 -> 0 (seen on the 3.17
-# reference server; its log-metric refuses the same values with a 400, as
-# tests/compat/cases/log_metric.py records). Sluice refuses them in log-batch too:
-# silently storing zeros is data corruption, not a documented acceptance.
+# Where MLflow's log-batch answers 200 but stores the malformed field as 0. For the integer
+# fields (step and timestamp: 1.5, 2^63, "abc", true) Sluice now does what MLflow does -- issue
+# 14's class 1: refusing made every later read of the run differ from MLflow's -- and the
+# generated compat cases compare those reads. A metric value that is not a number is still
+# refused: storing 0.0 for "abc" is not a documented acceptance.
 MLFLOW_STORES_ZEROS = frozenset(
     {
         "value-word-string",
         "value-list",
         "value-object",
         "value-hex-string",
-        "step-float",
-        "step-2^63",
-        "step-minus-2^63-1",
-        "step-string-word",
-        "step-bool",
-        "timestamp-float",
-        "timestamp-2^63",
-        "timestamp-string-word",
     }
 )
 

@@ -38,6 +38,11 @@ SAMPLES = {
     "trace_id": "tr-0123456789abcdef0123456789abcdef",
     "request_id": "tr-0123456789abcdef0123456789abcdef",
     "assessment_id": "a-0123456789abcdef",
+    # ids of the GenAI families Sluice answers with 501 (issue 14)
+    "dataset_id": "d-0123456789abcdef",
+    "issue_id": "iss-0123456789abcdef",
+    "job_id": "job-0123456789abcdef",
+    "key": "OPENAI_API_KEY",
 }
 
 

@@ -58,8 +58,13 @@ class Target:
         return f"postgresql://postgres@127.0.0.1:{self.stack.ports.pg}/{self.database}"
 
     def env(self) -> dict[str, str]:
+        # Its own traces topic too: the session's one holds other tests' records, which this
+        # database's (writer-less) read fence would wait for until it answers 429.
         return self.stack.service_env(
-            SLUICE_PG_DSN=self.dsn, SLUICE_KAFKA_TOPIC=self.topic, SLUICE_LOG_LEVEL="WARNING"
+            SLUICE_PG_DSN=self.dsn,
+            SLUICE_KAFKA_TOPIC=self.topic,
+            SLUICE_KAFKA_TRACES_TOPIC=f"{self.topic}.traces",
+            SLUICE_LOG_LEVEL="WARNING",
         )
 
     def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -20,8 +20,8 @@ from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
-from benchmarks import mlflow_json, store
-from benchmarks.phases import Context, Result, experiment, rest
+from benchmarks import store
+from benchmarks.phases import Context, Result, experiment, experiment_named
 from benchmarks.services import Target
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,19 +38,6 @@ CHARTS = 4  # line charts drawn (the first screenful of the tab)
 TABLE_ROWS = 10
 _LINES = "document.querySelectorAll('.js-plotly-plot .scatterlayer path.js-line').length"
 _ROWS = "document.querySelectorAll('.ag-center-cols-container .ag-row').length"
-_PREFIX = "/api/2.0/mlflow"
-
-
-async def _new_experiment(target: Target, label: str) -> str:
-    name = f"bench-ui-{label}-{target.name}-{int(time.time() * 1000)}"
-    status, doc = await rest(
-        "POST",
-        f"{target.read_url}{_PREFIX}/experiments/create",
-        mlflow_json.create_experiment(name),
-    )
-    if status != 200:
-        raise RuntimeError(f"{target.name}: experiments/create answered {status}: {doc}")
-    return str(doc["experiment_id"])
 
 
 async def _time_page(
@@ -75,7 +62,7 @@ async def _time_page(
 
 async def ui(ctx: Context, target: Target) -> Result:
     p = ctx.profile
-    run_exp = await _new_experiment(target, "charts")
+    run_exp = await experiment_named(target, f"bench-ui-charts-{target.name}")
     ctx.experiments[target.name + "-ui"] = run_exp
     (run_id,) = await store.load_search_runs(target.name, target.dsn, run_exp, 1)
     loaded = time.perf_counter()
@@ -83,7 +70,7 @@ async def ui(ctx: Context, target: Target) -> Result:
         last = i == p.ui_metrics - 1
         key = f"m{i:03d}"
         await store.generate_series(target.name, target.dsn, [run_id], key, p.ui_points, last)
-    table_exp = await _new_experiment(target, "table")
+    table_exp = await experiment_named(target, f"bench-ui-table-{target.name}")
     await store.load_search_runs(target.name, target.dsn, table_exp, p.ui_table_runs)
     out: dict[str, Any] = {"load_s": round(time.perf_counter() - loaded, 1)}
     ctx.log(f"  {target.name} ui data loaded in {out['load_s']} s")

@@ -455,7 +455,7 @@ async def run_all(
     """Every workload (or those in ``only``) against every target, interleaved per workload so
     both systems see the machine in about the same state."""
     from benchmarks.traces import traces  # noqa: PLC0415 - both build on this module
-    from benchmarks.ui import ui  # noqa: PLC0415
+    from benchmarks.ui import measure, ui  # noqa: PLC0415
 
     def wanted(name: str) -> bool:
         return not only or name in only
@@ -496,6 +496,8 @@ async def run_all(
             result["settle_s"] = await settle(target)
             if result["settle_s"] > 5:
                 ctx.log(f"  {target.name} answered again {result['settle_s']} s after {name}")
+        if name == "ui":  # the pages are timed once every system has its data
+            await measure(ctx, targets, workloads["ui"])
     if only:
         return workloads
     for target in targets:

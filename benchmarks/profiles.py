@@ -41,6 +41,7 @@ class Profile:
     ui_points: int = 100_000  # ... of this many points each
     ui_table_runs: int = 10_000  # runs of the experiment whose table is drawn
     ui_repeats: int = 5  # page loads per measurement (the median is reported)
+    ui_warmups: int = 1  # untimed loads of each page on each system before those
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

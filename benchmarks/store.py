@@ -289,6 +289,19 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_partition_tree($1::regclass))
 """
 
 
+async def vacuum(dsn: str) -> float:
+    """VACUUM ANALYZE the whole database; the seconds taken. After a bulk load, so that reads
+    are timed in the steady state (hint bits set, visibility map current) rather than beside
+    the autovacuum that the load would start."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn, command_timeout=1800)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return round(time.perf_counter() - started, 1)
+
+
 async def storage(dsn: str) -> dict[str, float]:
     """Bytes of the metric tables (all partitions, indexes, TOAST) per stored point."""
     conn = await asyncpg.connect(dsn, command_timeout=600)

@@ -34,6 +34,7 @@ _PROFILE = dataclasses.replace(
     ui_points=500,
     ui_table_runs=20,
     ui_repeats=1,
+    ui_warmups=0,
     trace_ingest_s=1.0,
     trace_visibility_s=1.5,
     search_traces=500,

@@ -4,7 +4,9 @@ its ``mlflow.modelVersions`` tag)."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Sequence
+from typing import Any, Final, cast
 
 import asyncpg
 from aiohttp import web
@@ -252,6 +254,35 @@ async def model_version_page(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[st
     if len(rows) > limit:
         body["next_page_token"] = encode_offset(offset + limit)
     return body
+
+
+_PLAIN_RUN_ID: Final = re.compile(r"[0-9A-Za-z_-]+")
+
+
+async def model_versions_of_runs(
+    pool: asyncpg.Pool, run_ids: Sequence[str]
+) -> dict[str, list[dict[str, object]]]:
+    """Each run's versions, as ``model_version_page`` answers the filter ``run_id='<id>'``
+    (the run page's GraphQL ``modelVersions``), for many runs in one query: a search page's
+    runs would otherwise cost a query each. When the runs together fill more than one page,
+    each run is asked for alone (its own page, as MLflow answers it)."""
+    found: dict[str, list[dict[str, object]]] = {run_id: [] for run_id in run_ids}
+    together = [run_id for run_id in found if _PLAIN_RUN_ID.fullmatch(run_id)]
+    if together:
+        listed = ", ".join(f"'{run_id}'" for run_id in together)
+        page = await model_version_page(pool, {"filter": f"run_id IN ({listed})"})
+        if "next_page_token" in page:
+            together = []
+        else:
+            for version in _listed(page):
+                found[str(version["run_id"])].append(version)
+    for run_id in found.keys() - set(together):
+        found[run_id] = _listed(await model_version_page(pool, {"filter": f"run_id='{run_id}'"}))
+    return found
+
+
+def _listed(page: dict[str, object]) -> list[dict[str, object]]:
+    return cast(list[dict[str, object]], page.get("model_versions", []))
 
 
 # -- aliases -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ experiment (the REST routes check this at the edge; here every resolved object i
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -52,6 +53,12 @@ class Context:
     request: web.Request
     # one request's experiments by id: a page of runs mostly shares one experiment
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the runs this request has answered (a search page, a run), whose model versions are
+    # read together the first time one run's are asked for, and that read by run id
+    run_ids: list[str] = field(default_factory=list)
+    versions: dict[str, asyncio.Future[dict[str, list[dict[str, object]]]]] = field(
+        default_factory=dict
+    )
 
     @property
     def deps(self) -> Deps:
@@ -117,6 +124,7 @@ async def get_run(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
     ctx: Context = info.context
     answer = await runs.read_run(ctx.deps, snake_keys(input or {}))
     await _readable(ctx, answer["run"]["info"]["experiment_id"])
+    ctx.run_ids.append(str(answer["run"]["info"]["run_id"]))
     return answer
 
 
@@ -125,7 +133,9 @@ async def search_runs(_: Any, info: GraphQLResolveInfo, input: Any = None) -> An
     doc = snake_keys(input or {})
     for experiment_id in doc.get("experiment_ids") or []:
         await _readable(ctx, str(experiment_id))
-    return await runs.run_search_page(ctx.deps, doc)
+    page = await runs.run_search_page(ctx.deps, doc)
+    ctx.run_ids += [str(run["info"]["run_id"]) for run in page.get("runs", [])]
+    return page
 
 
 async def sampled_histories(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
@@ -143,10 +153,15 @@ async def run_experiment(run: dict[str, Any], info: GraphQLResolveInfo) -> Any:
 
 
 async def run_model_versions(run: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    """One query for every run answered so far that has not been asked about: the resolvers
+    of a page's runs run concurrently and all wait on that one read."""
     ctx: Context = info.context
     run_id = str(run["info"]["run_id"])
-    page = await versions.model_version_page(ctx.deps.pool, {"filter": f"run_id='{run_id}'"})
-    return page.get("model_versions", [])
+    if run_id not in ctx.versions:
+        batch = [r for r in dict.fromkeys([*ctx.run_ids, run_id]) if r not in ctx.versions]
+        read = asyncio.ensure_future(versions.model_versions_of_runs(ctx.deps.pool, batch))
+        ctx.versions.update(dict.fromkeys(batch, read))
+    return (await ctx.versions[run_id])[run_id]
 
 
 def install() -> None:

@@ -7,14 +7,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.compat.cases._build import AJAX, T0, api, case, create_experiment, post, run_setup
+from tests.compat.cases._build import (
+    AJAX,
+    T0,
+    api,
+    case,
+    create_experiment,
+    create_run,
+    post,
+    run_setup,
+)
 from tests.compat.model import Case, Step
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
 UPLOAD = ARTIFACTS + "${exp}/${run}/artifacts/"
 
 ENDPOINTS = (
-    api("experiments/create", "runs/create", "runs/log-batch")
+    api(
+        "experiments/create",
+        "runs/create",
+        "runs/log-batch",
+        "registered-models/create",
+        "model-versions/create",
+    )
     | {AJAX + "artifacts/list", "/get-artifact", "/graphql"}
     | {ARTIFACTS + "{}"}  # uploads: the route's `{artifact_path}`
 )
@@ -70,6 +85,14 @@ query GetMetricHistoryBulkInterval($data: MlflowGetMetricHistoryBulkIntervalInpu
   }
 }
 """
+_SEARCH_RUNS = """
+query SearchRuns($data: MlflowSearchRunsInput!) {
+  mlflowSearchRuns(input: $data) {
+    apiError { code message }
+    runs { info { runUuid runName } modelVersions { name version status source runId } }
+  }
+}
+"""
 _RUN_SETS = tuple(f"data.mlflowGetRun.run.data.{f}" for f in ("tags", "params", "metrics"))
 
 
@@ -78,6 +101,18 @@ def graphql(query: str, variables: dict[str, Any] | None = None, **options: Any)
     if variables is not None:
         body["variables"] = variables
     return post("", body, prefix="/graphql", **options)
+
+
+def _runs_with_versions() -> list[Step]:
+    """Three runs: two versions from the first, one from the second, none from the third."""
+    steps = [create_experiment(), post("registered-models/create", {"name": "${uid}"})]
+    for i, var in enumerate(("run", "run2", "run3")):
+        steps.append(create_run(var, run_name=var, start_time=T0 + i))
+    for var in ("run", "run", "run2"):
+        source = f"runs:/${{{var}}}/model"
+        body = {"name": "${uid}", "source": source, "run_id": f"${{{var}}}"}
+        steps.append(post("model-versions/create", body, expect=200))
+    return steps
 
 
 def upload(name: str, text: str) -> Step:
@@ -144,6 +179,16 @@ _GRAPHQL: list[Case] = [
             {"data": {"runIds": ["${run}"], "metricKey": "loss", "maxResults": 320}},
             expect=200,
         ),
+    ),
+    case(
+        "graphql/search-runs-model-versions",
+        _runs_with_versions(),
+        graphql(
+            _SEARCH_RUNS,
+            {"data": {"experimentIds": ["${exp}"], "orderBy": ["attributes.start_time DESC"]}},
+            expect=200,
+        ),
+        doc="each run of a search page with its own versions (Sluice reads them in one query)",
     ),
     case(
         "graphql/unknown-field",

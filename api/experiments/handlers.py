@@ -26,7 +26,8 @@ from api.search.order import parse_experiment_order_by
 from api.search.request import experiment_max_results, page_of, parse_view_type
 from api.search.rules import parse_experiment_filter
 from api.traces import store as trace_store
-from schemas.fields import get_int64, get_list, get_string
+from schemas.fields import get_list, get_string
+from schemas.int_fields import get_int64
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter, no_such_experiment
 from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
 from sluice.http import json_response

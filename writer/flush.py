@@ -17,7 +17,6 @@ already deleted.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -134,9 +133,3 @@ async def _store(
         )
         await conn.execute(_UPSERT_LATEST)
     return rows
-
-
-def observe_end_to_end(batch: Batch) -> None:
-    now_ms = time.time() * 1000
-    for received in batch.received_at_ms:
-        metrics.writer_end_to_end_seconds.observe(max(0.0, (now_ms - received) / 1000))

@@ -248,7 +248,7 @@ def test_searches_list_only_what_the_caller_may_read(secured: Secured) -> None:
         },
         ADMIN,
     )
-    listings = [
+    listings: list[tuple[str, dict[str, str | int], str, str]] = [
         ("experiments/search", {"max_results": 1000}, "experiments", "experiment_id"),
         ("registered-models/search", {"max_results": 1000}, "registered_models", "name"),
         (

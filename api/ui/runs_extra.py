@@ -4,6 +4,7 @@ logged model in the run's ``mlflow.log-model.history`` tag)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 import orjson
@@ -101,7 +102,9 @@ async def log_model(request: web.Request) -> web.Response:
         old = await conn.fetchval(
             "SELECT value FROM tags WHERE run_uuid = $1 AND key = $2", run_id, HISTORY_TAG
         )
-        value = orjson.dumps([*(orjson.loads(old) if old else []), entry]).decode()
+        # json.dumps' defaults, as MLflow writes the tag (", " and ": ", ASCII-escaped):
+        # clients compare the string.
+        value = json.dumps([*(orjson.loads(old) if old else []), entry])
         if len(value) > MAX_TAG_VALUE:
             raise invalid_parameter(
                 f"'{HISTORY_TAG}' exceeds the maximum length of {MAX_TAG_VALUE} characters"

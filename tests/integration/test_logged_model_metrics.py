@@ -64,8 +64,11 @@ def test_search_filters_and_orders_on_model_metrics(sluice_url: str) -> None:
     )
     # Models without the metric come last.
     assert [m.model_id for m in ordered] == [models[1], models[0], models[2]]
-    on_dataset = client.search_logged_models([exp], datasets=[{"dataset_name": "eval"}])
-    assert {m.model_id for m in on_dataset} == set(models[:2])
+    on_dataset = [{"dataset_name": "eval", "dataset_digest": "x"}]
+    found = client.search_logged_models([exp], datasets=on_dataset)
+    assert {m.model_id for m in found} == set(models[:2])
+    # A dataset without a digest matches only points without one, as in MLflow.
+    assert not client.search_logged_models([exp], datasets=[{"dataset_name": "eval"}])
     with pytest.raises(MlflowException, match="Invalid comparison operator"):
         client.search_logged_models([exp], filter_string="metrics.acc LIKE 'a'")
 

@@ -20,7 +20,8 @@ MAX_SUMMARIES: Final = 1000  # MLflow's bound on the answer
 HISTORY_TAG: Final = "mlflow.log-model.history"
 MAX_TAG_VALUE: Final = 8000  # MLflow's tag value limit (validate_tag)
 _REQUIRED_MODEL_FIELDS: Final = ("artifact_path", "flavors", "utc_time_created", "run_id")
-_KEPT_MODEL_FIELDS: Final = ("run_id", "utc_time_created", "artifact_path", "model_uuid")
+# In MLflow's order (its Model's attributes): clients compare the tag's JSON text.
+_KEPT_MODEL_FIELDS: Final = ("run_id", "artifact_path", "utc_time_created", "model_uuid")
 
 # The dataset summaries of experiments: each (dataset, context) pair once.
 _SUMMARIES = """

@@ -4,6 +4,7 @@ logged model in the run's ``mlflow.log-model.history`` tag)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 import orjson
@@ -21,7 +22,8 @@ MAX_SUMMARIES: Final = 1000  # MLflow's bound on the answer
 HISTORY_TAG: Final = "mlflow.log-model.history"
 MAX_TAG_VALUE: Final = 8000  # MLflow's tag value limit (validate_tag)
 _REQUIRED_MODEL_FIELDS: Final = ("artifact_path", "flavors", "utc_time_created", "run_id")
-_KEPT_MODEL_FIELDS: Final = ("run_id", "utc_time_created", "artifact_path", "model_uuid")
+# In MLflow's order (its Model's attributes): clients compare the tag's JSON text.
+_KEPT_MODEL_FIELDS: Final = ("run_id", "artifact_path", "utc_time_created", "model_uuid")
 
 # The dataset summaries of experiments: each (dataset, context) pair once.
 _SUMMARIES = """
@@ -105,7 +107,9 @@ async def log_model(request: web.Request) -> web.Response:
         old = await conn.fetchval(
             "SELECT value FROM tags WHERE run_uuid = $1 AND key = $2", run_id, HISTORY_TAG
         )
-        value = orjson.dumps([*(orjson.loads(old) if old else []), entry]).decode()
+        # json.dumps' defaults, as MLflow writes the tag (", " and ": ", ASCII-escaped):
+        # clients compare the string.
+        value = json.dumps([*(orjson.loads(old) if old else []), entry])
         if len(value) > MAX_TAG_VALUE:
             raise invalid_parameter(
                 f"'{HISTORY_TAG}' exceeds the maximum length of {MAX_TAG_VALUE} characters"

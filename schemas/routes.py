@@ -352,6 +352,17 @@ TRACE_ROUTES: Final[tuple[Route, ...]] = (
     ),
 )
 
+# Model registry webhooks (MLflow 3.3+, issue 14): api/webhooks/. Admins only (schemas/access.py).
+_W: Final = "api.webhooks.handlers:"
+WEBHOOK_ROUTES: Final[tuple[Route, ...]] = (
+    Route("POST", "/mlflow/webhooks", _W + "create_webhook"),
+    Route("GET", "/mlflow/webhooks", _W + "list_webhooks"),
+    Route("GET", "/mlflow/webhooks/{webhook_id}", _W + "get_webhook"),
+    Route("PATCH", "/mlflow/webhooks/{webhook_id}", _W + "update_webhook"),
+    Route("DELETE", "/mlflow/webhooks/{webhook_id}", _W + "delete_webhook"),
+    Route("POST", "/mlflow/webhooks/{webhook_id}/test", _W + "test_webhook"),
+)
+
 
 # MLflow 3's GenAI families, out of Sluice's scope (issue 14): every route MLflow 3.17.2 serves
 # for them answers NOT_IMPLEMENTED (501, which the client does not retry) naming the feature
@@ -448,7 +459,12 @@ NOT_SUPPORTED_ROUTES: Final[tuple[Route, ...]] = tuple(
     for family, routes in NOT_SUPPORTED_FAMILIES.items()
     for method, path, ajax_only in sorted(routes, key=lambda r: "{" in r[1])
 )
-ROUTES: Final[tuple[Route, ...]] = (*_TRACKING_ROUTES, *TRACE_ROUTES, *NOT_SUPPORTED_ROUTES)
+ROUTES: Final[tuple[Route, ...]] = (
+    *_TRACKING_ROUTES,
+    *TRACE_ROUTES,
+    *WEBHOOK_ROUTES,
+    *NOT_SUPPORTED_ROUTES,
+)
 
 
 def handler_ref(handler: object) -> str:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.fields import expect_object, get_double, get_int64, get_list, get_string
+from schemas.fields import expect_object, get_double, get_list, get_string
+from schemas.int_fields import get_int64
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
 from schemas.mlflow_names import (
     MAX_ENTITIES_PER_BATCH,
@@ -207,7 +208,7 @@ def _metric_fields(doc: Doc, prefix: str) -> tuple[str, float, int, int]:
     key = get_string(doc, "key", path=_path(prefix, "key"), required=True, storable=False)
     value = get_double(doc, "value", path=_path(prefix, "value"), required=True)
     # log-metric's schema type-checks timestamp and step; nothing checks a batch's metrics, so
-    # there any value protobuf refuses silently reads as 0 (schemas/fields.py, integers).
+    # there any value protobuf refuses silently reads as 0 (schemas/int_fields.py).
     checked = not prefix
     where = _path(prefix, "timestamp")
     timestamp = get_int64(doc, "timestamp", path=where, required=True, checked=checked)

@@ -22,7 +22,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from schemas.access import RULES, Level, Resource, Rule, allowed
 from schemas.mlflow_errors import MlflowError, Unavailable
-from schemas.routes import handler_ref
+from schemas.route_record import handler_ref
 from sluice.config import AuthConfig
 from sluice.http import read_decoded
 from sluice.identity import Identities, User

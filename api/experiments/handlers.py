@@ -25,7 +25,9 @@ from api.experiments.search import compile_experiment_search
 from api.search.order import parse_experiment_order_by
 from api.search.request import experiment_max_results, page_of, parse_view_type
 from api.search.rules import parse_experiment_filter
-from schemas.fields import get_int64, get_list, get_string
+from api.traces import store as trace_store
+from schemas.fields import get_list, get_string
+from schemas.int_fields import get_int64
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter, no_such_experiment
 from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
 from sluice.http import json_response
@@ -123,6 +125,8 @@ async def _set_stage(request: web.Request, expected: str, new: str) -> web.Respo
         if await store.lock_stage(conn, exp_id, raw) != expected:
             raise no_such_experiment(raw)
         await store.set_stage(conn, exp_id, new)
+        if new == "deleted":
+            await trace_store.delete_assessments_of_experiment(conn, exp_id)
     return json_response({})
 
 

@@ -17,7 +17,8 @@ from api.logged_models import store
 from api.logged_models.rules import STATUSES, check_name, compile_search, pairs
 from api.page_tokens import decode_offset, encode_offset
 from api.run_names import random_run_name
-from schemas.fields import get_bool, get_enum, get_int32, get_list, get_string
+from schemas.fields import get_bool, get_enum, get_list, get_string
+from schemas.int_fields import get_int32
 from schemas.mlflow_errors import does_not_exist, invalid_parameter
 from schemas.mlflow_names import validate_experiment_id
 from sluice.clock import now_ms

@@ -34,7 +34,8 @@ from api.metrics.rules import (
 from api.metrics.series import Columns, SeriesReader, sample_runs
 from api.read_fence import ReadFence
 from api.runs.rules import run_id_of
-from schemas.fields import get_int32, get_string
+from schemas.fields import get_string
+from schemas.int_fields import get_int32
 from schemas.mlflow_errors import invalid_parameter
 from sluice.http import json_response
 

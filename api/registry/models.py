@@ -10,7 +10,8 @@ from api.registry import render, search, store
 from api.registry.requests import name_of, tag_of, tags_of
 from api.registry.rules import STAGES, canonical_stage, validate_model_name
 from api.webhooks import events
-from schemas.fields import get_list, get_string, read_int
+from schemas.fields import get_list, get_string
+from schemas.int_fields import read_int
 from sluice.clock import now_ms
 from sluice.http import json_response
 

@@ -16,7 +16,7 @@ from api.search.filter import Clause, Dialect, Entity, parse_filter, set_repr, s
 from api.search.order import parse_order_item
 from api.search.rules import identify_experiment
 from api.search.sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
-from schemas.fields import IntField, check_int_at_most
+from schemas.int_fields import IntField, check_int_at_most
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
 _STRING_OPS: Final = frozenset({"=", "!=", "LIKE", "ILIKE"})

@@ -25,7 +25,8 @@ from api.registry.requests import (
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
 from api.webhooks import events
-from schemas.fields import get_bool, get_list, get_string, read_int
+from schemas.fields import get_bool, get_list, get_string
+from schemas.int_fields import read_int
 from schemas.mlflow_errors import invalid_parameter
 from sluice.clock import now_ms
 from sluice.http import json_response

@@ -19,7 +19,8 @@ from api.webhooks.context import sender_key, settings_key
 from api.webhooks.events import EXAMPLES, now_iso
 from api.webhooks.signing import body_of, headers
 from api.webhooks.targets import check_public
-from schemas.fields import get_list, get_string, read_int
+from schemas.fields import get_list, get_string
+from schemas.int_fields import read_int
 from schemas.mlflow_errors import invalid_parameter
 from schemas.webhook_events import EventRecord
 from sluice.clock import now_ms

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas.routes import Service
+from schemas.route_record import Service
 from sluice import config
 from sluice.commands import balancer
 from sluice.commands.migrate import migrate_all

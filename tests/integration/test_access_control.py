@@ -16,7 +16,8 @@ import requests
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.access import RULES, Resource
-from schemas.routes import ROUTES, Route
+from schemas.route_record import Route
+from schemas.routes import ROUTES
 from sluice.commands import users
 from sluice.config import PgConfig
 from tests.stack import Ports, Stack

@@ -19,6 +19,7 @@ import asyncpg
 from sluice.commands.transfer import points, progress, tables
 from sluice.commands.transfer.mlflow_db import MlflowDb, SourceError, open_db
 from sluice.commands.transfer.sluice_db import Upsert, column_types
+from sluice.commands.transfer.table_spec import Has, Row, Table
 from sluice.config import PgConfig
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ async def _adopt_default_experiment(src: MlflowDb, conn: asyncpg.Connection) -> 
 async def _copy_table(
     src: MlflowDb,
     conn: asyncpg.Connection,
-    table: tables.Table,
+    table: Table,
     start: Callable[[str, int], Callable[[int], None]],
     overwrite: bool,
     model_ids: dict[str, int],
@@ -146,11 +147,11 @@ async def _copy_table(
     )
 
 
-def _has(src: MlflowDb) -> tables.Has:
-    return tables.Has(src.has, src.dialect)
+def _has(src: MlflowDb) -> Has:
+    return Has(src.has, src.dialect)
 
 
-def _convert(table: tables.Table, row: tables.Row, model_ids: dict[str, int]) -> tables.Row:
+def _convert(table: Table, row: Row, model_ids: dict[str, int]) -> Row:
     if table.convert is not None:
         row = table.convert(row)
     if table.name_at is not None:

@@ -2,9 +2,10 @@
 signed POSTs to a local receiver, which verifies each one the way a receiver written for
 MLflow does (HMAC-SHA256 over "<delivery id>.<timestamp>.<body>", base64, "v1," prefix).
 
-Two extra api processes share the stack's database: a permissive one (private targets and
-http allowed, fast back-off) and a strict one (private targets refused), each with its own
-webhooks topic and consumer group, so the session's api never delivers these tests' events.
+Two extra api processes share a database of their own (webhooks are global: the compat suite's
+list-webhooks cases compare the whole list, so the session's database holds only theirs): a
+permissive one (private targets and http allowed, fast back-off) and a strict one (private
+targets refused), each with its own webhooks topic and consumer group.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import pytest
 import requests
 from aiohttp import web
@@ -121,14 +123,15 @@ class Apis:
     permissive_name: str
 
 
-def _api(stack: Stack, name: str, **settings: str) -> str:
+def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
     port = Ports.free().api
     topic = f"sluice.test-{stack.tag}.{name}"
-    stack.run_cli("migrate", SLUICE_KAFKA_WEBHOOKS_TOPIC=topic)  # creates the topic
+    stack.run_cli("migrate", SLUICE_PG_DSN=dsn, SLUICE_KAFKA_WEBHOOKS_TOPIC=topic)
     stack.start(
         "api",
         name,
         port,
+        SLUICE_PG_DSN=dsn,
         SLUICE_API_PORT=str(port),
         SLUICE_KAFKA_WEBHOOKS_TOPIC=topic,
         SLUICE_WEBHOOKS_GROUP_ID=f"{name}-{stack.tag}",
@@ -141,10 +144,20 @@ def _api(stack: Stack, name: str, **settings: str) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+async def _create_database(stack: Stack, name: str) -> str:
+    conn = await asyncpg.connect(stack.admin_dsn, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return stack.dsn.rsplit("/", 1)[0] + "/" + name
+
+
 @pytest.fixture(scope="module")
 def apis(stack: Stack) -> Iterator[Apis]:
-    permissive = _api(stack, "api-webhooks", SLUICE_WEBHOOKS_ALLOW_PRIVATE="true")
-    strict = _api(stack, "api-webhooks-strict", SLUICE_WEBHOOKS_ALLOW_PRIVATE="false")
+    dsn = asyncio.run(_create_database(stack, f"{stack.database}_webhooks"))
+    permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true")
+    strict = _api(stack, "api-webhooks-strict", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="false")
     try:
         yield Apis(permissive, strict, "api-webhooks-strict", "api-webhooks")
     finally:

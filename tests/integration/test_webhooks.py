@@ -135,6 +135,7 @@ def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
         SLUICE_API_PORT=str(port),
         SLUICE_KAFKA_WEBHOOKS_TOPIC=topic,
         SLUICE_WEBHOOKS_GROUP_ID=f"{name}-{stack.tag}",
+        SLUICE_WEBHOOKS_DELIVER="true",
         SLUICE_WEBHOOKS_ALLOWED_SCHEMES="http,https",
         SLUICE_WEBHOOKS_BACKOFF_BASE_S="0.05",
         SLUICE_WEBHOOKS_BACKOFF_MAX_S="0.5",

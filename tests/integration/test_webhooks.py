@@ -28,6 +28,7 @@ import asyncpg
 import pytest
 import requests
 from aiohttp import web
+from mlflow import MlflowClient
 
 from tests.stack import Ports, Stack
 
@@ -483,3 +484,40 @@ def test_bad_input_is_never_a_500(apis: Apis) -> None:
         for method, url in calls:
             r = requests.request(method, url, json=doc, timeout=TIMEOUT)
             assert r.status_code in (200, 400), (method, doc, r.status_code, r.text)
+
+
+def test_the_mlflow_client_manages_webhooks_and_its_changes_are_delivered(
+    apis: Apis, receiver: Receiver
+) -> None:
+    """MLflow 3.17.2's own client (MlflowClient's webhook methods), unchanged."""
+    client = MlflowClient(tracking_uri=apis.permissive, registry_uri=apis.permissive)
+    hook = client.create_webhook(
+        name="client-hook",
+        url=receiver.url("/client"),
+        events=["registered_model.created", "model_version_alias.created"],
+        secret=SECRET,
+        description="from the client",
+    )
+    assert client.get_webhook(hook.webhook_id).description == "from the client"
+    assert [str(e) for e in hook.events] == [
+        "model_version_alias.created",
+        "registered_model.created",
+    ]
+    updated = client.update_webhook(hook.webhook_id, status="DISABLED")
+    assert str(updated.status) == "DISABLED"
+    client.update_webhook(hook.webhook_id, status="ACTIVE")
+    first = client.list_webhooks(max_results=1)
+    assert len(first) == 1 and first.token
+    assert len(client.list_webhooks(max_results=1, page_token=first.token)) == 1
+    result = client.test_webhook(hook.webhook_id, event="model_version_alias.created")
+    assert result.success and result.response_status == 200
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name, tags={"via": "client"})
+    delivered = receiver.wait_for("/client", 1, lambda r: f'"name": "{name}"' in r.body)
+    assert _verify(delivered[0])["data"] == {
+        "name": name,
+        "tags": {"via": "client"},
+        "description": "",
+    }
+    client.delete_webhook(hook.webhook_id)
+    assert hook.webhook_id not in [w.webhook_id for w in client.list_webhooks(max_results=1000)]

@@ -32,6 +32,7 @@ class Resource(enum.Enum):
     # A trace's experiment: header x-mlflow-experiment-id (OTLP), StartTraceV3's location, a
     # trace id (path, query or body field trace_id / request_id), or field experiment_id.
     TRACE = "trace"
+    ADMIN = "admin"  # admins only (MLflow's auth app: the webhook routes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +181,42 @@ RULES: Final[dict[str, Rule]] = {
     "api.traces.assessments:get_assessment": _r(_T),
     "api.traces.assessments:update_assessment": _r(_T, EDIT),
     "api.traces.assessments:delete_assessment": _r(_T, EDIT),
+    # webhooks (issue 14): admins only, as MLflow's auth app (sender_is_admin): a webhook
+    # receives every registry event, whatever the caller's grants.
+    "api.webhooks.handlers:create_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:list_webhooks": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:get_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:update_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:delete_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:test_webhook": _r(Resource.ADMIN, MANAGE),
 }
+
+
+# Routes that name many resources (Resource.NONE above) and check READ on each of them in the
+# handler, as MLflow's auth app does for them: a caller may be refused (403) after all.
+CHECKED_IN_HANDLER: Final = frozenset(
+    {
+        "api.metrics.handlers:get_metric_history_bulk",
+        "api.metrics.handlers:get_metric_history_bulk_interval",
+        "api.ui.runs_extra:search_datasets",
+        "api.ui.graphql.handler:graphql",
+        "api.traces.handlers:batch_get_traces",
+        "api.traces.handlers:batch_get_trace_infos",
+        "api.traces.handlers:search_traces_v3",
+        "api.traces.handlers:search_traces_v2",
+        "api.traces.metrics:query_trace_metrics",
+        "api.traces.correlation:calculate_filter_correlation",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """A caller whose listings are cut to what they may read (access control on, not an
+    admin): searches keep the rows where their grant, or else ``default``, reaches READ."""
+
+    username: str
+    default: Level
 
 
 def allowed(rule: Rule, is_admin: bool, granted: Level | None, default: Level) -> bool:
@@ -188,4 +224,6 @@ def allowed(rule: Rule, is_admin: bool, granted: Level | None, default: Level) -
     rule's level. Rules on no resource only need an authenticated caller."""
     if is_admin or rule.resource is Resource.NONE:
         return True
+    if rule.resource is Resource.ADMIN:
+        return False
     return (granted if granted is not None else default) >= rule.level

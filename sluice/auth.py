@@ -20,9 +20,9 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from schemas.access import RULES, Level, Resource, Rule, allowed
+from schemas.access import RULES, Level, Resource, Rule, Viewer, allowed
 from schemas.mlflow_errors import MlflowError, Unavailable
-from schemas.routes import handler_ref
+from schemas.route_record import handler_ref
 from sluice.config import AuthConfig
 from sluice.http import read_decoded
 from sluice.identity import Identities, User
@@ -61,12 +61,17 @@ class Authorizer:
     async def check(self, rule: Rule, user: User, request: web.Request) -> None:
         if user.is_admin or rule.resource is Resource.NONE:
             return
+        if rule.resource is Resource.ADMIN:
+            raise MlflowError("PERMISSION_DENIED", "Permission denied")
         target = await self._resource_of(rule.resource, request)
         if target is None:
             return  # not identifiable: the handler answers MLflow's 400/404 itself
         granted = await self._grant(target, user.name)
         if not allowed(rule, user.is_admin, granted, self._default):
             raise MlflowError("PERMISSION_DENIED", "Permission denied")
+
+    def viewer(self, user: User) -> Viewer | None:
+        return None if user.is_admin else Viewer(user.name, self._default)
 
     async def require_experiment(self, user: User, experiment_id: int, level: Level) -> None:
         """For checks inside a handler (GraphQL resolves runs and experiments one by one)."""
@@ -209,6 +214,13 @@ async def require_experiment(
     user, authorizer = request.get(_USER), request.get(_AUTHORIZER)
     if user is not None and authorizer is not None:
         await authorizer.require_experiment(user, experiment_id, level)
+
+
+def viewer_of(request: web.Request) -> Viewer | None:
+    """Whose permissions a search answer is cut to; None when access control is off or the
+    caller is an admin (nothing to cut)."""
+    user, authorizer = request.get(_USER), request.get(_AUTHORIZER)
+    return None if user is None or authorizer is None else authorizer.viewer(user)
 
 
 def auth_middleware(

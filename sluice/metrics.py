@@ -64,11 +64,13 @@ writer_end_to_end_seconds = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 # Records between the stored offset and the partition end, per partition.
-writer_lag_records = Gauge("sluice_writer_lag_records", "Writer lag", ["partition"])
+writer_lag_records = Gauge("sluice_writer_lag_records", "Writer lag", ["topic", "partition"])
 # Records Kafka deleted (retention) before this writer stored them, per held partition; the
 # partition is not consumed until `sluice acknowledge-gap` (writer/retention.py).
 writer_retention_gap_records = Gauge(
-    "sluice_writer_retention_gap_records", "Records lost to retention (held)", ["partition"]
+    "sluice_writer_retention_gap_records",
+    "Records lost to retention (held)",
+    ["topic", "partition"],
 )
 # Failed commits of the stored offsets to the Kafka consumer group (best effort, for tooling).
 writer_group_commit_failures_total = Counter(
@@ -110,6 +112,21 @@ api_artifact_root_free_bytes = Gauge(
 )
 api_artifact_root_size_bytes = Gauge(
     "sluice_api_artifact_root_size_bytes", "Size of the artifact root's filesystem"
+)
+
+# Model registry webhooks (api/webhooks/): events published after a registry change
+# (outcome published | lost: Kafka did not take it within the deadline) ...
+webhook_events_total = Counter(
+    "sluice_webhook_events_total", "Webhook events published to Kafka", ["outcome"]
+)
+# ... each delivery's end (delivered | given_up after max_attempts | refused: the target is
+# not allowed, e.g. resolves to a private address | unreadable: a record not decodable) ...
+webhook_deliveries_total = Counter(
+    "sluice_webhook_deliveries_total", "Webhook deliveries by outcome", ["outcome"]
+)
+# ... and each POST attempt (delivered | retryable: 429/5xx/connection error | failed).
+webhook_attempts_total = Counter(
+    "sluice_webhook_attempts_total", "Webhook POST attempts by result", ["result"]
 )
 
 # --- supervisor ---------------------------------------------------------------------------

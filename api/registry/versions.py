@@ -26,8 +26,12 @@ from api.registry.requests import (
 )
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
-from schemas.fields import get_bool, get_list, get_string, read_int
+from api.webhooks import events
+from schemas.access import Viewer
+from schemas.fields import get_bool, get_list, get_string
+from schemas.int_fields import read_int
 from schemas.mlflow_errors import invalid_parameter
+from sluice.auth import viewer_of
 from sluice.clock import now_ms
 from sluice.http import json_response
 
@@ -151,6 +155,7 @@ async def create_model_version(request: web.Request) -> web.Response:
                     conn, fields["logged_model_id"], name, version
                 )
         body = render.in_request_order(await _version_json(conn, name, version), tags)
+    await events.publish(request, events.version_created(name, version, fields, tags), name)
     return json_response({"model_version": body})
 
 
@@ -219,6 +224,10 @@ async def set_model_version_tag(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.require_version(conn, model_id, name, version)
         await store.upsert_version_tags(conn, model_id, version, [(key, value)])
+        prompt = await store.is_prompt(conn, model_id)
+    # The request's own spelling of the version, as MLflow's payload carries it.
+    change = events.version_tag_set(prompt, name, _raw_version(doc), key, value)
+    await events.publish(request, change, name)
     return json_response({})
 
 
@@ -230,21 +239,29 @@ async def delete_model_version_tag(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.require_version(conn, model_id, name, version)
         await store.delete_version_tag(conn, model_id, version, key)
+        prompt = await store.is_prompt(conn, model_id)
+    change = events.version_tag_deleted(prompt, name, _raw_version(doc), key)
+    await events.publish(request, change, name)
     return json_response({})
 
 
 async def search_model_versions(request: web.Request) -> web.Response:
     doc = await request_doc(request, frozenset({"order_by"}))
-    return json_response(await model_version_page(request.app[deps_key].pool, doc))
+    return json_response(
+        await model_version_page(request.app[deps_key].pool, doc, viewer_of(request))
+    )
 
 
-async def model_version_page(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[str, object]:
-    """SearchModelVersions' answer (also the run page's GraphQL ``modelVersions``)."""
+async def model_version_page(
+    pool: asyncpg.Pool, doc: dict[str, Any], viewer: Viewer | None
+) -> dict[str, object]:
+    """SearchModelVersions' answer (also the run page's GraphQL ``modelVersions``): versions of
+    the registered models ``viewer`` may read."""
     limit = search.version_search_limit(read_int(doc, "max_results"))
     offset = decode_offset(get_string(doc, "page_token"))
     order_by = [str(o) for o in get_list(doc, "order_by")]
     query = search.version_search(
-        get_string(doc, "filter"), order_by, limit, offset, store.MV_COLUMNS
+        get_string(doc, "filter"), order_by, limit, offset, store.MV_COLUMNS, viewer
     )
     rows = await pool.fetch(query.sql, *query.args)
     body: dict[str, object] = {}
@@ -260,29 +277,34 @@ _PLAIN_RUN_ID: Final = re.compile(r"[0-9A-Za-z_-]+")
 
 
 async def model_versions_of_runs(
-    pool: asyncpg.Pool, run_ids: Sequence[str]
+    pool: asyncpg.Pool, run_ids: Sequence[str], viewer: Viewer | None
 ) -> dict[str, list[dict[str, object]]]:
-    """Each run's versions, as ``model_version_page`` answers the filter ``run_id='<id>'``
-    (the run page's GraphQL ``modelVersions``), for many runs in one query: a search page's
-    runs would otherwise cost a query each. When the runs together fill more than one page,
-    each run is asked for alone (its own page, as MLflow answers it)."""
+    """Each run's versions that ``viewer`` may read, as ``model_version_page`` answers the
+    filter ``run_id='<id>'`` (the run page's GraphQL ``modelVersions``), for many runs in one
+    query: a search page's runs would otherwise cost a query each. When the runs together fill
+    more than one page, each run is asked for alone (its own page, as MLflow answers it)."""
     found: dict[str, list[dict[str, object]]] = {run_id: [] for run_id in run_ids}
     together = [run_id for run_id in found if _PLAIN_RUN_ID.fullmatch(run_id)]
     if together:
         listed = ", ".join(f"'{run_id}'" for run_id in together)
-        page = await model_version_page(pool, {"filter": f"run_id IN ({listed})"})
+        page = await model_version_page(pool, {"filter": f"run_id IN ({listed})"}, viewer)
         if "next_page_token" in page:
             together = []
         else:
             for version in _listed(page):
                 found[str(version["run_id"])].append(version)
     for run_id in found.keys() - set(together):
-        found[run_id] = _listed(await model_version_page(pool, {"filter": f"run_id='{run_id}'"}))
+        alone = await model_version_page(pool, {"filter": f"run_id='{run_id}'"}, viewer)
+        found[run_id] = _listed(alone)
     return found
 
 
 def _listed(page: dict[str, object]) -> list[dict[str, object]]:
     return cast(list[dict[str, object]], page.get("model_versions", []))
+
+
+def _raw_version(doc: dict[str, Any]) -> str:
+    return get_string(doc, "version", default="")
 
 
 # -- aliases -----------------------------------------------------------------------------------
@@ -298,6 +320,9 @@ async def set_registered_model_alias(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.require_version(conn, model_id, name, version)
         await store.set_alias(conn, model_id, alias, version)
+        prompt = await store.is_prompt(conn, model_id)
+    change = events.alias_created(prompt, name, alias, _raw_version(doc))
+    await events.publish(request, change, name)
     return json_response({})
 
 
@@ -308,6 +333,8 @@ async def delete_registered_model_alias(request: web.Request) -> web.Response:
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         model_id = await store.lock_model(conn, name)
         await store.delete_alias(conn, model_id, alias)  # missing alias: 200, as in MLflow
+        prompt = await store.is_prompt(conn, model_id)
+    await events.publish(request, events.alias_deleted(prompt, name, alias), name)
     return json_response({})
 
 

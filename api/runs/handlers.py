@@ -27,7 +27,9 @@ from api.runs.search import compile_run_search
 from api.search.order import parse_run_order_by
 from api.search.request import page_of, parse_view_type, run_max_results
 from api.search.rules import parse_run_filter
-from schemas.fields import get_int64, get_list, get_string, read_int
+from api.traces import store as trace_store
+from schemas.fields import get_list, get_string
+from schemas.int_fields import get_int64, read_int
 from schemas.mlflow_errors import no_such_run
 from sluice.clock import now_ms
 from sluice.http import json_response
@@ -91,7 +93,10 @@ async def _set_lifecycle(
     run_id = get_string(doc, "run_id", required=True)
     if fence:
         await deps.fence.wait_for_run(run_id)
-    await store.set_lifecycle(deps.pool, run_id, stage, deleted_time)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await store.set_lifecycle(conn, run_id, stage, deleted_time)
+        if stage == "deleted":
+            await trace_store.delete_assessments_of_run(conn, run_id)
     return json_response({})
 
 

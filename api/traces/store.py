@@ -287,6 +287,25 @@ async def delete_assessment(conn: Conn, trace_id: str, assessment_id: str) -> No
     )
 
 
+# MLflow keeps the run an assessment was made in only in its metadata, under this key; written
+# as a literal so the planner matches the expression index of migration 0020.
+_SOURCE_RUN = "doc -> 'metadata' ->> 'mlflow.assessment.sourceRunId'"
+
+
+async def delete_assessments_of_run(conn: asyncpg.Connection, run_id: str) -> None:
+    """Deleting a run deletes the assessments made in it, as MLflow does (0020 indexes this)."""
+    await conn.execute(f"DELETE FROM trace_assessments WHERE {_SOURCE_RUN} = $1", run_id)
+
+
+async def delete_assessments_of_experiment(conn: asyncpg.Connection, experiment_id: int) -> None:
+    """Deleting an experiment deletes the assessments made in any of its runs."""
+    await conn.execute(
+        f"DELETE FROM trace_assessments WHERE {_SOURCE_RUN} IN"
+        " (SELECT run_uuid FROM runs WHERE experiment_id = $1)",
+        experiment_id,
+    )
+
+
 async def metric_rows(conn: Conn, text: str, params: list[Any]) -> list[Row]:
     """The rows of a trace metrics query (api/traces/metric_rules.py builds the SQL from fixed
     text; user values are parameters)."""

@@ -173,6 +173,34 @@ def test_tags_assessments_delete_and_runs(client: MlflowClient) -> None:
     assert mlflow.search_traces(locations=[exp_id], return_type="list") == []
 
 
+def test_deleting_a_run_deletes_the_assessments_made_in_it(client: MlflowClient) -> None:
+    """MLflow keeps an evaluation run's id in its assessments' metadata and deletes those
+    assessments with the run (and with its experiment); others stay."""
+    exp_id = _experiment(client)
+    _root(1)
+    mlflow.flush_trace_async_logging()
+    (trace,) = mlflow.search_traces(locations=[exp_id], return_type="list")
+    trace_id = trace.info.trace_id
+    runs = [client.create_run(exp_id).info.run_id for _ in range(2)]
+    for name, run_id in zip(("first", "second"), runs, strict=True):
+        mlflow.log_feedback(
+            trace_id=trace_id,
+            name=name,
+            value=True,
+            metadata={"mlflow.assessment.sourceRunId": run_id},
+        )
+    mlflow.log_feedback(trace_id=trace_id, name="unrelated", value=1.0)
+
+    client.delete_run(runs[0])
+    left = mlflow.get_trace(trace_id).info.assessments
+    assert sorted(a.name for a in left) == ["second", "unrelated"]
+
+    client.restore_run(runs[0])  # restoring does not bring them back (nor in MLflow)
+    client.delete_experiment(exp_id)
+    left = client.get_trace(trace_id).info.assessments
+    assert [a.name for a in left] == ["unrelated"]
+
+
 def test_error_traces_keep_the_root_status(client: MlflowClient) -> None:
     _experiment(client)
 

@@ -29,7 +29,7 @@ from api.registry import versions
 from api.runs import handlers as runs
 from api.ui.graphql.schema import SCHEMA
 from schemas.access import Level
-from sluice.auth import require_experiment
+from sluice.auth import require_experiment, viewer_of
 
 _CAMEL: Final = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -140,12 +140,14 @@ async def search_runs(_: Any, info: GraphQLResolveInfo, input: Any = None) -> An
 
 async def sampled_histories(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
     ctx: Context = info.context
-    return await metrics.sampled_histories(ctx.deps, snake_keys(input or {}))
+    return await metrics.sampled_histories(ctx.request, snake_keys(input or {}))
 
 
 async def search_model_versions(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
     ctx: Context = info.context
-    return await versions.model_version_page(ctx.deps.pool, snake_keys(input or {}))
+    return await versions.model_version_page(
+        ctx.deps.pool, snake_keys(input or {}), viewer_of(ctx.request)
+    )
 
 
 async def run_experiment(run: dict[str, Any], info: GraphQLResolveInfo) -> Any:
@@ -159,7 +161,9 @@ async def run_model_versions(run: dict[str, Any], info: GraphQLResolveInfo) -> A
     run_id = str(run["info"]["run_id"])
     if run_id not in ctx.versions:
         batch = [r for r in dict.fromkeys([*ctx.run_ids, run_id]) if r not in ctx.versions]
-        read = asyncio.ensure_future(versions.model_versions_of_runs(ctx.deps.pool, batch))
+        read = asyncio.ensure_future(
+            versions.model_versions_of_runs(ctx.deps.pool, batch, viewer_of(ctx.request))
+        )
         ctx.versions.update(dict.fromkeys(batch, read))
     return (await ctx.versions[run_id])[run_id]
 

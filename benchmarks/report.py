@@ -354,6 +354,7 @@ def markdown(doc: Doc) -> str:
         else:
             ok = _verdict(s, target, higher)
         lines.append(f"| {label} | {_fmt(s)} | {_fmt(m)} | {ratio} | {target_text} | {ok} |")
+    lines += ["", _ui_md(doc)] if _get(doc, "workloads", "ui") else []
     lines += ["", _verification_md(doc), "", _processes_md(doc), "", _growth_md(doc)]
     return "\n".join(lines) + "\n"
 
@@ -427,6 +428,30 @@ def _processes_md(doc: Doc) -> str:
         cells = [group, s["peak_rss_mb"], s["peak_rss_sum_mb"], s["processes"], verdict]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines += ["", "CPU (cores busy) per phase is in the JSON under each phase's `cpu_cores`."]
+    return "\n".join(lines)
+
+
+_UI_PARTS = ("total_s", "first_api_s", "api_in_flight_s", "busy_s")
+
+
+def _ui_md(doc: Doc) -> str:
+    """The UI loads taken apart (medians): what the server could shorten (API requests in
+    flight) beside what the browser spends on the same bundle and answers (busy)."""
+    lines = [
+        "## UI page loads taken apart (median seconds of each part)",
+        "",
+        "| page | system | total | first API request | API in flight | main thread busy |"
+        " load average after |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for system, result in (_get(doc, "workloads", "ui") or {}).items():
+        for page in ("run_charts", "runs_table"):
+            parts = _get(result, page, "breakdown_median") or {}
+            if not parts:
+                continue
+            figures = " | ".join(_fmt(parts.get(k)) for k in _UI_PARTS)
+            load = _get(result, page, "load_average_after")
+            lines.append(f"| {page} | {system} | {figures} | {load} |")
     return "\n".join(lines)
 
 

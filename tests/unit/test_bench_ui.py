@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchmarks import report
 from benchmarks.ui import breakdown, summary, union_ms
 
 
@@ -44,3 +45,12 @@ def test_summary_reports_medians_and_every_load() -> None:
     assert got["breakdown_median"] == {"total_s": 4.0, "busy_s": 2.0}
     assert got["loads"] == loads
     assert len(got["load_average_after"]) == 3
+
+
+def test_the_report_lists_each_page_taken_apart() -> None:
+    parts = {"total_s": 10.3, "first_api_s": 1.6, "api_in_flight_s": 0.5, "busy_s": 9.1}
+    page = {"breakdown_median": parts, "load_average_after": [1.0, 2.0, 3.0]}
+    doc = {"workloads": {"ui": {"sluice": {"runs_table": page, "load_s": 1.0}}}}
+    table = report._ui_md(doc)
+    assert "| runs_table | sluice | 10.3 | 1.6 | 0.5 | 9.1 | [1.0, 2.0, 3.0] |" in table
+    assert "run_charts" not in table  # a page not measured has no row

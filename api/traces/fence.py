@@ -42,4 +42,5 @@ async def trace_fence_context(app: web.Application, settings: Settings) -> Async
     )
     app[trace_fence_key] = TraceFence(fence)
     yield
+    await fence.close()
     await consumer.stop()

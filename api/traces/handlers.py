@@ -201,7 +201,7 @@ async def search_traces_v2(request: web.Request) -> web.Response:
     doc = await request_doc(request, repeated=frozenset({"experiment_ids", "order_by"}))
     raw_ids = get_list(doc, "experiment_ids", required=True)
     experiment_ids = [_experiment_number(str(v), "experiment_ids") for v in raw_ids]
-    rows, token = await _search_rows(request, doc, experiment_ids, "filter")
+    rows, token, _ = await _search_rows(request, doc, experiment_ids, "filter")
     body: dict[str, Any] = {"traces": [_v2_info(r) for r in rows]} if rows else {}
     if token:
         body["next_page_token"] = token
@@ -225,13 +225,21 @@ def _experiment_number(raw: str, name: str) -> int:
 async def _search(
     request: web.Request, doc: dict[str, Any], experiment_ids: list[int], filter_name: str
 ) -> tuple[list[dict[str, Any]], str | None]:
-    rows, token = await _search_rows(request, doc, experiment_ids, filter_name)
-    return await _infos_json(request.app[deps_key].pool, rows), token
+    rows, token, scanned = await _search_rows(request, doc, experiment_ids, filter_name)
+    if scanned:  # rows of a span-content scan come without their assessments
+        return await _infos_json(request.app[deps_key].pool, rows), token
+    return [render.trace_info(r, _loads_list(r["assessments"])) for r in rows], token
+
+
+def _loads_list(raw: str | None) -> list[dict[str, Any]]:
+    return orjson.loads(raw) if raw is not None else []
 
 
 async def _search_rows(
     request: web.Request, doc: dict[str, Any], experiment_ids: list[int], filter_name: str
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[Any], str | None, bool]:
+    """A page of trace rows, the next page's token, and whether span contents were scanned
+    (rows without the ``assessments`` column)."""
     max_results = get_int64(doc, "max_results")
     max_results = SEARCH_DEFAULT_RESULTS if max_results is None else max_results
     if max_results <= 0:
@@ -256,7 +264,7 @@ async def _search_rows(
             pool, experiment_ids, sql.where, sql.params, order, max_results + 1, offset
         )
     token = encode_offset(offset + max_results) if len(rows) > max_results else None
-    return rows[:max_results], token
+    return rows[:max_results], token, sql.scans_spans
 
 
 async def _scan(

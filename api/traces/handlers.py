@@ -255,14 +255,16 @@ async def _search_rows(
     offset = decode_offset(get_string(doc, "page_token"))
     for experiment_id in dict.fromkeys(experiment_ids):
         await require_experiment(request, experiment_id, Level.READ)
-    await request.app[trace_fence_key].wait_for_all()
     pool = request.app[deps_key].pool
-    if sql.scans_spans:
-        rows = await _scan(pool, experiment_ids, sql, order, max_results + 1, offset)
-    else:
-        rows = await store.search(
+
+    async def read() -> list[Any]:
+        if sql.scans_spans:
+            return await _scan(pool, experiment_ids, sql, order, max_results + 1, offset)
+        return await store.search(
             pool, experiment_ids, sql.where, sql.params, order, max_results + 1, offset
         )
+
+    rows = await request.app[trace_fence_key].read_after_all(read)
     token = encode_offset(offset + max_results) if len(rows) > max_results else None
     return rows[:max_results], token, sql.scans_spans
 

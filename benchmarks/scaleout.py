@@ -41,7 +41,7 @@ from benchmarks.services import (
     _terminate,
     free_ports,
 )
-from schemas.routes import Service
+from schemas.route_record import Service
 from sluice.commands import balancer
 
 RESULTS = Path(__file__).resolve().parent / "results"

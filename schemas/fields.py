@@ -1,7 +1,7 @@
 """Typed getters over a request document (pure; no I/O): what protobuf's ``ParseDict`` accepts,
 and otherwise MLflow's 400 with its message (``schemas/protojson.py`` tells how MLflow turns a
 request into a message). Integers follow MLflow further: a value ParseDict refuses but MLflow's
-schema lets through reads as the field's default, as in MLflow (see the integers section).
+schema lets through reads as the field's default, as in MLflow (``schemas/int_fields.py``).
 
 Getters take the field ``name`` and an optional ``path`` used in messages
 (``metrics[3].timestamp``); absent and JSON ``null`` mean "not set", as in protobuf.
@@ -12,15 +12,10 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
 from schemas.protojson import Doc, schema_error, wrong_type
-from schemas.wire import INT64_MAX, INT64_MIN
-
-INT32_MIN: Final = -(2**31)
-INT32_MAX: Final = 2**31 - 1
 
 T = TypeVar("T")
 
@@ -35,7 +30,7 @@ def json_name(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _raw(doc: Doc, name: str, required: bool) -> Any:
+def raw_value(doc: Doc, name: str, required: bool) -> Any:
     alias = json_name(name)
     if alias == name:
         return doc.get(name)
@@ -61,7 +56,7 @@ def _get(
     empty_is_missing: bool = True,
 ) -> T | None:
     where = path or name
-    value = _raw(doc, name, required)
+    value = raw_value(doc, name, required)
     # MLflow's _assert_required treats "" as missing; int fields check the type first, so there
     # "" is a type error (schema order [_assert_intlike, _assert_required]).
     if value is None or (required and empty_is_missing and value == ""):
@@ -144,201 +139,6 @@ def _encodes(text: str) -> bool:
     return True
 
 
-# -- integers -----------------------------------------------------------------------------------
-#
-# MLflow swallows protobuf's parse error (``schemas/protojson.py``), so an integer field holds
-# what ``ParseDict`` accepted, or else its default; a value is a 400 only where the handler's
-# schema type-checks that top-level field (``_assert_intlike``: whatever Python's ``int()``
-# reads) and ``int()`` cannot read it. ``1.5``, ``true``, ``" 7"`` and ``2**63`` are therefore
-# accepted and the handler sees the default (checked on 3.17.2: ``step: 1.5`` stores step 0).
-# Not reproduced: ParseDict stops at the refused field, so MLflow also leaves every field after
-# it in the body unset; Sluice keeps those.
-
-
-@dataclass(frozen=True, slots=True)
-class IntField:
-    """An integer field as MLflow's handler sees it: the request's value and what protobuf
-    stored (None when absent or refused), for handlers whose schema lambdas read the raw value
-    (``int(x) <= 50000``) or which re-read the query string themselves."""
-
-    raw: Any
-    parsed: int | None
-
-    def python_int(self) -> int | None:
-        """``int(raw)`` as MLflow's schema lambdas compute it; None where that raises."""
-        return python_int(self.raw)
-
-
-def python_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):  # a 500 in MLflow where it is not caught
-        return None
-
-
-def read_int(
-    doc: Doc,
-    name: str,
-    bits: int = 64,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    checked: bool = True,
-) -> IntField:
-    """An integer field of ``bits`` (64 or 32). ``checked``: MLflow's handler schema lists the
-    field with ``_assert_intlike`` (false for nested fields, which nothing type-checks)."""
-    where = path or name
-    value = _raw(doc, name, required)
-    if value is None:
-        if required:
-            raise missing_parameter(where)
-        return IntField(None, None)
-    parsed = protobuf_int(value, bits)
-    if parsed is None and checked and python_int(value) is None:
-        raise wrong_type(where, value)
-    return IntField(value, parsed)
-
-
-def check_int_at_most(field: IntField, limit: int, path: str) -> None:
-    """MLflow's schema lambda ``_assert_less_than_or_equal(int(x), limit)``: it reads the raw
-    value, so ``2**63`` or ``" 5000000"`` is refused here even where protobuf dropped it. A
-    value ``int()`` cannot read (``"1e2"``, which protobuf accepts) crashes MLflow: a 400 here."""
-    if field.raw is None:
-        return
-    number = field.python_int()
-    if number is None or number > limit:
-        raise wrong_type(path, field.raw)
-
-
-@overload
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: Literal[True],
-    default: None = ...,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: int,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: None = ...,
-    checked: bool = ...,
-) -> int | None: ...
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: int | None = None,
-    checked: bool = True,
-) -> int | None:
-    """An int64 field as the handler reads it: what ParseDict accepts (JSON integers, integral
-    floats ``5.0``, decimal strings ``"10"``, ``"1e2"``); a value it refuses reads as
-    ``default`` (0 when required: the field is present, protobuf holds 0). See ``read_int``."""
-    return _int_or_default(
-        read_int(doc, name, 64, path=path, required=required, checked=checked), required, default
-    )
-
-
-@overload
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: Literal[True],
-    default: None = ...,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: int,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: None = ...,
-    checked: bool = ...,
-) -> int | None: ...
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: int | None = None,
-    checked: bool = True,
-) -> int | None:
-    """An int32 field; the rules of ``get_int64`` with int32 bounds."""
-    return _int_or_default(
-        read_int(doc, name, 32, path=path, required=required, checked=checked), required, default
-    )
-
-
-def _int_or_default(field: IntField, required: bool, default: int | None) -> int | None:
-    if field.parsed is not None:
-        return field.parsed
-    if field.raw is not None and required:
-        return 0
-    return default
-
-
-_INT_BOUNDS: Final = {64: (INT64_MIN, INT64_MAX), 32: (INT32_MIN, INT32_MAX)}
-
-
-def protobuf_int(value: Any, bits: int = 64) -> int | None:
-    """The integer protobuf's ``ParseDict`` stores for a JSON value, or None where it refuses:
-    booleans, fractions, strings with a space or naming no integral number, lists, objects and
-    values outside the field's range."""
-    number = _protobuf_integer(value)
-    low, high = _INT_BOUNDS[bits]
-    return number if number is not None and low <= number <= high else None
-
-
-def _protobuf_integer(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None  # NaN and ±Infinity are not integers
-    if isinstance(value, str) and " " not in value:
-        number = python_int(value)
-        if number is not None:
-            return number
-        as_float = _float_or_none(value)  # "1e2", "1.0"
-        if as_float is not None and as_float.is_integer():
-            return int(as_float)
-    return None
-
-
 # -- doubles ------------------------------------------------------------------------------------
 
 
@@ -379,7 +179,7 @@ def _to_double(value: Any, path: str) -> float:
     if isinstance(value, int):  # bool included: float(True) == 1.0
         return _int_to_double(value)
     if isinstance(value, str):
-        number = _float_or_none(value)
+        number = float_or_none(value)
         if number is None:
             raise wrong_type(path, value)
         return number
@@ -393,7 +193,7 @@ def _int_to_double(value: int) -> float:
         return math.inf if value > 0 else -math.inf
 
 
-def _float_or_none(text: str) -> float | None:
+def float_or_none(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
@@ -492,7 +292,7 @@ def get_enum(
     is ignored, not refused.
     """
     where = path or name
-    raw = _raw(doc, name, required)
+    raw = raw_value(doc, name, required)
     member = None if raw is None else _enum_member(raw, values)
     if member is None:
         if required:

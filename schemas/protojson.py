@@ -18,7 +18,7 @@ rest with a 400, using MLflow's own message where MLflow has one (``wrong_type``
 ``Invalid value ... for parameter '...' supplied`` template otherwise.
 
 This module reads bodies and query strings into that document and holds the messages both
-stages share; the typed field getters are ``schemas/fields.py``.
+stages share; the typed field getters are ``schemas/fields.py`` and ``schemas/int_fields.py``.
 """
 
 from __future__ import annotations

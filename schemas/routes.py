@@ -1,47 +1,17 @@
 """Which handler serves which MLflow REST route, and so which service.
 
-A route names its handler as ``"<module>:<function>"`` (``"api.runs.handlers:create_run"``):
-the service is the module's top package, and each app binds exactly that function of exactly
-that module (``sluice.http.bind_handler``), so two handlers of one name in two modules are two
-different routes, never one shadowing the other. Access rules are keyed by the same reference
-(``schemas/access.py``).
-
-Every route is served under both ``/api/<v>`` and ``/ajax-api/<v>`` (MLflow registers both),
-except the few MLflow registers by hand under ``/ajax-api`` only (``ajax_only``) and the web UI's
-own paths, served as written (``bare``: ``/``, ``/static-files/...``, ``/graphql``, ...).
-The dev proxy (``sluice front``) routes by this table; production load balancers use the same
-split (README).
+A route (``schemas/route_record.py``) names its handler by module and function; tracking and
+trace routes are listed here, the GenAI families Sluice answers 501 for in
+``schemas/not_supported_routes.py``. The dev proxy (``sluice front``) routes by this table;
+production load balancers use the same split (README).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-Service = Literal["ingest", "api"]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    path: str  # below the version prefix, e.g. "/mlflow/runs/log-batch"
-    handler: str  # "<module>:<function>", e.g. "api.runs.handlers:create_run"
-    version: str = "2.0"
-    ajax_only: bool = False  # e.g. metrics/get-history-bulk, which the legacy UI calls
-    bare: bool = False  # the path is the whole URL, no version prefix: the web UI's pages, OTLP
-
-    @property
-    def service(self) -> Service:
-        return (
-            "ingest" if self.handler.startswith("ingest.") else "api"
-        )  # tests/unit/test_routes.py
-
-    def urls(self) -> tuple[str, ...]:
-        if self.bare:
-            return (self.path,)
-        ajax = f"/ajax-api/{self.version}{self.path}"
-        return (ajax,) if self.ajax_only else (f"/api/{self.version}{self.path}", ajax)
-
+from schemas.not_supported_routes import NOT_SUPPORTED_ROUTES
+from schemas.route_record import Route, Service
 
 _TRACKING_ROUTES: Final[tuple[Route, ...]] = (
     # High-volume writes: ingest.
@@ -353,110 +323,7 @@ TRACE_ROUTES: Final[tuple[Route, ...]] = (
 )
 
 
-# MLflow 3's GenAI families, out of Sluice's scope (issue 14): every route MLflow 3.17.2 serves
-# for them answers NOT_IMPLEMENTED (501, which the client does not retry) naming the feature
-# (api/not_supported.py), so a client learns "not here" instead of "no such endpoint". Taken
-# from MLflow's protos and hand-registered routes (tests/compat/surface/mlflow_surface.json);
-# (method, path, ajax_only). Static paths are listed before parameterised ones, which aiohttp
-# would otherwise match first (datasets/search vs datasets/{dataset_id}).
-NOT_SUPPORTED_FAMILIES: Final[dict[str, tuple[tuple[str, str, bool], ...]]] = {
-    "gateway": (
-        ("POST", "/mlflow/gateway/secrets/create", False),
-        ("GET", "/mlflow/gateway/secrets/get", False),
-        ("POST", "/mlflow/gateway/secrets/update", False),
-        ("DELETE", "/mlflow/gateway/secrets/delete", False),
-        ("GET", "/mlflow/gateway/secrets/list", False),
-        ("POST", "/mlflow/gateway/endpoints/create", False),
-        ("GET", "/mlflow/gateway/endpoints/get", False),
-        ("POST", "/mlflow/gateway/endpoints/update", False),
-        ("DELETE", "/mlflow/gateway/endpoints/delete", False),
-        ("GET", "/mlflow/gateway/endpoints/list", False),
-        ("POST", "/mlflow/gateway/model-definitions/create", False),
-        ("GET", "/mlflow/gateway/model-definitions/get", False),
-        ("GET", "/mlflow/gateway/model-definitions/list", False),
-        ("POST", "/mlflow/gateway/model-definitions/update", False),
-        ("DELETE", "/mlflow/gateway/model-definitions/delete", False),
-        ("POST", "/mlflow/gateway/endpoints/models/attach", False),
-        ("POST", "/mlflow/gateway/endpoints/models/detach", False),
-        ("POST", "/mlflow/gateway/endpoints/bindings/create", False),
-        ("DELETE", "/mlflow/gateway/endpoints/bindings/delete", False),
-        ("GET", "/mlflow/gateway/endpoints/bindings/list", False),
-        ("POST", "/mlflow/gateway/endpoints/set-tag", False),
-        ("DELETE", "/mlflow/gateway/endpoints/delete-tag", False),
-        ("POST", "/mlflow/gateway/budgets/create", False),
-        ("GET", "/mlflow/gateway/budgets/get", False),
-        ("POST", "/mlflow/gateway/budgets/update", False),
-        ("DELETE", "/mlflow/gateway/budgets/delete", False),
-        ("GET", "/mlflow/gateway/budgets/list", False),
-        ("GET", "/mlflow/gateway/budgets/windows", False),
-        ("POST", "/mlflow/gateway/guardrails/create", False),
-        ("GET", "/mlflow/gateway/guardrails/get", False),
-        ("DELETE", "/mlflow/gateway/guardrails/delete", False),
-        ("GET", "/mlflow/gateway/guardrails/list", False),
-        ("POST", "/mlflow/gateway/guardrails/add-to-endpoint", False),
-        ("DELETE", "/mlflow/gateway/guardrails/remove-from-endpoint", False),
-        ("GET", "/mlflow/gateway/guardrails/list-for-endpoint", False),
-        ("PATCH", "/mlflow/gateway/guardrails/update-config", False),
-        ("GET", "/mlflow/gateway/supported-providers", True),
-        ("GET", "/mlflow/gateway/supported-models", True),
-        ("GET", "/mlflow/gateway/provider-config", True),
-        ("GET", "/mlflow/gateway/secrets/config", True),
-    ),
-    "issues": (
-        ("POST", "/mlflow/issues", False),
-        ("PATCH", "/mlflow/issues/{issue_id}", False),
-        ("GET", "/mlflow/issues/{issue_id}", False),
-        ("POST", "/mlflow/issues/search", False),
-        ("POST", "/mlflow/issues/invoke", True),
-    ),
-    "scorers": (
-        ("POST", "/mlflow/scorers/register", False),
-        ("GET", "/mlflow/scorers/list", False),
-        ("GET", "/mlflow/scorers/versions", False),
-        ("GET", "/mlflow/scorers/get", False),
-        ("DELETE", "/mlflow/scorers/delete", False),
-        ("GET", "/mlflow/scorers/online-configs", False),
-        ("PUT", "/mlflow/scorers/online-config", False),
-        ("POST", "/mlflow/scorer/invoke", True),
-        ("POST", "/mlflow/genai/evaluate/invoke", True),
-    ),
-    "evaluation_datasets": (
-        ("POST", "/mlflow/datasets/create", False),
-        ("GET", "/mlflow/datasets/{dataset_id}", False),
-        ("DELETE", "/mlflow/datasets/{dataset_id}", False),
-        # datasets/search is served (empty pages, api/traces/datasets.py): the traces tab calls it
-        ("PATCH", "/mlflow/datasets/{dataset_id}/tags", False),
-        ("DELETE", "/mlflow/datasets/{dataset_id}/tags/{key}", False),
-        ("POST", "/mlflow/datasets/{dataset_id}/records", False),
-        ("GET", "/mlflow/datasets/{dataset_id}/experiment-ids", False),
-        ("GET", "/mlflow/datasets/{dataset_id}/records", False),
-        ("DELETE", "/mlflow/datasets/{dataset_id}/records", False),
-        ("POST", "/mlflow/datasets/{dataset_id}/add-experiments", False),
-        ("POST", "/mlflow/datasets/{dataset_id}/remove-experiments", False),
-    ),
-    "prompt_optimization": (
-        ("POST", "/mlflow/prompt-optimization/jobs", False),
-        ("GET", "/mlflow/prompt-optimization/jobs/{job_id}", False),
-        ("POST", "/mlflow/prompt-optimization/jobs/search", False),
-        ("GET", "/mlflow/prompt-optimization/jobs/search", False),
-        ("POST", "/mlflow/prompt-optimization/jobs/{job_id}/cancel", False),
-        ("DELETE", "/mlflow/prompt-optimization/jobs/{job_id}", False),
-    ),
-}
-NOT_SUPPORTED_ROUTES: Final[tuple[Route, ...]] = tuple(
-    Route(method, path, f"api.not_supported:{family}", version="3.0", ajax_only=ajax_only)
-    for family, routes in NOT_SUPPORTED_FAMILIES.items()
-    for method, path, ajax_only in sorted(routes, key=lambda r: "{" in r[1])
-)
 ROUTES: Final[tuple[Route, ...]] = (*_TRACKING_ROUTES, *TRACE_ROUTES, *NOT_SUPPORTED_ROUTES)
-
-
-def handler_ref(handler: object) -> str:
-    """The ``"<module>:<function>"`` reference of a bound handler function (how the auth
-    middleware finds a request's access rule)."""
-    module = getattr(handler, "__module__", "")
-    name = getattr(handler, "__qualname__", "")
-    return f"{module}:{name}"
 
 
 def routes_of(service: Service) -> list[Route]:

@@ -24,7 +24,8 @@ from typing import Any, Final, Protocol
 
 from api.artifacts import paths
 from api.artifacts.paths import Segments
-from schemas.fields import expect_object, get_int64, get_list, get_string
+from schemas.fields import expect_object, get_list, get_string
+from schemas.int_fields import get_int64
 from schemas.mlflow_errors import MlflowError, invalid_parameter, missing_parameter
 from schemas.protojson import invalid_value
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from schemas.fields import get_int32, get_list, get_string, read_int
+from schemas.fields import get_list, get_string
+from schemas.int_fields import get_int32, read_int
 from schemas.mlflow_errors import API_DOCS_HINT, MlflowError, invalid_parameter
 from schemas.protojson import wrong_type
 from schemas.wire import INT64_MAX, INT64_MIN

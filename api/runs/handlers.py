@@ -28,7 +28,8 @@ from api.search.order import parse_run_order_by
 from api.search.request import page_of, parse_view_type, run_max_results
 from api.search.rules import parse_run_filter
 from api.traces import store as trace_store
-from schemas.fields import get_int64, get_list, get_string, read_int
+from schemas.fields import get_list, get_string
+from schemas.int_fields import get_int64, read_int
 from schemas.mlflow_errors import no_such_run
 from sluice.clock import now_ms
 from sluice.http import json_response

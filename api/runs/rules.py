@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from api.run_names import random_run_name
-from schemas.fields import expect_object, get_int64, get_list, get_string
+from schemas.fields import expect_object, get_list, get_string
+from schemas.int_fields import get_int64
 from schemas.mlflow_errors import MlflowError, invalid_parameter, missing_parameter
 from schemas.mlflow_names import (
     truncate_tag_value,

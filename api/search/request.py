@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Final, TypeVar
 
 from api.page_tokens import encode_offset
-from schemas.fields import IntField, check_int_at_most
+from schemas.int_fields import IntField, check_int_at_most
 from schemas.mlflow_errors import invalid_parameter
 
 MAX_RESULTS_THRESHOLD: Final = 50_000

@@ -15,7 +15,8 @@ from aiohttp import web
 from api.deps import request_doc
 from api.page_tokens import decode_offset
 from api.search.lexer import Kind, strip_quotes, tokenize
-from schemas.fields import get_int32, get_list, get_string
+from schemas.fields import get_list, get_string
+from schemas.int_fields import get_int32
 from schemas.mlflow_errors import invalid_parameter
 from sluice.http import json_response
 

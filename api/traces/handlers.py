@@ -20,7 +20,8 @@ from api.traces import render, store
 from api.traces.fence import trace_fence_key
 from api.traces.search_rules import Sql, compile_filter, compile_order, span_matches
 from schemas.access import Level
-from schemas.fields import get_int64, get_list, get_string
+from schemas.fields import get_list, get_string
+from schemas.int_fields import get_int64
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter
 from schemas.protojson import invalid_value
 from sluice.auth import require_experiment

@@ -14,7 +14,8 @@ from api.traces import metric_rules as rules
 from api.traces import store
 from api.traces.fence import trace_fence_key
 from schemas.access import Level
-from schemas.fields import get_enum, get_int32, get_int64, get_list, get_string
+from schemas.fields import get_enum, get_list, get_string
+from schemas.int_fields import get_int32, get_int64
 from schemas.mlflow_errors import missing_parameter
 from schemas.protojson import invalid_value
 from sluice.auth import require_experiment

@@ -40,7 +40,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from schemas.routes import ROUTES, Service
+from schemas.route_record import Service
+from schemas.routes import ROUTES
 
 SLOTS = 8  # servers per service a DNS name can fill (compose replicas)
 DEFAULTS = {

@@ -9,7 +9,8 @@ import re
 import pytest
 import requests
 
-from schemas.routes import NOT_SUPPORTED_ROUTES, Route
+from schemas.not_supported_routes import NOT_SUPPORTED_ROUTES
+from schemas.route_record import Route
 
 pytestmark = pytest.mark.services
 

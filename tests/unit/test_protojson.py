@@ -16,13 +16,11 @@ from schemas.fields import (
     get_bool,
     get_double,
     get_enum,
-    get_int32,
-    get_int64,
     get_list,
     get_string,
     json_name,
-    read_int,
 )
+from schemas.int_fields import get_int32, get_int64, read_int
 from schemas.mlflow_errors import MlflowError
 from schemas.protojson import invalid_value, parse_json_body, query_to_dict, wrong_type
 

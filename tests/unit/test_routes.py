@@ -2,7 +2,8 @@
 
 import pytest
 
-from schemas.routes import ROUTES, Route, handler_ref, routes_of, service_for
+from schemas.route_record import Route, handler_ref
+from schemas.routes import ROUTES, routes_of, service_for
 from sluice.http import bind_handler
 
 

@@ -37,7 +37,7 @@ from api.search.rules import (
     parse_experiment_filter,
     parse_run_filter,
 )
-from schemas.fields import IntField, protobuf_int
+from schemas.int_fields import IntField, protobuf_int
 from schemas.mlflow_errors import MlflowError
 
 M, P, T, A, D = Entity.METRIC, Entity.PARAM, Entity.TAG, Entity.ATTRIBUTE, Entity.DATASET

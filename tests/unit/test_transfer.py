@@ -16,6 +16,7 @@ from schemas.wire import DOUBLE_MAX
 from sluice.commands.transfer import tables, traces
 from sluice.commands.transfer.mlflow_db import SourceError, parse_uri
 from sluice.commands.transfer.points import Chunker, Piece, chunk_format
+from sluice.commands.transfer.table_spec import Has
 
 
 @pytest.mark.parametrize(
@@ -38,10 +39,8 @@ def test_unsupported_uris_are_refused(uri: str) -> None:
         parse_uri(uri)
 
 
-def _has(columns: dict[str, set[str]]) -> tables.Has:
-    return tables.Has(
-        lambda table, column: table in columns and (not column or column in columns[table])
-    )
+def _has(columns: dict[str, set[str]]) -> Has:
+    return Has(lambda table, column: table in columns and (not column or column in columns[table]))
 
 
 def test_older_schemas_get_fallbacks_for_missing_columns() -> None:

@@ -13,33 +13,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
 
-from sluice.commands.transfer import points, progress, traces
+from sluice.commands.transfer import points, progress, trace_export
 from sluice.commands.transfer.mlflow_db import MlflowDb, SourceError, open_db
-from sluice.commands.transfer.tables import STATUS_NUMBER, Row
+from sluice.commands.transfer.table_spec import Copy, Row
+from sluice.commands.transfer.tables import STATUS_NUMBER
 from sluice.config import PgConfig
 
 BATCH: Final = 5_000
 # MLflow derives an input's id at random; an export derives it from (run, dataset) so that the
 # input tags of one link find their input row without a lookup.
 _INPUT_NS: Final = uuid.UUID("6f1d3b52-7c0e-4d7e-9f3a-5a7e0c1b2d41")
-
-
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """One MLflow table filled from one Sluice query."""
-
-    label: str  # Sluice table (progress, summary)
-    target: str  # MLflow table
-    columns: tuple[str, ...]
-    select: str  # Sluice query, rows in ``columns`` order
-    count: str  # the matching count in Sluice
-    convert: Callable[[Row], Row] | None = None
-    args: tuple[Any, ...] = ()  # parameters of ``select`` and ``count``
 
 
 def _input_uuid(run: str, dataset: str) -> str:
@@ -291,73 +278,7 @@ COPIES: Final[tuple[Copy, ...]] = (
         " JOIN registered_models m ON m.id = a.model_id ORDER BY m.name, a.alias",
         "SELECT count(*) FROM registered_model_aliases",
     ),
-    Copy(
-        "trace_info",
-        "trace_info",
-        traces.MLFLOW_TRACE_INFO_COLUMNS,
-        "SELECT trace_id, experiment_id, request_time_ms, execution_ms, state, client_request_id,"
-        " request_preview, response_preview, tags, metadata FROM trace_info ORDER BY trace_id",
-        "SELECT count(*) FROM trace_info",
-        traces.mlflow_trace_info,
-    ),
-    Copy(
-        "trace_info.tags",
-        "trace_tags",
-        ("request_id", "key", "value"),
-        # MLflow keeps the trace name in a column of trace_info.
-        "SELECT t.trace_id, e.key, e.value FROM trace_info t, jsonb_each_text(t.tags) e"
-        f" WHERE e.key <> '{traces.TRACE_NAME_TAG}' ORDER BY t.trace_id, e.key",
-        "SELECT count(*) FROM trace_info t, jsonb_each_text(t.tags) e"
-        f" WHERE e.key <> '{traces.TRACE_NAME_TAG}'",
-    ),
-    Copy(
-        "trace_info.metadata",
-        "trace_request_metadata",
-        ("request_id", "key", "value"),
-        "SELECT t.trace_id, e.key, e.value FROM trace_info t, jsonb_each_text(t.metadata) e"
-        " WHERE e.key <> ALL($1::text[]) ORDER BY t.trace_id, e.key",
-        "SELECT count(*) FROM trace_info t, jsonb_each_text(t.metadata) e"
-        " WHERE e.key <> ALL($1::text[])",
-        args=(sorted(traces.PROMOTED_METADATA),),
-    ),
-    Copy(
-        "trace_spans",
-        "spans",
-        (
-            "trace_id",
-            "experiment_id",
-            "span_id",
-            "parent_span_id",
-            "name",
-            "type",
-            "status",
-            "start_time_unix_nano",
-            "end_time_unix_nano",
-            "content",
-        ),
-        "SELECT s.trace_id, t.experiment_id, s.span_id, s.parent_span_id, s.name, s.span_type,"
-        " s.status, s.start_ns, s.end_ns, s.proto FROM trace_spans s"
-        " JOIN trace_info t USING (trace_id) ORDER BY s.trace_id, s.span_id",
-        "SELECT count(*) FROM trace_spans s JOIN trace_info t USING (trace_id)",
-        traces.span_content,
-    ),
-    Copy(
-        "trace_assessments",
-        "assessments",
-        traces.MLFLOW_ASSESSMENT_COLUMNS,
-        "SELECT a.doc, t.experiment_id, t.request_time_ms FROM trace_assessments a"
-        " JOIN trace_info t USING (trace_id) ORDER BY a.trace_id, a.assessment_id",
-        "SELECT count(*) FROM trace_assessments a JOIN trace_info t USING (trace_id)",
-        traces.mlflow_assessment,
-    ),
-    Copy(
-        "trace_run_links",
-        "entity_associations",
-        ("association_id", "source_type", "source_id", "destination_type", "destination_id"),
-        "SELECT trace_id, run_id FROM trace_run_links ORDER BY trace_id, run_id",
-        "SELECT count(*) FROM trace_run_links",
-        lambda row: (uuid.uuid4().hex, "trace", row[0], "run", row[1]),
-    ),
+    *trace_export.TRACE_COPIES,
 )
 
 _DEFAULT_EXPERIMENT: Final = (
@@ -373,22 +294,7 @@ _POINTS: Final = (
 _METRIC_COLUMNS: Final = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    lines: list[progress.Line]
-    points: points.PointsResult
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return all(line.ok for line in self.lines)
-
-    @property
-    def points_per_s(self) -> float:
-        return self.points.written / max(self.seconds, 1e-9)
-
-
-async def run_export(pg: PgConfig, uri: str) -> Report:
+async def run_export(pg: PgConfig, uri: str) -> progress.Report:
     """Export everything into the empty MLflow database at ``uri``; raises SourceError."""
     target = await open_db(uri, writable=True)
     try:
@@ -424,7 +330,7 @@ async def _stream(conn: asyncpg.Connection, sql: str, *args: Any) -> AsyncIterat
         yield [tuple(r) for r in rows]
 
 
-async def _export(conn: asyncpg.Connection, target: MlflowDb) -> Report:
+async def _export(conn: asyncpg.Connection, target: MlflowDb) -> progress.Report:
     started = time.monotonic()
     default = await conn.fetchrow(_DEFAULT_EXPERIMENT)
     if default is not None:
@@ -448,7 +354,7 @@ async def _export(conn: asyncpg.Connection, target: MlflowDb) -> Report:
             int(await target.scalar("SELECT count(*) FROM metrics")),
         )
     )
-    return Report(lines, result, time.monotonic() - started)
+    return progress.Report(lines, result, time.monotonic() - started)
 
 
 async def _copy(

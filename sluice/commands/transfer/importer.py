@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import asyncpg
 
 from sluice.commands.transfer import points, progress, tables
 from sluice.commands.transfer.mlflow_db import MlflowDb, SourceError, open_db
 from sluice.commands.transfer.sluice_db import Upsert, column_types
+from sluice.commands.transfer.table_spec import Has, Row, Table
 from sluice.config import PgConfig
 
 log = logging.getLogger(__name__)
@@ -43,22 +43,7 @@ WHERE m >= CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    lines: list[progress.Line]
-    points: points.PointsResult
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return all(line.ok for line in self.lines) and not self.points.mismatched
-
-    @property
-    def points_per_s(self) -> float:
-        return self.points.written / max(self.seconds, 1e-9)
-
-
-async def run_import(pg: PgConfig, uri: str, *, overwrite: bool = False) -> Report:
+async def run_import(pg: PgConfig, uri: str, *, overwrite: bool = False) -> progress.Report:
     """Import everything; raises SourceError, ConflictError (nothing of that batch written)."""
     src = await open_db(uri)
     try:
@@ -80,7 +65,7 @@ async def _require_schema(conn: asyncpg.Connection) -> None:
         raise SourceError("the Sluice database has no schema yet: run `sluice migrate` first")
 
 
-async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> Report:
+async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> progress.Report:
     started = time.monotonic()
     if src.has("experiments", "workspace"):
         others = await src.scalar("SELECT count(*) FROM experiments WHERE workspace <> 'default'")
@@ -110,7 +95,7 @@ async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> R
             f"{len(result.mismatched)} run(s) differ" if result.mismatched else "",
         )
     )
-    return Report(lines, result, time.monotonic() - started)
+    return progress.Report(lines, result, time.monotonic() - started)
 
 
 async def _adopt_default_experiment(src: MlflowDb, conn: asyncpg.Connection) -> None:
@@ -122,7 +107,7 @@ async def _adopt_default_experiment(src: MlflowDb, conn: asyncpg.Connection) -> 
 async def _copy_table(
     src: MlflowDb,
     conn: asyncpg.Connection,
-    table: tables.Table,
+    table: Table,
     start: Callable[[str, int], Callable[[int], None]],
     overwrite: bool,
     model_ids: dict[str, int],
@@ -146,11 +131,11 @@ async def _copy_table(
     )
 
 
-def _has(src: MlflowDb) -> tables.Has:
-    return tables.Has(src.has, src.dialect)
+def _has(src: MlflowDb) -> Has:
+    return Has(src.has, src.dialect)
 
 
-def _convert(table: tables.Table, row: tables.Row, model_ids: dict[str, int]) -> tables.Row:
+def _convert(table: Table, row: Row, model_ids: dict[str, int]) -> Row:
     if table.convert is not None:
         row = table.convert(row)
     if table.name_at is not None:

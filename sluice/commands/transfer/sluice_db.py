@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from sluice.commands.transfer.tables import Row
+from sluice.commands.transfer.table_spec import Row
 
 SAMPLE: Final = 5  # conflicting keys named in the error
 

@@ -13,26 +13,13 @@ tables carry the model *name* in column ``name_at``; the importer replaces it by
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from sluice.commands.transfer import traces
+from sluice.commands.transfer import trace_tables
+from sluice.commands.transfer.table_spec import Has, Row, Table, count
 
-Row = tuple[Any, ...]
 _EMPTY: Final = "''"  # the SQL literal ''
 _ACTIVE: Final = "'active'"
-
-
-@dataclass(frozen=True, slots=True)
-class Has:
-    """What the source is: ``has(table, column)`` -> it has that column ('' : the table), and
-    its SQL dialect (a few statements differ: JSON aggregation)."""
-
-    probe: Callable[[str, str], bool]
-    dialect: str = "sqlite"
-
-    def __call__(self, table: str, column: str) -> bool:
-        return self.probe(table, column)
 
 
 # MLflow stores a logged model's status as the proto enum number; Sluice stores its name.
@@ -45,25 +32,6 @@ LOGGED_MODEL_STATUS: Final = {
 STATUS_NUMBER: Final = {name: number for number, name in LOGGED_MODEL_STATUS.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class Table:
-    """One Sluice table filled from one MLflow table (or a slice of one)."""
-
-    target: str  # Sluice table
-    source: str  # MLflow table the rows come from (progress, counts)
-    columns: tuple[str, ...]  # Sluice columns, in row order
-    key: tuple[str, ...]  # Sluice identity of a row (the conflict target)
-    select: Callable[[Has], str]  # the source SELECT, given the columns the source has
-    count: Callable[[Has], str]  # the matching count(*) statement
-    convert: Callable[[Row], Row] | None = None
-    name_at: int | None = None  # column holding a registered model's name (-> its id)
-    after: str = ""  # skipped when the source lacks this table (older MLflow)
-
-    @property
-    def label(self) -> str:
-        return self.target
-
-
 def _or(has: Has, table: str, column: str, fallback: str, alias: str = "") -> str:
     ref = f"{alias}.{column}" if alias else column
     return f"coalesce({ref}, {fallback})" if has(table, column) else fallback
@@ -73,6 +41,10 @@ def _default_workspace(has: Has, table: str, alias: str = "") -> str:
     """MLflow 3.x workspaces: Sluice has none, so only the default one is imported."""
     ref = f"{alias}.workspace" if alias else "workspace"
     return f" WHERE {ref} = 'default'" if has(table, "workspace") else ""
+
+
+def _count_workspace(table: str) -> Callable[[Has], str]:
+    return lambda has: f"SELECT count(*) FROM {table}{_default_workspace(has, table)}"
 
 
 def experiments_select(has: Has, *, default_only: bool = False) -> str:
@@ -112,14 +84,6 @@ def _kv(table: str, owner: str) -> Callable[[Has], str]:
     return lambda has: (
         f'SELECT {owner}, "key", coalesce(value, \'\') FROM {table} ORDER BY {owner}, "key"'
     )
-
-
-def _count(table: str, where: str = "") -> Callable[[Has], str]:
-    return lambda has: f"SELECT count(*) FROM {table}{where}"
-
-
-def _count_workspace(table: str) -> Callable[[Has], str]:
-    return lambda has: f"SELECT count(*) FROM {table}{_default_workspace(has, table)}"
 
 
 _DATASET_INPUT: Final = " WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN'"
@@ -197,62 +161,6 @@ def _aliases(has: Has) -> str:
     return f"SELECT name, alias, version FROM registered_model_aliases{ws}"
 
 
-def _json_object_agg(has: Has, table: str, owner: str) -> str:
-    """A trace's rows of ``table`` (key, value) as one JSON object text ('{}' when none)."""
-    agg = "json_group_object" if has.dialect == "sqlite" else "json_object_agg"
-    cast = "" if has.dialect == "sqlite" else "::text"
-    if not has(table, ""):
-        return "'{}'"
-    return (
-        f'coalesce((SELECT {agg}(x."key", x.value){cast} FROM {table} x'
-        f" WHERE x.request_id = {owner}), '{{}}')"
-    )
-
-
-def _span_bound(has: Has, bound: str, column: str) -> str:
-    """The trace's earliest span start / latest span end, in ms (NULL without spans)."""
-    if not has("spans", column):
-        return "NULL"
-    return f"(SELECT {bound}(s.{column}) / 1000000 FROM spans s WHERE s.trace_id = t.request_id)"
-
-
-def _trace_info(has: Has) -> str:
-    def col(name: str) -> str:
-        return f"t.{name}" if has("trace_info", name) else "NULL"
-
-    promoted = ", ".join(
-        col(c) for c in ("trace_name", "session_id", *traces.TOKEN_COLUMNS, *traces.COST_COLUMNS)
-    )
-    return (
-        "SELECT t.request_id, t.experiment_id, t.timestamp_ms, t.execution_time_ms, t.status,"
-        f" {col('request_preview')}, {col('response_preview')}, {col('client_request_id')},"
-        f" {_span_bound(has, 'min', 'start_time_unix_nano')},"
-        f" {_span_bound(has, 'max', 'end_time_unix_nano')},"
-        f" {_json_object_agg(has, 'trace_tags', 't.request_id')},"
-        f" {_json_object_agg(has, 'trace_request_metadata', 't.request_id')},"
-        f" {promoted} FROM trace_info t ORDER BY t.request_id"
-    )
-
-
-def _spans(has: Has) -> str:
-    return (
-        "SELECT trace_id, span_id, parent_span_id, coalesce(name, ''), type,"
-        " coalesce(status, 'UNSET'), start_time_unix_nano, end_time_unix_nano, content"
-        " FROM spans ORDER BY trace_id, span_id"
-    )
-
-
-def _assessments(has: Has) -> str:
-    # Columns older MLflow versions lack: an assessment is valid unless overridden.
-    columns = ", ".join(
-        c if has("assessments", c) else ("1" if c == "valid" else "NULL")
-        for c in traces.ASSESSMENT_COLUMNS
-    )
-    return f"SELECT {columns} FROM assessments ORDER BY trace_id, assessment_id"
-
-
-_TRACE_RUN: Final = " WHERE source_type = 'trace' AND destination_type = 'run'"
-
 # In dependency order: a row's foreign keys are imported before it.
 TABLES: Final[tuple[Table, ...]] = (
     Table(
@@ -276,7 +184,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("experiment_id", "key", "value"),
         ("experiment_id", "key"),
         _kv("experiment_tags", "experiment_id"),
-        _count("experiment_tags"),
+        count("experiment_tags"),
     ),
     Table(
         "runs",
@@ -295,7 +203,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ),
         ("run_uuid",),
         _runs,
-        _count("runs"),
+        count("runs"),
     ),
     Table(
         "params",
@@ -303,7 +211,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("run_uuid", "key", "value"),
         ("run_uuid", "key"),
         _kv("params", "run_uuid"),
-        _count("params"),
+        count("params"),
     ),
     Table(
         "tags",
@@ -311,7 +219,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("run_uuid", "key", "value"),
         ("run_uuid", "key"),
         _kv("tags", "run_uuid"),
-        _count("tags"),
+        count("tags"),
     ),
     Table(
         "datasets",
@@ -332,7 +240,7 @@ TABLES: Final[tuple[Table, ...]] = (
             " dataset_source, dataset_schema, dataset_profile FROM datasets"
             " ORDER BY experiment_id, dataset_uuid"
         ),
-        _count("datasets"),
+        count("datasets"),
         after="datasets",
     ),
     Table(
@@ -341,7 +249,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("run_uuid", "dataset_uuid", "context"),
         ("run_uuid", "dataset_uuid"),
         _run_inputs,
-        _count("inputs i", _DATASET_INPUT),
+        count("inputs i", _DATASET_INPUT),
         after="inputs",
     ),
     Table(
@@ -350,7 +258,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("run_uuid", "dataset_uuid", "key", "value", "position"),
         ("run_uuid", "dataset_uuid", "key"),
         _input_tags,
-        _count("input_tags t JOIN inputs i ON i.input_uuid = t.input_uuid", _DATASET_INPUT),
+        count("input_tags t JOIN inputs i ON i.input_uuid = t.input_uuid", _DATASET_INPUT),
         after="input_tags",
     ),
     Table(
@@ -359,7 +267,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("run_uuid", "model_id"),
         ("run_uuid", "model_id"),
         lambda has: f"SELECT i.source_id, i.destination_id FROM inputs i{_MODEL_INPUT}",
-        _count("inputs i", _MODEL_INPUT),
+        count("inputs i", _MODEL_INPUT),
         after="inputs",
     ),
     Table(
@@ -368,7 +276,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("run_uuid", "model_id", "step"),
         ("run_uuid", "model_id"),
         _model_outputs,
-        _count("inputs i", _MODEL_OUTPUT),
+        count("inputs i", _MODEL_OUTPUT),
         after="inputs",
     ),
     Table(
@@ -389,7 +297,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ),
         ("model_id",),
         _logged_models,
-        _count("logged_models"),
+        count("logged_models"),
         convert=_logged_model_status,
         after="logged_models",
     ),
@@ -399,7 +307,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("model_id", "key", "value"),
         ("model_id", "key"),
         lambda has: "SELECT model_id, tag_key, tag_value FROM logged_model_tags",
-        _count("logged_model_tags"),
+        count("logged_model_tags"),
         after="logged_model_tags",
     ),
     Table(
@@ -408,7 +316,7 @@ TABLES: Final[tuple[Table, ...]] = (
         ("model_id", "key", "value"),
         ("model_id", "key"),
         lambda has: "SELECT model_id, param_key, param_value FROM logged_model_params",
-        _count("logged_model_params"),
+        count("logged_model_params"),
         after="logged_model_params",
     ),
     Table(
@@ -474,69 +382,7 @@ TABLES: Final[tuple[Table, ...]] = (
         name_at=0,
         after="registered_model_aliases",
     ),
-    Table(
-        "trace_info",
-        "trace_info",
-        (
-            "trace_id",
-            "experiment_id",
-            "request_time_ms",
-            "execution_ms",
-            "state",
-            "request_preview",
-            "response_preview",
-            "client_request_id",
-            "finalized",
-            "span_start_ms",
-            "span_end_ms",
-            "tags",
-            "metadata",
-        ),
-        ("trace_id",),
-        _trace_info,
-        _count("trace_info"),
-        convert=traces.trace_info_row,
-        after="trace_info",
-    ),
-    Table(
-        "trace_spans",
-        "spans",
-        (
-            "trace_id",
-            "span_id",
-            "parent_span_id",
-            "name",
-            "span_type",
-            "status",
-            "start_ns",
-            "end_ns",
-            "proto",
-        ),
-        ("trace_id", "span_id"),
-        _spans,
-        _count("spans"),
-        convert=traces.span_row,
-        after="spans",
-    ),
-    Table(
-        "trace_assessments",
-        "assessments",
-        ("trace_id", "assessment_id", "created_ms", "doc"),
-        ("trace_id", "assessment_id"),
-        _assessments,
-        _count("assessments"),
-        convert=traces.assessment_row,
-        after="assessments",
-    ),
-    Table(
-        "trace_run_links",
-        "entity_associations",
-        ("trace_id", "run_id"),
-        ("trace_id", "run_id"),
-        lambda has: f"SELECT source_id, destination_id FROM entity_associations{_TRACE_RUN}",
-        _count("entity_associations", _TRACE_RUN),
-        after="entity_associations",
-    ),
+    *trace_tables.TRACE_TABLES,
 )
 
 

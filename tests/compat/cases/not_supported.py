@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from schemas.routes import NOT_SUPPORTED_FAMILIES, Route
+from schemas.not_supported_routes import NOT_SUPPORTED_FAMILIES
+from schemas.route_record import Route
 from tests.compat.cases._build import case
 from tests.compat.model import Case, Step, step_endpoint
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.routes import NOT_SUPPORTED_ROUTES, ROUTES, TRACE_ROUTES, Route
+from schemas.not_supported_routes import NOT_SUPPORTED_ROUTES
+from schemas.route_record import Route
+from schemas.routes import ROUTES, TRACE_ROUTES
 
 SURFACE_FILE = Path(__file__).with_name("mlflow_surface.json")
 

@@ -2,8 +2,8 @@
 systems over the same data (issue 12, acceptance 4).
 
 Data, loaded straight into each system's tables like the read workloads (``benchmarks/store``),
-then ``VACUUM ANALYZE``: one run with ``ui_metrics`` metrics of ``ui_points`` points each, and an
-experiment of ``ui_table_runs`` runs. Once every system has its data, each page is opened
+those tables then vacuumed: one run with ``ui_metrics`` metrics of ``ui_points`` points each,
+and an experiment of ``ui_table_runs`` runs. Once every system has its data, each page is opened
 ``ui_repeats`` times per system, the systems taking turns (after ``ui_warmups`` untimed loads
 of each), every time in a fresh browser context (nothing cached: the bundle is fetched again,
 from each system itself), and timed from navigation start until:
@@ -132,7 +132,7 @@ async def ui(ctx: Context, target: Target) -> Result:
     table_exp = await experiment_named(target, f"bench-ui-table-{target.name}")
     await store.load_search_runs(target.name, target.dsn, table_exp, p.ui_table_runs)
     out: Result = {"load_s": round(time.perf_counter() - loaded, 1)}
-    out["vacuum_s"] = await store.vacuum(target.dsn)
+    out["vacuum_s"] = await store.vacuum(target.name, target.dsn)
     ctx.log(f"  {target.name} ui data loaded in {out['load_s']} s, vacuumed in {out['vacuum_s']} s")
     out["pages"] = {
         "run_charts": [

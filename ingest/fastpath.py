@@ -86,8 +86,12 @@ def _run_id_ok(run_id: str) -> bool:
 
 def _values_ok(values: list[float]) -> bool:
     # One C-level pass: a NaN/Inf (or an overflowing sum, harmlessly) sends the batch to the
-    # general path, which knows MLflow's spellings and clamps.
-    return math.isfinite(math.fsum(values))
+    # general path, which knows MLflow's spellings and clamps. fsum raises on some finite
+    # values whose partial sums overflow (two 9e307): the general path takes those too.
+    try:
+        return math.isfinite(math.fsum(values))
+    except OverflowError:
+        return False
 
 
 def log_batch(raw: bytes, content_type: str | None) -> tuple[str, list[PointFields]] | None:

@@ -35,10 +35,12 @@ async def log_batch(request: web.Request) -> web.Response:
     doc = parse_json_body(raw, content_type, request.method)
     batch = validate.validate_log_batch(doc)
     await deps.runs.require_active(batch.run_id)
+    models = batch.model_ids
+    await store.require_models(deps.pool, models)
     if batch.params or batch.tags:
         await store.write_params_and_tags(deps.pool, batch.run_id, batch.params, batch.tags)
     if batch.metrics:
-        await deps.producer.send_points(batch.run_id, batch.metrics)
+        await deps.producer.send_points(batch.run_id, batch.metrics, models=bool(models))
     return json_response({})
 
 
@@ -47,11 +49,14 @@ async def log_metric(request: web.Request) -> web.Response:
     raw = await read_body(request, deps.max_body_bytes)
     content_type = request.headers.get("Content-Type")
     fast = fastpath.log_metric(raw, content_type)
-    if fast is None:
-        call = validate.validate_log_metric(parse_json_body(raw, content_type, request.method))
-        fast = (call.run_id, call.point)
-    await deps.runs.require_active(fast[0])
-    await deps.producer.send_points(fast[0], [fast[1]])
+    if fast is not None:
+        await deps.runs.require_active(fast[0])
+        await deps.producer.send_points(fast[0], [fast[1]])
+        return json_response({})
+    call = validate.validate_log_metric(parse_json_body(raw, content_type, request.method))
+    await deps.runs.require_active(call.run_id)
+    await store.require_models(deps.pool, call.model_ids)
+    await deps.producer.send_points(call.run_id, [call.point], models=bool(call.model_ids))
     return json_response({})
 
 

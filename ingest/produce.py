@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -47,11 +48,18 @@ class Producer:
             return False
 
     @telemetry.traced("kafka.produce")
-    async def send_points(self, run_id: str, points: list[wire.PointFields]) -> None:
+    async def send_points(
+        self,
+        run_id: str,
+        points: Sequence[wire.PointFields | wire.ModelPointFields],
+        *,
+        models: bool = False,
+    ) -> None:
         """Return once Kafka acknowledged (acks=all) the record; raise Unavailable (429) past
         the deadline. A timed-out record may still be delivered later: the client retries and
-        the writer's identity key stores the points once."""
-        value = wire.encode(run_id, uuid.uuid4().hex, now_ms(), points)
+        the writer's identity key stores the points once. ``models``: a point names a logged
+        model (a version-2 record)."""
+        value = wire.encode(run_id, uuid.uuid4().hex, now_ms(), points, models=models)
         await self.send_values([(run_id, value)])
         metrics.ingest_points_total.inc(len(points))
 

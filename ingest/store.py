@@ -89,3 +89,17 @@ async def experiment_of_run(pool: asyncpg.Pool, run_id: str) -> int | None:
         "SELECT experiment_id FROM runs WHERE run_uuid = $1", run_id
     )
     return exp_id
+
+
+async def require_models(pool: asyncpg.Pool, model_ids: set[str]) -> None:
+    """Metrics may name only logged models that exist (deleted ones too), as MLflow's foreign
+    key decides; its answer is a database error passed on as a 400, so this is the 400 that
+    an MLflow client can tell apart. Only calls that name a model pay this query."""
+    if not model_ids:
+        return
+    found = await pool.fetch(
+        "SELECT model_id FROM logged_models WHERE model_id = ANY($1::text[])", sorted(model_ids)
+    )
+    missing = sorted(model_ids - {r["model_id"] for r in found})
+    if missing:
+        raise invalid_parameter(f"Logged model with ID '{missing[0]}' not found.")

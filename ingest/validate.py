@@ -28,23 +28,34 @@ from schemas.mlflow_names import (
     validate_run_id_format,
 )
 from schemas.protojson import invalid_value
-from schemas.wire import PointFields, normalise_value
+from schemas.wire import ModelPointFields, PointFields, normalise_value
 
 Doc = Mapping[str, Any]
+# A point as ingest produces it: with the model fields when the metric names a logged model.
+Point = PointFields | ModelPointFields
 
 
 @dataclass(frozen=True, slots=True)
 class LogBatch:
     run_id: str
-    metrics: list[PointFields]  # normalised (NaN -> 0.0 + is_nan), request order, duplicates kept
+    metrics: list[Point]  # normalised (NaN -> 0.0 + is_nan), request order, duplicates kept
     params: list[tuple[str, str]]  # values truncated to 6000; keys unique
     tags: list[tuple[str, str]]  # one per key: last value, first position; values truncated
+
+    @property
+    def model_ids(self) -> set[str]:
+        """The logged models the metrics name (each point of them is a ModelPointFields)."""
+        return {p[5] for p in self.metrics if len(p) > 5}
 
 
 @dataclass(frozen=True, slots=True)
 class LogMetric:
     run_id: str
-    point: PointFields
+    point: Point
+
+    @property
+    def model_ids(self) -> set[str]:
+        return {self.point[5]} if len(self.point) > 5 else set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +122,10 @@ def _items(doc: Doc, name: str, required: tuple[str, ...]) -> list[dict[str, Any
     return items
 
 
-def _batch_metric(item: Doc, prefix: str) -> PointFields:
+def _batch_metric(item: Doc, prefix: str) -> Point:
     key, value, timestamp, step = _metric_fields(item, prefix)
-    return _metric_point(key, value, timestamp, step, prefix)
+    model = get_string(item, "model_id", path=_path(prefix, "model_id"), default="")
+    return _with_model(_metric_point(key, value, timestamp, step, prefix), model, item, prefix)
 
 
 def _check_batch_limits(metrics: int, params: int, tags: int) -> None:
@@ -155,13 +167,14 @@ def _last_value_wins(tags: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def validate_log_metric(doc: Doc) -> LogMetric:
-    """``POST runs/log-metric``. ``model_id`` and the dataset fields are checked as MLflow does
-    (strings; dataset name and digest together) and otherwise ignored for now."""
+    """``POST runs/log-metric``. With a ``model_id`` the point is also the logged model's
+    metric, with its dataset (name and digest together, or neither)."""
     run_id = _run_id_or_uuid(doc)
     key, value, timestamp, step = _metric_fields(doc, "")
-    get_string(doc, "model_id")
+    model = get_string(doc, "model_id", default="")
     _check_dataset_pair(doc, "")
-    return LogMetric(run_id, _metric_point(key, value, timestamp, step, ""))
+    point = _metric_point(key, value, timestamp, step, "")
+    return LogMetric(run_id, _with_model(point, model, doc, ""))
 
 
 def validate_log_param(doc: Doc) -> LogParam:
@@ -225,6 +238,16 @@ def _check_dataset_pair(doc: Doc, prefix: str) -> None:
         raise invalid_parameter(
             "Both dataset_name and dataset_digest must be provided if one is provided"
         )
+
+
+def _with_model(point: PointFields, model_id: str, doc: Doc, prefix: str) -> Point:
+    """The point with its model fields when it names a model ("" is the proto default: none).
+    Without a model MLflow keeps no dataset either: it is only stored with model metrics."""
+    if not model_id:
+        return point
+    name = get_string(doc, "dataset_name", path=_path(prefix, "dataset_name")) or None
+    digest = get_string(doc, "dataset_digest", path=_path(prefix, "dataset_digest")) or None
+    return (*point, model_id, name, digest)
 
 
 def _metric_point(key: str, value: float, timestamp: int, step: int, prefix: str) -> PointFields:

@@ -47,6 +47,9 @@ _CLASSIFICATION: Final[dict[str, tuple[str, str]]] = {
     "TEMPORARILY_UNAVAILABLE": ("XXM00", "CLIENT_INTERNAL_ERROR"),
 }
 
+# The sqlstate of an error class MLflow names explicitly (``error_class=`` on its exception).
+_SQLSTATE_BY_CLASS: Final[dict[str, str]] = {"ATTRIBUTE_NOT_FOUND": "KAM04"}
+
 API_DOCS_HINT: Final = "See the API docs for more information about request parameters."
 
 
@@ -58,10 +61,11 @@ def http_status(code: str) -> int:
 class MlflowError(Exception):
     """An error the client sees as MLflow's ``{"error_code", "message"}`` body."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, error_class: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.error_class = error_class  # a finer class than the code's (_SQLSTATE_BY_CLASS)
 
     @property
     def status(self) -> int:
@@ -69,7 +73,10 @@ class MlflowError(Exception):
 
     def to_json(self) -> dict[str, str]:
         body = {"error_code": self.code, "message": self.message}
-        if self.code in _CLASSIFICATION:
+        if self.error_class in _SQLSTATE_BY_CLASS:
+            body["sqlstate"] = _SQLSTATE_BY_CLASS[self.error_class]
+            body["error_class"] = self.error_class
+        elif self.code in _CLASSIFICATION:
             body["sqlstate"], body["error_class"] = _CLASSIFICATION[self.code]
         return body
 

@@ -7,10 +7,16 @@ writer. Value = JSON object, version 1::
      "received_at_ms": 1732370000000,
      "metrics": [[key, value, timestamp_ms, step, is_nan], ...]}
 
-A point is ``MetricPoint``'s fields in order. Values are already normalised as MLflow stores
-them: NaN is ``0.0`` with ``is_nan`` true and ±Infinity is ±1.7976931348623157e308, so the JSON
-never holds a non-finite number. Consumers reject unknown versions (they go to the dead-letter
-topic), never guess.
+A point is ``MetricPoint``'s fields in order. Version 2 is the same record whose points may
+carry three more items, ``[..., is_nan, model_id, dataset_name, dataset_digest]`` (``ModelPoint``;
+trailing items may be left out, null means absent): MLflow 3 metrics logged with a ``model_id``,
+which are also the logged model's metrics. Ingest writes version 2 only for a record holding
+such a point, so every other record stays readable by a version-1 writer; a version-1 writer
+dead-letters a version-2 record instead of dropping its model fields unseen.
+
+Values are already normalised as MLflow stores them: NaN is ``0.0`` with ``is_nan`` true and
+±Infinity is ±1.7976931348623157e308, so the JSON never holds a non-finite number. Consumers
+reject unknown versions (they go to the dead-letter topic), never guess.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import msgspec
 import orjson
 
 VERSION: Final = 1
+MODEL_VERSION: Final = 2  # a record with points logged with a model_id
 DOUBLE_MAX: Final = 1.7976931348623157e308
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
@@ -52,9 +59,20 @@ class MetricPoint(msgspec.Struct, array_like=True, frozen=True, gc=False):
     is_nan: bool
 
 
+class ModelPoint(MetricPoint, array_like=True, frozen=True, gc=False, forbid_unknown_fields=True):
+    """A point of a version-2 record: a metric logged with a logged model (MLflow 3) and,
+    optionally, the dataset it was evaluated on. A point without ``model_id`` is a plain one."""
+
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
 # What producers hand to ``encode``: MetricPoint's fields as a plain tuple, which orjson writes
 # as the array (it cannot write a Struct, and msgspec's encoder spells exponents differently).
 PointFields = tuple[str, float, int, int, bool]
+# ModelPoint's fields: PointFields + (model_id, dataset_name, dataset_digest); version 2 only.
+ModelPointFields = tuple[str, float, int, int, bool, str, str | None, str | None]
 
 
 class InvalidRecord(Exception):
@@ -73,6 +91,7 @@ class MetricRecord:
     event_id: str
     received_at_ms: int
     metrics: list[MetricPoint]
+    model_points: tuple[ModelPoint, ...] = ()  # the points that name a model (version 2)
 
 
 def normalise_value(value: float) -> tuple[float, bool]:
@@ -94,10 +113,18 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-def encode(run_id: str, event_id: str, received_at_ms: int, points: Sequence[PointFields]) -> bytes:
+def encode(
+    run_id: str,
+    event_id: str,
+    received_at_ms: int,
+    points: Sequence[PointFields | ModelPointFields],
+    *,
+    models: bool = False,
+) -> bytes:
+    """The record value; ``models``: some point is a ModelPointFields (version 2)."""
     return orjson.dumps(
         {
-            "v": VERSION,
+            "v": MODEL_VERSION if models else VERSION,
             "type": "metrics",
             "run_id": run_id,
             "event_id": event_id,
@@ -107,10 +134,9 @@ def encode(run_id: str, event_id: str, received_at_ms: int, points: Sequence[Poi
     )
 
 
-class _Record(msgspec.Struct):
+class _Record(msgspec.Struct, tag_field="v", tag=VERSION):
     """Version 1, as msgspec checks it in C: the writer's hot path (5x the checks below)."""
 
-    v: Literal[1]
     type: Literal["metrics"]
     run_id: Annotated[str, msgspec.Meta(min_length=1)]
     event_id: Annotated[str, msgspec.Meta(min_length=1)]
@@ -118,7 +144,17 @@ class _Record(msgspec.Struct):
     metrics: list[MetricPoint]
 
 
-_fast = msgspec.json.Decoder(_Record)
+class _ModelRecord(msgspec.Struct, tag_field="v", tag=MODEL_VERSION):
+    """Version 2: version 1 whose points may name a model."""
+
+    type: Literal["metrics"]
+    run_id: Annotated[str, msgspec.Meta(min_length=1)]
+    event_id: Annotated[str, msgspec.Meta(min_length=1)]
+    received_at_ms: Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+    metrics: list[ModelPoint]
+
+
+_fast = msgspec.json.Decoder(_Record | _ModelRecord)
 
 
 def decode(raw: bytes | None) -> MetricRecord:
@@ -133,7 +169,15 @@ def decode(raw: bytes | None) -> MetricRecord:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         _explain(raw)
         raise InvalidRecord(str(exc)) from None  # refused by msgspec only: its reason
-    return MetricRecord(record.run_id, record.event_id, record.received_at_ms, record.metrics)
+    if isinstance(record, _Record):
+        return MetricRecord(record.run_id, record.event_id, record.received_at_ms, record.metrics)
+    return MetricRecord(
+        record.run_id,
+        record.event_id,
+        record.received_at_ms,
+        list(record.metrics),
+        tuple(p for p in record.metrics if p.model_id is not None),
+    )
 
 
 def _explain(raw: bytes) -> MetricRecord:
@@ -144,22 +188,29 @@ def _explain(raw: bytes) -> MetricRecord:
         raise InvalidRecord(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidRecord("record is not a JSON object")
-    if doc.get("v") != VERSION:
-        raise InvalidRecord(f"unsupported record version {doc.get('v')!r}")
+    version = doc.get("v")
+    if version not in (VERSION, MODEL_VERSION) or isinstance(version, bool):
+        raise InvalidRecord(f"unsupported record version {version!r}")
     if doc.get("type") != "metrics":
         raise InvalidRecord(f"unsupported record type {doc.get('type')!r}")
+    points = [_point(p, version == MODEL_VERSION) for p in _require_list(doc, "metrics")]
     return MetricRecord(
         run_id=_require_str(doc, "run_id"),
         event_id=_require_str(doc, "event_id"),
         received_at_ms=_require_int(doc, "received_at_ms"),
-        metrics=[_point(p) for p in _require_list(doc, "metrics")],
+        metrics=points,
     )
 
 
-def _point(raw: Any) -> MetricPoint:
-    if not isinstance(raw, list) or len(raw) != 5:
+def _point(raw: Any, models: bool) -> MetricPoint:
+    if models:
+        if not isinstance(raw, list) or not 5 <= len(raw) <= 8:
+            raise InvalidRecord("metric point is not a list of 5 to 8 items")
+        if not all(item is None or isinstance(item, str) for item in raw[5:]):
+            raise InvalidRecord("metric model_id/dataset_name/dataset_digest is not a string")
+    elif not isinstance(raw, list) or len(raw) != 5:
         raise InvalidRecord("metric point is not a 5-item list")
-    key, value, timestamp, step, is_nan = raw
+    key, value, timestamp, step, is_nan = raw[:5]
     if not isinstance(key, str) or not key:
         raise InvalidRecord("metric key is not a non-empty string")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

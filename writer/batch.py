@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.wire import MetricRecord
-from writer.chunks import Point
+from writer.chunks import ModelMetricRow, Point
 
 Series = tuple[str, str]  # (run_uuid, key)
 
@@ -30,6 +30,8 @@ class Batch:
 
     policy: BatchPolicy
     rows: dict[int, dict[Series, list[Point]]] = field(default_factory=dict)
+    # Points that name a logged model, by partition (also in ``rows``: they are the run's too).
+    model_rows: dict[int, list[ModelMetricRow]] = field(default_factory=dict)
     next_offsets: dict[int, int] = field(default_factory=dict)
     received_at_ms: list[int] = field(default_factory=list)
     row_count: int = 0
@@ -51,6 +53,20 @@ class Batch:
             points.append(Point(p.timestamp, p.step, p.value, p.is_nan))
         self.row_count += len(record.metrics)
         self.received_at_ms.append(record.received_at_ms)
+        if record.model_points:  # only version-2 records: the common record skips this
+            self.model_rows.setdefault(partition, []).extend(
+                ModelMetricRow(
+                    p.model_id or "",
+                    p.key,
+                    p.timestamp,
+                    p.step,
+                    run,
+                    p.value,
+                    p.dataset_name,
+                    p.dataset_digest,
+                )
+                for p in record.model_points
+            )
 
     def ready(self, now: float) -> bool:
         if self.started_at is None:
@@ -69,16 +85,21 @@ class Batch:
             merged.update(series)
         return merged
 
+    def all_model_rows(self) -> list[ModelMetricRow]:
+        return [row for rows in self.model_rows.values() for row in rows]
+
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget what was consumed from partitions this writer no longer owns."""
         for p in partitions:
             self.row_count -= sum(len(pts) for pts in self.rows.pop(p, {}).values())
+            self.model_rows.pop(p, None)
             self.next_offsets.pop(p, None)
         if not self.next_offsets:
             self.clear()
 
     def clear(self) -> None:
         self.rows.clear()
+        self.model_rows.clear()
         self.next_offsets.clear()
         self.received_at_ms.clear()
         self.row_count = 0

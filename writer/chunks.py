@@ -54,8 +54,22 @@ class LatestRow(NamedTuple):
     is_nan: bool
 
 
+class ModelMetricRow(NamedTuple):
+    """One ``logged_model_metrics`` row: a point logged with a model (version-2 records)."""
+
+    model_id: str
+    key: str
+    timestamp: int
+    step: int
+    run_uuid: str
+    value: float  # 0.0 for NaN: what MLflow stores and shows on the model
+    dataset_name: str | None
+    dataset_digest: str | None
+
+
 CHUNK_COLUMNS: Final = ChunkRow._fields
 LATEST_COLUMNS: Final = LatestRow._fields
+MODEL_METRIC_COLUMNS: Final = ModelMetricRow._fields
 
 # Up to this many points per chunk: a full chunk (3 x 8-byte arrays, ~7.9 kB with its other
 # columns) fills one heap page uncompressed (schemas/sql/0007_metric_chunks.sql), and a 100k

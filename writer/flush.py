@@ -17,7 +17,6 @@ already deleted.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -28,7 +27,9 @@ from writer.batch import Batch, Series
 from writer.chunks import Point
 
 _STAGING_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS staging_latest (LIKE latest_metrics) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS staging_latest (LIKE latest_metrics) ON COMMIT DELETE ROWS;"
+    " CREATE TEMP TABLE IF NOT EXISTS staging_model_metrics (LIKE logged_model_metrics)"
+    " ON COMMIT DELETE ROWS"
 )
 # The WHERE makes the upsert monotone across batches, so arrival order never matters; rows
 # are sorted by (run_uuid, key), which fixes the row-lock order between writers (MLflow's
@@ -42,6 +43,15 @@ SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value
 WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)
 """
 
+
+# Points logged with a model (version-2 records only, so never on the common flush). The join
+# keeps points of models that exist (MLflow's foreign key refuses the others; ingest already
+# did); DO NOTHING stores a re-sent point once, as MLflow's primary key does.
+_INSERT_MODEL_METRICS = """
+INSERT INTO logged_model_metrics
+SELECT s.* FROM staging_model_metrics s JOIN logged_models m USING (model_id)
+ON CONFLICT DO NOTHING
+"""
 
 _ACTIVE_RUNS = (
     "SELECT run_uuid FROM runs WHERE run_uuid = ANY($1::text[]) AND lifecycle_stage = 'active'"
@@ -85,6 +95,8 @@ async def flush(
         if series:
             rows = await _store(conn, series)
             stored = sum(row.n for row in rows)
+            if batch.model_rows:
+                await _store_model_metrics(conn, batch, {run for run, _ in series})
         with metrics.writer_flush_seconds.labels("offsets").time():
             for partition, next_offset in sorted(batch.next_offsets.items()):
                 await offsets.advance(conn, topic, partition, committed[partition], next_offset)
@@ -136,7 +148,14 @@ async def _store(
     return rows
 
 
-def observe_end_to_end(batch: Batch) -> None:
-    now_ms = time.time() * 1000
-    for received in batch.received_at_ms:
-        metrics.writer_end_to_end_seconds.observe(max(0.0, (now_ms - received) / 1000))
+async def _store_model_metrics(conn: asyncpg.Connection, batch: Batch, active: set[str]) -> None:
+    """The batch's points that name a model, of runs still active (the others' points went to
+    quarantine with their run's)."""
+    rows = [row for row in batch.all_model_rows() if row.run_uuid in active]
+    if not rows:
+        return
+    with metrics.writer_flush_seconds.labels("models").time():
+        await conn.copy_records_to_table(
+            "staging_model_metrics", records=rows, columns=chunks.MODEL_METRIC_COLUMNS
+        )
+        await conn.execute(_INSERT_MODEL_METRICS)

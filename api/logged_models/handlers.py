@@ -1,6 +1,8 @@
 """MLflow 3 logged models: create, get, finalize, delete, tags, params, search.
 
 What ``mlflow.<flavor>.log_model`` and ``mlflow.register_model`` call (mlflow-api.md §2.9).
+A model's metrics are the points logged with its ``model_id`` (ingest -> Kafka -> writer), so
+the reads that show or search them pass the read fence first.
 A model's artifacts live at ``<experiment artifact_location>/models/<model_id>/artifacts``.
 """
 
@@ -14,7 +16,7 @@ from aiohttp import web
 from api.deps import deps_key, request_doc
 from api.experiments import store as experiments
 from api.logged_models import store
-from api.logged_models.rules import STATUSES, check_name, compile_search, pairs
+from api.logged_models.rules import STATUSES, check_name, compile_search, datasets, pairs
 from api.page_tokens import decode_offset, encode_offset
 from api.run_names import random_run_name
 from schemas.fields import get_bool, get_enum, get_list, get_string
@@ -50,6 +52,8 @@ async def create_logged_model(request: web.Request) -> web.Response:
 async def get_logged_model(request: web.Request) -> web.Response:
     doc = await request_doc(request)
     allow_deleted = get_bool(doc, "allow_deleted", default=False)
+    # A model's metrics come from any run, hence any partition of the metrics topic.
+    await request.app[deps_key].fence.wait_for_all()
     async with request.app[deps_key].pool.acquire() as conn:
         body = await store.fetch(conn, request.match_info["model_id"], allow_deleted)
     return json_response({"model": body})
@@ -59,6 +63,7 @@ async def finalize_logged_model(request: web.Request) -> web.Response:
     doc = await request_doc(request)
     model_id = request.match_info["model_id"]
     status = get_enum(doc, "status", STATUSES, required=True)
+    await request.app[deps_key].fence.wait_for_all()  # the answer lists the model's metrics
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         await store.fetch(conn, model_id)
         await store.set_status(conn, model_id, status, now_ms())
@@ -116,9 +121,10 @@ async def search_logged_models(request: web.Request) -> web.Response:
     if limit < -1:
         raise invalid_parameter(f"Invalid value {limit} for parameter 'max_results' supplied.")
     offset = decode_offset(get_string(doc, "page_token"))
-    query = compile_search(
-        exp_ids, get_string(doc, "filter", default=""), get_list(doc, "order_by"), limit, offset
-    )
+    filter_string = get_string(doc, "filter", default="")
+    order_by = get_list(doc, "order_by")
+    query = compile_search(exp_ids, filter_string, datasets(doc), order_by, (limit, offset))
+    await request.app[deps_key].fence.wait_for_all()  # filters and order read model metrics
     async with request.app[deps_key].pool.acquire() as conn:
         ids = await store.search_page(conn, query)
         models = [await store.fetch(conn, i) for i in ids[:limit]]

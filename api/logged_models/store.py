@@ -39,7 +39,12 @@ async def fetch(
     params = await conn.fetch(
         "SELECT key, value FROM logged_model_params WHERE model_id = $1 ORDER BY key", model_id
     )
-    return render.logged_model(row, tags, params)
+    points = await conn.fetch(
+        "SELECT key, value, timestamp, step, dataset_name, dataset_digest, run_uuid"
+        " FROM logged_model_metrics WHERE model_id = $1 ORDER BY key, timestamp, step, run_uuid",
+        model_id,
+    )
+    return render.logged_model(row, tags, params, points)
 
 
 async def experiment_of(conn: asyncpg.Pool | asyncpg.Connection, model_id: str) -> int | None:

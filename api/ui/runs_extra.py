@@ -4,14 +4,17 @@ logged model in the run's ``mlflow.log-model.history`` tag)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 import orjson
 from aiohttp import web
 
 from api.deps import deps_key, request_doc
+from schemas.access import Level
 from schemas.fields import get_list, get_string
 from schemas.mlflow_errors import does_not_exist, invalid_parameter, missing_parameter
+from sluice.auth import require_experiment
 from sluice.http import json_response
 
 MAX_EXPERIMENT_IDS: Final = 20  # MLflow's bound per search-datasets request
@@ -19,7 +22,8 @@ MAX_SUMMARIES: Final = 1000  # MLflow's bound on the answer
 HISTORY_TAG: Final = "mlflow.log-model.history"
 MAX_TAG_VALUE: Final = 8000  # MLflow's tag value limit (validate_tag)
 _REQUIRED_MODEL_FIELDS: Final = ("artifact_path", "flavors", "utc_time_created", "run_id")
-_KEPT_MODEL_FIELDS: Final = ("run_id", "utc_time_created", "artifact_path", "model_uuid")
+# In MLflow's order (its Model's attributes): clients compare the tag's JSON text.
+_KEPT_MODEL_FIELDS: Final = ("run_id", "artifact_path", "utc_time_created", "model_uuid")
 
 # The dataset summaries of experiments: each (dataset, context) pair once.
 _SUMMARIES = """
@@ -47,6 +51,8 @@ def _experiment_ids(doc: dict[str, Any]) -> list[int]:
 
 async def search_datasets(request: web.Request) -> web.Response:
     ids = _experiment_ids(await request_doc(request, frozenset({"experiment_ids"})))
+    for experiment_id in ids:  # READ on each, as MLflow's auth app checks
+        await require_experiment(request, experiment_id, Level.READ)
     rows = await request.app[deps_key].pool.fetch(_SUMMARIES, ids, MAX_SUMMARIES)
     summaries = [
         {
@@ -101,7 +107,9 @@ async def log_model(request: web.Request) -> web.Response:
         old = await conn.fetchval(
             "SELECT value FROM tags WHERE run_uuid = $1 AND key = $2", run_id, HISTORY_TAG
         )
-        value = orjson.dumps([*(orjson.loads(old) if old else []), entry]).decode()
+        # json.dumps' defaults, as MLflow writes the tag (", " and ": ", ASCII-escaped):
+        # clients compare the string.
+        value = json.dumps([*(orjson.loads(old) if old else []), entry])
         if len(value) > MAX_TAG_VALUE:
             raise invalid_parameter(
                 f"'{HISTORY_TAG}' exceeds the maximum length of {MAX_TAG_VALUE} characters"

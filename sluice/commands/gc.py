@@ -189,6 +189,12 @@ async def _collect_experiments(conn: asyncpg.Connection, cutoff_ms: int) -> int:
         ]
         if not ids:
             return 0
+        # A model's metrics have no foreign key to it (schemas/sql/0015): they go first.
+        await conn.execute(
+            "DELETE FROM logged_model_metrics WHERE model_id IN"
+            " (SELECT model_id FROM logged_models WHERE experiment_id = ANY($1::bigint[]))",
+            ids,
+        )
         for table in ("datasets", "logged_models", "experiment_permissions"):
             await conn.execute(f"DELETE FROM {table} WHERE experiment_id = ANY($1::bigint[])", ids)
         await _delete_traces(conn, ids)

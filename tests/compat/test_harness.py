@@ -270,6 +270,13 @@ def test_a_database_overflow_answered_as_internal_error_is_a_crash() -> None:
     )
     refused = Answer(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "y"}, "")
     assert differences(overflow, refused, None, None) == []
+    # So is an uncaught Python exception MLflow answers as a JSON 500 with its own text.
+    for text in (
+        "type object 'SqlLoggedModel' has no attribute 'x'",
+        "could not convert string to float: \"'a'\"",
+    ):
+        python = Answer(500, {"error_code": "INTERNAL_ERROR", "message": text}, "")
+        assert differences(python, refused, None, None) == []
     # Any other JSON 500 is an answer MLflow means (duplicate order_by fields): compared.
     meant = Answer(500, {"error_code": "INTERNAL_ERROR", "message": "duplicate fields"}, "")
     assert differences(meant, refused, meant.body, refused.body)

@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 import jsonschema
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -143,6 +144,31 @@ def test_what_ingest_produces_is_valid(
         metrics.append((key, stored, ts, step, is_nan))
     raw = wire.encode("run", "event", received, metrics)
     _validator("metrics.v1.schema.json").validate(json.loads(raw))
+
+
+_model = st.tuples(
+    st.text(min_size=1, max_size=10), st.none() | st.text(max_size=10), st.none() | st.text()
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(points=_points, models=st.lists(st.none() | _model, max_size=20))
+def test_what_ingest_produces_with_models_is_valid_and_decoded(
+    points: list[tuple[str, float, int, int]],
+    models: list[tuple[str, str | None, str | None] | None],
+) -> None:
+    metrics: list[wire.PointFields | wire.ModelPointFields] = []
+    for (key, value, ts, step), model in zip(points, models + [None] * len(points), strict=False):
+        stored, is_nan = wire.normalise_value(value)
+        point: wire.PointFields = (key, stored, ts, step, is_nan)
+        metrics.append(point if model is None else (*point, *model))
+    raw = wire.encode("run", "event", 1, metrics, models=True)
+    _validator("metrics.v2.schema.json").validate(json.loads(raw))
+    record = wire.decode(raw)
+    assert [msgspec.structs.astuple(p)[:5] for p in record.metrics] == [m[:5] for m in metrics]
+    assert [(p.model_id, p.dataset_name, p.dataset_digest) for p in record.model_points] == [
+        m[5:] for m in metrics if len(m) > 5
+    ]
 
 
 _text = st.text(max_size=30)
@@ -278,3 +304,9 @@ def test_docs_show_the_traces_topic() -> None:
         assert (RECORDS / "examples" / "traces.v1" / example).read_text().strip() in doc
     for name, topic in TOPICS.items():
         assert f"`{name}`" in doc and f"`{topic['dead_letter_topic']}`" in doc
+
+
+def test_docs_show_the_model_metrics_version() -> None:
+    doc = DOC.read_text()
+    assert (RECORDS / "metrics.v2.schema.json").read_text().strip() in doc
+    assert (RECORDS / "examples" / "metrics.v2" / "model-metrics.json").read_text().strip() in doc

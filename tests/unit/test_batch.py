@@ -1,6 +1,7 @@
+from schemas import wire
 from schemas.wire import MetricPoint, MetricRecord
 from writer.batch import Batch, BatchPolicy
-from writer.chunks import Point
+from writer.chunks import ModelMetricRow, Point
 
 
 def _record(n: int, run: str = "r") -> MetricRecord:
@@ -52,3 +53,21 @@ def test_drop_partitions_forgets_rows_and_offsets() -> None:
     assert batch.row_count == 4 and set(batch.next_offsets) == {1}
     batch.drop_partitions({1})
     assert batch.empty() and batch.started_at is None
+
+
+def test_points_naming_a_model_are_also_model_rows_by_partition() -> None:
+    raw = wire.encode(
+        "run",
+        "e",
+        1,
+        [("acc", 0.5, 7, 1, False, "m-1", "ds", "d1"), ("loss", 1.0, 7, 1, False)],
+        models=True,
+    )
+    batch = Batch(BatchPolicy(max_rows=100, max_age_s=1))
+    batch.add(3, 0, wire.decode(raw), now=0.0)
+    batch.add(4, 0, _record(2, run="other"), now=0.0)
+    assert batch.all_model_rows() == [ModelMetricRow("m-1", "acc", 7, 1, "run", 0.5, "ds", "d1")]
+    # ... and points of their run like any other.
+    assert set(batch.all_series()) == {("run", "acc"), ("run", "loss"), ("other", "k")}
+    batch.drop_partitions({3})
+    assert batch.all_model_rows() == []

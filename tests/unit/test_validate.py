@@ -265,10 +265,24 @@ def test_batch_limits_are_inclusive() -> None:
 
 
 def test_batch_ignores_unknown_fields_and_metric_extras() -> None:
-    doc = batch(
-        metrics=[metric(model_id="m-1", run_id="other")], extra={"nested": [1]}, run_uuid="x"
-    )
+    doc = batch(metrics=[metric(run_id="other")], extra={"nested": [1]}, run_uuid="x")
     assert validate_log_batch(doc).metrics == [("loss", 0.5, 1000, 0, False)]
+
+
+def test_metrics_naming_a_model_carry_it_with_their_dataset() -> None:
+    named = metric(model_id="m-1", dataset_name="ds", dataset_digest="d1")
+    doc = batch(metrics=[metric(), named, metric(model_id="m-2"), metric(model_id="")])
+    result = validate_log_batch(doc)
+    assert result.metrics == [
+        ("loss", 0.5, 1000, 0, False),
+        ("loss", 0.5, 1000, 0, False, "m-1", "ds", "d1"),
+        ("loss", 0.5, 1000, 0, False, "m-2", None, None),
+        ("loss", 0.5, 1000, 0, False),  # "": the proto default, no model
+    ]
+    assert result.model_ids == {"m-1", "m-2"}
+    # Without a model MLflow keeps no dataset: the point is a plain one.
+    plain = validate_log_batch(batch(metrics=[metric(dataset_name="ds", dataset_digest="d")]))
+    assert plain.metrics == [("loss", 0.5, 1000, 0, False)] and not plain.model_ids
 
 
 # -- log-batch: refused, in MLflow's order ------------------------------------------------------
@@ -419,13 +433,9 @@ def test_log_metric_accepted() -> None:
     nan = validate_log_metric({"run_id": RUN, **metric(value="NaN", timestamp="5", step="-3")})
     assert nan.point == ("loss", 0.0, 5, -3, True)
     extras = {"model_id": "m-1", "dataset_name": "d", "dataset_digest": "abc"}
-    assert validate_log_metric({"run_id": RUN, **metric(), **extras}).point == (
-        "loss",
-        0.5,
-        1000,
-        0,
-        False,
-    )
+    named = validate_log_metric({"run_id": RUN, **metric(), **extras})
+    assert named.point == ("loss", 0.5, 1000, 0, False, "m-1", "d", "abc")
+    assert named.model_ids == {"m-1"}
     # Run id shape is not checked here: an unknown id is the shell's 404.
     assert validate_log_metric({"run_id": "../x", **metric()}).run_id == "../x"
 

@@ -44,7 +44,7 @@ def test_values_are_normalised_as_mlflow_stores_them(
         (None, "empty"),
         (b"\x00\xff garbage", "not JSON"),
         (b"[1,2]", "not a JSON object"),
-        (b'{"v": 2, "type": "metrics"}', "unsupported record version 2"),
+        (b'{"v": 3, "type": "metrics"}', "unsupported record version 3"),
         (b'{"v": 1, "type": "params"}', "unsupported record type"),
         (
             b'{"v": 1, "type": "metrics", "run_id": "", "event_id": "e", "received_at_ms": 1, "metrics": []}',

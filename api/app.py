@@ -73,5 +73,6 @@ async def _resources(app: web.Application, settings: Settings) -> AsyncIterator[
     )
     app[deps_key] = Deps(pool=pool, fence=fence, max_body_bytes=settings.api.max_body_bytes)
     yield
+    await fence.close()
     await consumer.stop()
     await pool.close()

@@ -183,6 +183,33 @@ RULES: Final[dict[str, Rule]] = {
 }
 
 
+# Routes that name many resources (Resource.NONE above) and check READ on each of them in the
+# handler, as MLflow's auth app does for them: a caller may be refused (403) after all.
+CHECKED_IN_HANDLER: Final = frozenset(
+    {
+        "api.metrics.handlers:get_metric_history_bulk",
+        "api.metrics.handlers:get_metric_history_bulk_interval",
+        "api.ui.runs_extra:search_datasets",
+        "api.ui.graphql.handler:graphql",
+        "api.traces.handlers:batch_get_traces",
+        "api.traces.handlers:batch_get_trace_infos",
+        "api.traces.handlers:search_traces_v3",
+        "api.traces.handlers:search_traces_v2",
+        "api.traces.metrics:query_trace_metrics",
+        "api.traces.correlation:calculate_filter_correlation",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """A caller whose listings are cut to what they may read (access control on, not an
+    admin): searches keep the rows where their grant, or else ``default``, reaches READ."""
+
+    username: str
+    default: Level
+
+
 def allowed(rule: Rule, is_admin: bool, granted: Level | None, default: Level) -> bool:
     """The decision, pure: admins pass; otherwise the grant (or the default) must reach the
     rule's level. Rules on no resource only need an authenticated caller."""

@@ -31,6 +31,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from schemas.wire import InvalidRecord
+
 VERSION: Final = 1
 INT64_MAX: Final = 2**63 - 1
 
@@ -43,12 +45,8 @@ SpanStatus = Literal["OK", "ERROR", "UNSET"]
 TraceState = Literal["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"]
 
 
-class InvalidTraceRecord(Exception):
-    """A record no consumer can store; carries the reason for the dead-letter topic."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class InvalidTraceRecord(InvalidRecord):
+    """A trace record no consumer can store; carries the reason for the dead-letter topic."""
 
 
 class WireSpan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from schemas.access import RULES, Level, Resource, Rule, allowed
+from schemas.access import RULES, Level, Resource, Rule, Viewer, allowed
 from schemas.mlflow_errors import MlflowError, Unavailable
 from schemas.route_record import handler_ref
 from sluice.config import AuthConfig
@@ -67,6 +67,9 @@ class Authorizer:
         granted = await self._grant(target, user.name)
         if not allowed(rule, user.is_admin, granted, self._default):
             raise MlflowError("PERMISSION_DENIED", "Permission denied")
+
+    def viewer(self, user: User) -> Viewer | None:
+        return None if user.is_admin else Viewer(user.name, self._default)
 
     async def require_experiment(self, user: User, experiment_id: int, level: Level) -> None:
         """For checks inside a handler (GraphQL resolves runs and experiments one by one)."""
@@ -209,6 +212,13 @@ async def require_experiment(
     user, authorizer = request.get(_USER), request.get(_AUTHORIZER)
     if user is not None and authorizer is not None:
         await authorizer.require_experiment(user, experiment_id, level)
+
+
+def viewer_of(request: web.Request) -> Viewer | None:
+    """Whose permissions a search answer is cut to; None when access control is off or the
+    caller is an admin (nothing to cut)."""
+    user, authorizer = request.get(_USER), request.get(_AUTHORIZER)
+    return None if user is None or authorizer is None else authorizer.viewer(user)
 
 
 def auth_middleware(

@@ -193,7 +193,7 @@ _RUNNERS: dict[str, Runner] = {
     "healthcheck": _healthcheck,
     "balancer": _balancer,
     "acknowledge-gap": lambda args, settings, env: _run(
-        runners.acknowledge_gap(settings, args.partition)
+        runners.acknowledge_gap(settings, args.partition, args.traces)
     ),
     "import": _transfer,
     "export": _transfer,

@@ -7,7 +7,7 @@ outage does not get healthy processes restarted); readiness answers "can it serv
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -25,9 +25,10 @@ def set_config_document(doc: dict[str, Any]) -> None:
 
 
 class Heartbeat:
-    """Progress marker for loops that are not request driven (the writer's consume loop)."""
+    """Progress marker for loops that are not request driven (the writer's consume loops)."""
 
-    def __init__(self, stall_after_s: float) -> None:
+    def __init__(self, name: str, stall_after_s: float) -> None:
+        self.name = name  # the loop, as liveness reports it
         self._stall_after_s = stall_after_s
         self._last = time.monotonic()
 
@@ -41,14 +42,20 @@ class Heartbeat:
 def add_health_routes(
     app: web.Application,
     ready: ReadyCheck,
-    heartbeat: Heartbeat | None = None,
+    heartbeats: Sequence[Heartbeat] = (),
     *,
     include_mlflow_health: bool = True,
 ) -> None:
     async def live(_: web.Request) -> web.Response:
-        if heartbeat is not None and not heartbeat.alive():
-            return web.json_response({"status": "stalled"}, status=503)
-        return web.json_response({"status": "ok"})
+        """Stalled (503) when any loop stopped beating; the answer names each loop's state."""
+        if not heartbeats:
+            return web.json_response({"status": "ok"})
+        loops = {h.name: "ok" if h.alive() else "stalled" for h in heartbeats}
+        stalled = "stalled" in loops.values()
+        return web.json_response(
+            {"status": "stalled" if stalled else "ok", "loops": loops},
+            status=503 if stalled else 200,
+        )
 
     async def readiness(_: web.Request) -> web.Response:
         ok = await ready()

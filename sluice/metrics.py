@@ -64,11 +64,13 @@ writer_end_to_end_seconds = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 # Records between the stored offset and the partition end, per partition.
-writer_lag_records = Gauge("sluice_writer_lag_records", "Writer lag", ["partition"])
+writer_lag_records = Gauge("sluice_writer_lag_records", "Writer lag", ["topic", "partition"])
 # Records Kafka deleted (retention) before this writer stored them, per held partition; the
 # partition is not consumed until `sluice acknowledge-gap` (writer/retention.py).
 writer_retention_gap_records = Gauge(
-    "sluice_writer_retention_gap_records", "Records lost to retention (held)", ["partition"]
+    "sluice_writer_retention_gap_records",
+    "Records lost to retention (held)",
+    ["topic", "partition"],
 )
 # Failed commits of the stored offsets to the Kafka consumer group (best effort, for tooling).
 writer_group_commit_failures_total = Counter(

@@ -17,7 +17,6 @@ already deleted.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -160,9 +159,3 @@ async def _store_model_metrics(conn: asyncpg.Connection, batch: Batch, active: s
             "staging_model_metrics", records=rows, columns=chunks.MODEL_METRIC_COLUMNS
         )
         await conn.execute(_INSERT_MODEL_METRICS)
-
-
-def observe_end_to_end(batch: Batch) -> None:
-    now_ms = time.time() * 1000
-    for received in batch.received_at_ms:
-        metrics.writer_end_to_end_seconds.observe(max(0.0, (now_ms - received) / 1000))

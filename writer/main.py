@@ -13,17 +13,18 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 
 from sluice import health, kafka, lifecycle, pg
 from sluice.config import Settings
+from writer import compact
 from writer.batch import BatchPolicy
 from writer.compact import Compactor
 from writer.dlq import DlqLimit, InvalidTracker, dead_letter
-from writer.pipeline import Pipeline
-from writer.trace_pipeline import TracePipeline
+from writer.pipeline import Pipeline, Stage
+from writer.stages import metric_stage, trace_stage
 
 log = logging.getLogger(__name__)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, pipeline: Pipeline | TracePipeline) -> None:
+    def __init__(self, pipeline: Pipeline[Any, Any]) -> None:
         self._pipeline = pipeline
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -37,63 +38,56 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.writer
     pool = await pg.create_pool(settings.pg, max_size=4)  # flushes, compactor, health
     producer = kafka.create_producer(settings.kafka)
-    consumer = _consumer(settings)
-    heartbeat = health.Heartbeat(stall_after_s=30.0)
+    policy = BatchPolicy(cfg.batch_max_rows, cfg.batch_max_age_s)
 
     async def to_dlq(record: ConsumerRecord, reason: str) -> None:
         origin = (record.partition, record.offset)
         await dead_letter(producer, record.topic, record.key, record.value, reason, origin)
 
-    pipeline = Pipeline(
-        settings.kafka.topic,
-        pool,
-        consumer,
-        BatchPolicy(cfg.batch_max_rows, cfg.batch_max_age_s),
-        to_dlq,
-        InvalidTracker(DlqLimit()),
-    )
+    def pipeline(
+        stage: Stage[Any, Any], topic: str, consumer: AIOKafkaConsumer
+    ) -> Pipeline[Any, Any]:
+        return Pipeline(stage, topic, pool, consumer, to_dlq, InvalidTracker(DlqLimit()))
+
+    small_chunks = compact.Tracker()  # compacted by the Compactor, off the flush path
+    consumer = _consumer(settings)
+    points = pipeline(metric_stage(policy, small_chunks), settings.kafka.topic, consumer)
+    # Traces: their own consumer group (a trace-only writer rebalance never pauses metrics).
+    trace_consumer = _consumer(settings, ".traces")
+    traces = pipeline(trace_stage(policy), settings.kafka.traces_topic, trace_consumer)
+    heartbeats = (health.Heartbeat("metrics", 30.0), health.Heartbeat("traces", 30.0))
     app = web.Application()
-    health.add_health_routes(app, lambda: _ready(pool, pipeline), heartbeat)
+    health.add_health_routes(app, lambda: _ready(pool, (points, traces)), heartbeats)
     server = asyncio.create_task(lifecycle.serve_app(app, cfg.host, cfg.metrics_port, stop))
     try:
         await kafka.start(producer, settings.kafka)
-        consumer.subscribe([settings.kafka.topic], listener=_Rebalance(pipeline))
+        consumer.subscribe([settings.kafka.topic], listener=_Rebalance(points))
         await kafka.start(consumer, settings.kafka)
+        trace_consumer.subscribe([settings.kafka.traces_topic], listener=_Rebalance(traces))
+        await kafka.start(trace_consumer, settings.kafka)
     except BaseException:  # Kafka unreachable at start: close what was opened, then report
-        await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
+        await asyncio.gather(
+            trace_consumer.stop(), consumer.stop(), producer.stop(), return_exceptions=True
+        )
         await pool.close()
         stop.set()
         await server
         raise
-    compactor = asyncio.create_task(Compactor(pool, pipeline.small_chunks).run(stop))
-    # Traces: their own consumer group (a trace-only writer rebalance never pauses metrics).
-    trace_consumer = _consumer(settings, ".traces")
-    traces = TracePipeline(
-        settings.kafka.traces_topic,
-        pool,
-        trace_consumer,
-        BatchPolicy(cfg.batch_max_rows, cfg.batch_max_age_s),
-        to_dlq,
-        InvalidTracker(DlqLimit()),
-    )
-    trace_consumer.subscribe([settings.kafka.traces_topic], listener=_Rebalance(traces))
-    await kafka.start(trace_consumer, settings.kafka)
-    trace_loop = asyncio.create_task(
-        _loop(trace_consumer, traces, health.Heartbeat(30.0), stop, cfg.fetch_max_records)
-    )
+    compactor = asyncio.create_task(Compactor(pool, small_chunks).run(stop))
+    fetch = cfg.fetch_max_records
+    trace_loop = asyncio.create_task(_loop(trace_consumer, traces, heartbeats[1], stop, fetch))
     try:
-        await _first_done(
-            _loop(consumer, pipeline, heartbeat, stop, cfg.fetch_max_records), trace_loop
-        )
+        await _first_done(_loop(consumer, points, heartbeats[0], stop, fetch), trace_loop)
     finally:
         compactor.cancel()  # a round cut short rolls back: nothing lost
         await asyncio.gather(compactor, return_exceptions=True)
         stop.set()
         await asyncio.gather(trace_loop, return_exceptions=True)
-        await pipeline.flush(stop)
+        await points.flush(stop)
         await traces.flush(stop)
+        await traces.progress.close()
         await trace_consumer.stop()
-        await pipeline.progress.close()
+        await points.progress.close()
         await consumer.stop()  # leaves the group: partitions move without a session timeout
         await producer.stop()
         await pool.close()
@@ -125,14 +119,14 @@ async def _first_done(main: Coroutine[Any, Any, None], other: asyncio.Task[None]
         finished.result()  # re-raise a crash (e.g. DlqLimitExceeded)
 
 
-async def _ready(pool: asyncpg.Pool, pipeline: Pipeline) -> bool:
-    """Ready: PostgreSQL answers and no partition is held by the retention guard."""
-    return not pipeline.guard.held and await pg.ping(pool)
+async def _ready(pool: asyncpg.Pool, pipelines: tuple[Pipeline[Any, Any], ...]) -> bool:
+    """Ready: PostgreSQL answers and no partition is held by a retention guard."""
+    return not any(p.guard.held for p in pipelines) and await pg.ping(pool)
 
 
 async def _loop(
     consumer: AIOKafkaConsumer,
-    pipeline: Pipeline | TracePipeline,
+    pipeline: Pipeline[Any, Any],
     heartbeat: health.Heartbeat,
     stop: asyncio.Event,
     max_records: int,
@@ -140,7 +134,7 @@ async def _loop(
     while not stop.is_set():
         records = await consumer.getmany(timeout_ms=50, max_records=max_records)
         heartbeat.beat()
-        if isinstance(pipeline, Pipeline) and pipeline.guard.due():
+        if pipeline.guard.due():
             await pipeline.release_held()
         await pipeline.consume(records)
         if pipeline.ready():

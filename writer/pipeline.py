@@ -1,7 +1,13 @@
-"""The writer's consume -> batch -> flush pipeline for the partitions this process owns.
+"""The writer's consume -> batch -> flush pipeline for the partitions of one topic this process
+owns. The metric and the trace topic each run one (``writer/stages.py`` says what differs: the
+batch, the decoder and the flush transaction); ownership, offsets, dead letters, the retention
+guard and progress are the same code.
 
 Concurrency contract: aiokafka calls the rebalance callbacks from its coordinator task while the
 main loop may be inside a flush, so every flush and every ownership change holds ``_lock``.
+
+Exactly once: the stage's ``store`` writes a batch's rows and advances its offsets in one
+PostgreSQL transaction; ``committed`` changes only after COMMIT.
 """
 
 from __future__ import annotations
@@ -12,17 +18,18 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from asyncpg.exceptions import _base as asyncpg_base
 from opentelemetry.trace import SpanContext
 
 from schemas import wire
 from sluice import logs, metrics, telemetry
 from sluice.pg import RETRIABLE_TRANSACTION_ERRORS
-from writer import compact, offsets
-from writer import flush as flush_step
-from writer.batch import Batch, BatchPolicy
+from writer import offsets
 from writer.dlq import InvalidTracker
 from writer.progress import Progress
 from writer.retention import RetentionGuard
@@ -30,22 +37,68 @@ from writer.retention import RetentionGuard
 log = logging.getLogger(__name__)
 
 DeadLetter = Callable[[ConsumerRecord, str], Awaitable[None]]
+R = TypeVar("R")  # a decoded record
+R_contra = TypeVar("R_contra", contravariant=True)
+
+# A record that decodes but that PostgreSQL refuses to store (a NUL in a text column from a
+# direct producer, a value out of a column's range): retrying cannot help, so the batch is
+# stored record by record and the refused record dead-lettered (``_store_one_by_one``).
+NOT_STORABLE = (asyncpg.DataError, asyncpg_base.DataError)
 
 
-class Pipeline:
+class StageBatch(Protocol[R_contra]):
+    """What the pipeline needs of a batch (``writer/batch.py``, ``writer/trace_batch.py``)."""
+
+    next_offsets: dict[int, int]
+    received_at_ms: list[int]
+
+    def add(self, partition: int, offset: int, record: R_contra | None, now: float) -> None: ...
+    def ready(self, now: float) -> bool: ...
+    def empty(self) -> bool: ...
+    def drop_partitions(self, partitions: set[int]) -> None: ...
+    def clear(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    rows: int  # rows of the batch (points; spans and trace infos)
+    quarantined: int = 0  # rows set aside (runs no longer active)
+
+
+B = TypeVar("B", bound="StageBatch[Any]")
+Store = Callable[[asyncpg.Connection, str, B, dict[int, int]], Awaitable[Stored]]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage(Generic[R, B]):
+    """What differs between the topics."""
+
+    name: str  # "metrics", "traces": log lines
+    new_batch: Callable[[], B]
+    decode: Callable[[bytes | None], R]  # raises wire.InvalidRecord with the dead-letter reason
+    # One transaction: the batch's rows and its offsets from ``committed`` (updated after
+    # COMMIT); raises offsets.LostOwnership (rolled back) when another writer stored first.
+    store: Store[B]
+
+
+class Pipeline(Generic[R, B]):
     def __init__(
         self,
+        stage: Stage[R, B],
         topic: str,
         pool: asyncpg.Pool,
         consumer: AIOKafkaConsumer,
-        policy: BatchPolicy,
         dead_letter: DeadLetter,
         invalid: InvalidTracker,
     ) -> None:
+        self._stage = stage
         self._topic = topic
         self._pool = pool
         self._consumer = consumer
-        self._batch = Batch(policy)
+        self._batch = stage.new_batch()
+        # The batch's records as consumed, for storing them one by one (NOT_STORABLE); bounded
+        # by the batch policy like the batch itself.
+        self._consumed: list[tuple[ConsumerRecord, R | None]] = []
         self._dead_letter = dead_letter
         self._invalid = invalid
         self._committed: dict[int, int] = {}  # partition -> next offset stored in PostgreSQL
@@ -55,7 +108,6 @@ class Pipeline:
         # flush span; bounded.
         self._producers: deque[SpanContext] = deque(maxlen=32)
         self._lock = asyncio.Lock()
-        self.small_chunks = compact.Tracker()  # compacted by compact.Compactor, not here
         self.progress = Progress(consumer, topic)
         self.guard = RetentionGuard(consumer, topic)
 
@@ -73,6 +125,7 @@ class Pipeline:
             except (offsets.LostOwnership, *RETRIABLE_TRANSACTION_ERRORS) as exc:
                 log.warning("flush on revoke failed; next owner re-reads", extra={"err": str(exc)})
             self._batch.drop_partitions(set(partitions))
+            self._consumed = [c for c in self._consumed if c[0].partition not in partitions]
             for p in partitions:
                 self._committed.pop(p, None)
             self.progress.forget(partitions)
@@ -95,7 +148,9 @@ class Pipeline:
             if tp.partition not in self._committed:
                 continue  # fetched before a revoke; the new owner re-reads it
             for record in batch:
-                self._batch.add(tp.partition, record.offset, await self._decode(record), now)
+                decoded = await self._decode(record)
+                self._batch.add(tp.partition, record.offset, decoded, now)
+                self._consumed.append((record, decoded))
         self.progress.observe(self._committed)
 
     def ready(self) -> bool:
@@ -114,19 +169,22 @@ class Pipeline:
                 except offsets.LostOwnership as exc:
                     metrics.writer_lost_ownership_total.inc()
                     log.warning("lost ownership, re-seeking", extra={"partition": exc.partition})
-                    self._batch.clear()
+                    self._clear()
                     await self._load_and_seek(list(self._committed))
                     return
                 except RETRIABLE_TRANSACTION_ERRORS as exc:
                     metrics.writer_flush_retries_total.inc()
-                    log.warning("flush failed, retrying", extra={"err": repr(exc), "delay": delay})
+                    log.warning(
+                        "flush failed, retrying",
+                        extra={"topic": self._topic, "err": repr(exc), "delay": delay},
+                    )
             if stop.is_set():
                 return
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
 
     # --- internals --------------------------------------------------------------------------
-    async def _decode(self, record: ConsumerRecord) -> wire.MetricRecord | None:
+    async def _decode(self, record: ConsumerRecord) -> R | None:
         rid = _request_id(record)
         if rid:
             self._request_ids.append(rid)
@@ -135,7 +193,7 @@ class Pipeline:
             self._producers.append(producer)
         token = logs.request_id.set(rid)  # the dead-letter log line names the request
         try:
-            decoded = wire.decode(record.value)
+            decoded = self._stage.decode(record.value)
         except wire.InvalidRecord as exc:
             self._invalid.record(True)
             await self._dead_letter(record, exc.reason)
@@ -150,34 +208,80 @@ class Pipeline:
             return
         links = telemetry.links(list(self._producers))
         with telemetry.tracer.start_as_current_span("writer.flush", links=links):
-            await self._flush_batch()
+            try:
+                await self._flush_batch()
+            except NOT_STORABLE as exc:
+                log.warning(
+                    "batch not storable; storing it record by record",
+                    extra={"topic": self._topic, "err": repr(exc)},
+                )
+                await self._store_one_by_one()
         self._producers.clear()
 
     async def _flush_batch(self) -> None:
         started = time.monotonic()
         async with self._pool.acquire() as conn:
-            await flush_step.prepare(conn)
-            result = await flush_step.flush(
-                conn, self._topic, self._batch, self._committed, compact.SMALL_CHUNK
-            )
-        self.small_chunks.add(result.small)
-        metrics.writer_rows_total.labels("copied").inc(result.copied)
-        metrics.writer_rows_total.labels("stored").inc(result.stored)
+            result = await self._stage.store(conn, self._topic, self._batch, self._committed)
         ids = list(self._request_ids)
         if result.quarantined:
             log.warning(
                 "rows of inactive runs quarantined",
                 extra={"rows": result.quarantined, "batch_request_ids": ids},
             )
-        flush_step.observe_end_to_end(self._batch)
+        _observe_end_to_end(self._batch.received_at_ms)
         log.debug(
             "flushed",
-            extra={"rows": result.copied, "s": time.monotonic() - started, "request_ids": ids},
+            extra={
+                "stage": self._stage.name,
+                "rows": result.rows,
+                "s": time.monotonic() - started,
+                "request_ids": ids,
+            },
         )
-        self._batch.clear()
-        self._request_ids.clear()
+        self._clear()
         self.progress.observe(self._committed)
         self.progress.mirror(self._committed)
+
+    async def _store_one_by_one(self) -> None:
+        """Store each record of the batch in a transaction of its own, in consumed order (so
+        offsets advance in order); a record PostgreSQL refuses goes to the dead-letter topic and
+        its offset advances like a record that did not decode. Interrupted (ownership lost, a
+        transient failure), the batch holds the records not stored yet."""
+        pending = deque(self._consumed)
+        try:
+            while pending:
+                record, decoded = pending[0]
+                try:
+                    await self._store_single(record, decoded)
+                except NOT_STORABLE as exc:
+                    self._invalid.record(True)
+                    await self._dead_letter(record, f"not storable: {exc}")
+                    pending[0] = (record, None)
+                    await self._store_single(record, None)
+                pending.popleft()
+        finally:
+            self._rebuild(list(pending))
+        self.progress.observe(self._committed)
+        self.progress.mirror(self._committed)
+
+    async def _store_single(self, record: ConsumerRecord, decoded: R | None) -> None:
+        batch = self._stage.new_batch()
+        batch.add(record.partition, record.offset, decoded, time.monotonic())
+        async with self._pool.acquire() as conn:
+            await self._stage.store(conn, self._topic, batch, self._committed)
+        _observe_end_to_end(batch.received_at_ms)
+
+    def _rebuild(self, records: list[tuple[ConsumerRecord, R | None]]) -> None:
+        self._clear()
+        now = time.monotonic()
+        for record, decoded in records:
+            self._batch.add(record.partition, record.offset, decoded, now)
+        self._consumed = records
+
+    def _clear(self) -> None:
+        self._batch.clear()
+        self._consumed = []
+        self._request_ids.clear()
 
     async def _load_and_seek(self, partitions: list[int]) -> None:
         if not partitions:
@@ -185,12 +289,18 @@ class Pipeline:
         async with self._pool.acquire() as conn:
             stored = await offsets.load(conn, self._topic, partitions)
         self._seek(await self.guard.admit(stored))
-        log.info("partitions assigned", extra={"offsets": stored})
+        log.info("partitions assigned", extra={"topic": self._topic, "offsets": stored})
 
     def _seek(self, stored: dict[int, int]) -> None:
         for partition, next_offset in stored.items():
             self._committed[partition] = next_offset
             self._consumer.seek(TopicPartition(self._topic, partition), next_offset)
+
+
+def _observe_end_to_end(received_at_ms: list[int]) -> None:
+    now_ms = time.time() * 1000
+    for received in received_at_ms:
+        metrics.writer_end_to_end_seconds.observe(max(0.0, (now_ms - received) / 1000))
 
 
 def _request_id(record: ConsumerRecord) -> str:

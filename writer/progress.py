@@ -1,7 +1,7 @@
 """What the writer tells the outside about its progress, after every flush and fetch:
 
-* ``sluice_writer_lag_records{partition}``: records between the offset stored in PostgreSQL and
-  the partition's end as the last fetch saw it (the consumer's high-water mark);
+* ``sluice_writer_lag_records{topic,partition}``: records between the offset stored in
+  PostgreSQL and the partition's end as the last fetch saw it (the consumer's high-water mark);
 * the same stored offsets committed to the writer's Kafka consumer group, so standard Kafka lag
   tooling (``kafka-consumer-groups --describe``, Burrow, exporters) sees the writer. PostgreSQL
   stays the source of truth: writers seek to the stored offsets on assignment and never read
@@ -35,13 +35,15 @@ class Progress:
         for partition, next_offset in committed.items():
             end = self._consumer.highwater(TopicPartition(self._topic, partition))
             if end is not None:
-                metrics.writer_lag_records.labels(str(partition)).set(max(0, end - next_offset))
+                metrics.writer_lag_records.labels(self._topic, str(partition)).set(
+                    max(0, end - next_offset)
+                )
 
     def forget(self, partitions: list[int]) -> None:
         """Partitions this writer no longer owns leave the gauge (their new owner reports)."""
         for partition in partitions:
             with contextlib.suppress(KeyError):
-                metrics.writer_lag_records.remove(str(partition))
+                metrics.writer_lag_records.remove(self._topic, str(partition))
 
     def mirror(self, committed: dict[int, int]) -> None:
         """Commit ``committed`` to the consumer group in the background; while a commit is in

@@ -2,10 +2,10 @@
 records this writer never stored (retention outran a stopped or lagging writer). Seeking
 there would make the consumer jump to the earliest offset and the next flush would store the
 jump: a silent gap. Instead the partition is held (paused, not consumed), the writer logs an
-error, ``sluice_writer_retention_gap_records{partition}`` shows the size and readiness fails,
-until an operator acknowledges the gap (``sluice acknowledge-gap``), which moves the stored
-offset to the log start and records what was lost. The writer notices within
-``RECHECK_S`` and resumes.
+error, ``sluice_writer_retention_gap_records{topic,partition}`` shows the size and readiness
+fails, until an operator acknowledges the gap (``sluice acknowledge-gap``, ``--traces`` for the
+traces topic), which moves the stored offset to the log start and records what was lost. The
+writer notices within ``RECHECK_S`` and resumes. Both of the writer's topics are guarded.
 
 Worked example: stored 1200, log start 1500 -> records 1200..1499 are gone; the partition is
 held with gap 300. After the acknowledgement the stored offset is 1500 and consuming resumes.
@@ -99,11 +99,14 @@ class RetentionGuard:
     def _hold(self, gap: Gap) -> None:
         self.held[gap.partition] = gap
         self._consumer.pause(TopicPartition(self._topic, gap.partition))
-        metrics.writer_retention_gap_records.labels(str(gap.partition)).set(gap.records)
+        metrics.writer_retention_gap_records.labels(self._topic, str(gap.partition)).set(
+            gap.records
+        )
         log.error(
             "stored offset is below the partition's log start: Kafka deleted records that were"
             " never stored; partition held until `sluice acknowledge-gap`",
             extra={
+                "topic": self._topic,
                 "partition": gap.partition,
                 "stored_offset": gap.stored,
                 "log_start": gap.log_start,
@@ -111,9 +114,8 @@ class RetentionGuard:
             },
         )
 
-    @staticmethod
-    def _release_metric(partition: int) -> None:
-        metrics.writer_retention_gap_records.labels(str(partition)).set(0)
+    def _release_metric(self, partition: int) -> None:
+        metrics.writer_retention_gap_records.labels(self._topic, str(partition)).set(0)
 
     async def _log_starts(self, partitions: list[int]) -> dict[int, int]:
         tps = [TopicPartition(self._topic, p) for p in partitions]

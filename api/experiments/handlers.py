@@ -30,6 +30,7 @@ from schemas.fields import get_list, get_string
 from schemas.int_fields import get_int64
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter, no_such_experiment
 from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
+from sluice.auth import viewer_of
 from sluice.http import json_response
 
 _REPEATED = frozenset({"experiment_ids", "order_by"})
@@ -91,7 +92,9 @@ async def search_experiments(request: web.Request) -> web.Response:
     view_type = parse_view_type(doc.get("view_type"))
     max_results = experiment_max_results(get_int64(doc, "max_results"))
     offset = page_tokens.decode_offset(get_string(doc, "page_token"))
-    query = compile_experiment_search(clauses, view_type, order_by, max_results, offset)
+    query = compile_experiment_search(
+        clauses, view_type, order_by, max_results, offset, viewer_of(request)
+    )
     async with deps.pool.acquire() as conn:
         rows = await conn.fetch(query.sql, *query.args)
         page, token = page_of([r["experiment_id"] for r in rows], max_results, offset)

@@ -26,6 +26,8 @@ from api.search.sql import (
     key_value_probe,
     text_compare,
 )
+from api.search.visibility import readable_experiment
+from schemas.access import Viewer
 from schemas.mlflow_names import validate_experiment_id
 
 _COLUMNS: Final = {name: f"e.{name}" for name in EXPERIMENT_ATTRIBUTES}
@@ -41,13 +43,17 @@ def compile_experiment_search(
     order_by: Sequence[OrderKey],
     max_results: int,
     offset: int,
+    viewer: Viewer | None = None,
 ) -> Query:
     """The page query. ``clauses`` and ``order_by`` come from ``parse_experiment_filter`` and
-    ``parse_experiment_order_by``; ``max_results`` is already checked."""
+    ``parse_experiment_order_by``; ``max_results`` is already checked; only experiments
+    ``viewer`` may read are listed."""
     binder = Binder()
     stages = binder.bind(list(lifecycle_stages(view_type)), "text[]")
     where = [f"e.lifecycle_stage = ANY({stages})"]
     where += [_predicate(clause, binder) for clause in clauses]
+    if viewer is not None:
+        where.append(readable_experiment(viewer, "e.experiment_id", binder))
     limit = binder.bind(max_results + 1, "bigint")
     start = binder.bind(offset, "bigint")
     return binder.query(

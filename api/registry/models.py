@@ -11,6 +11,7 @@ from api.registry.requests import name_of, tag_of, tags_of
 from api.registry.rules import STAGES, canonical_stage, validate_model_name
 from schemas.fields import get_list, get_string
 from schemas.int_fields import read_int
+from sluice.auth import viewer_of
 from sluice.clock import now_ms
 from sluice.http import json_response
 
@@ -114,7 +115,9 @@ async def search_registered_models(request: web.Request) -> web.Response:
     limit = search.model_search_limit(read_int(doc, "max_results"))
     offset = decode_offset(get_string(doc, "page_token"))
     order_by = [str(o) for o in get_list(doc, "order_by")]
-    query = search.model_search(get_string(doc, "filter"), order_by, limit, offset)
+    query = search.model_search(
+        get_string(doc, "filter"), order_by, limit, offset, viewer_of(request)
+    )
     pool = request.app[deps_key].pool
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         ids = [r["id"] for r in await conn.fetch(query.sql, *query.args)]

@@ -16,6 +16,8 @@ from api.search.filter import Clause, Dialect, Entity, parse_filter, set_repr, s
 from api.search.order import parse_order_item
 from api.search.rules import identify_experiment
 from api.search.sql import SQL_OPS, Binder, Query, bind_number, direction, text_compare
+from api.search.visibility import readable_model
+from schemas.access import Viewer
 from schemas.int_fields import IntField, check_int_at_most
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 
@@ -181,12 +183,20 @@ def _prompt_clause(clauses: Sequence[Clause], table: str, owner: str) -> str:
 
 
 def model_search(
-    filter_string: str | None, order_by: Sequence[str], limit: int, offset: int
+    filter_string: str | None,
+    order_by: Sequence[str],
+    limit: int,
+    offset: int,
+    viewer: Viewer | None = None,
 ) -> Query:
-    """Ids of matching registered models, one page (+1 row to know about a next page)."""
+    """Ids of matching registered models ``viewer`` may read, one page (+1 row to know about
+    a next page)."""
     clauses = parse_filter(filter_string, RM_DIALECT)
     binder = Binder()
-    where = [_prompt_clause(clauses, "registered_model_tags", "t.model_id = m.id")]
+    where = [
+        _prompt_clause(clauses, "registered_model_tags", "t.model_id = m.id"),
+        readable_model(viewer, "m.name", binder),
+    ]
     for clause in clauses:
         _check(clause, frozenset(), frozenset({"name"}))
         if clause.entity is Entity.TAG:
@@ -205,14 +215,21 @@ def model_search(
 
 
 def version_search(
-    filter_string: str | None, order_by: Sequence[str], limit: int, offset: int, columns: str
+    filter_string: str | None,
+    order_by: Sequence[str],
+    limit: int,
+    offset: int,
+    columns: str,
+    viewer: Viewer | None = None,
 ) -> Query:
-    """Matching live model versions with ``columns`` (store.MV_COLUMNS), one page (+1)."""
+    """Matching live model versions of models ``viewer`` may read, with ``columns``
+    (store.MV_COLUMNS), one page (+1)."""
     clauses = parse_filter(filter_string, MV_DIALECT)
     binder = Binder()
     where = [
         f"v.current_stage <> '{DELETED_STAGE}'",
         _prompt_clause(clauses, "registered_model_tags", "t.model_id = m.id"),
+        readable_model(viewer, "m.name", binder),
     ]
     for clause in clauses:
         _check(clause, frozenset({"version_number"}), frozenset({"name", "run_id"}))

@@ -24,9 +24,11 @@ from api.registry.requests import (
 )
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
+from schemas.access import Viewer
 from schemas.fields import get_bool, get_list, get_string
 from schemas.int_fields import read_int
 from schemas.mlflow_errors import invalid_parameter
+from sluice.auth import viewer_of
 from sluice.clock import now_ms
 from sluice.http import json_response
 
@@ -234,16 +236,21 @@ async def delete_model_version_tag(request: web.Request) -> web.Response:
 
 async def search_model_versions(request: web.Request) -> web.Response:
     doc = await request_doc(request, frozenset({"order_by"}))
-    return json_response(await model_version_page(request.app[deps_key].pool, doc))
+    return json_response(
+        await model_version_page(request.app[deps_key].pool, doc, viewer_of(request))
+    )
 
 
-async def model_version_page(pool: asyncpg.Pool, doc: dict[str, Any]) -> dict[str, object]:
-    """SearchModelVersions' answer (also the run page's GraphQL ``modelVersions``)."""
+async def model_version_page(
+    pool: asyncpg.Pool, doc: dict[str, Any], viewer: Viewer | None
+) -> dict[str, object]:
+    """SearchModelVersions' answer (also the run page's GraphQL ``modelVersions``): versions of
+    the registered models ``viewer`` may read."""
     limit = search.version_search_limit(read_int(doc, "max_results"))
     offset = decode_offset(get_string(doc, "page_token"))
     order_by = [str(o) for o in get_list(doc, "order_by")]
     query = search.version_search(
-        get_string(doc, "filter"), order_by, limit, offset, store.MV_COLUMNS
+        get_string(doc, "filter"), order_by, limit, offset, store.MV_COLUMNS, viewer
     )
     rows = await pool.fetch(query.sql, *query.args)
     body: dict[str, object] = {}

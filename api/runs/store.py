@@ -107,6 +107,14 @@ async def experiment_of(conn: Conn, run_id: str) -> int | None:
     return exp_id
 
 
+async def experiments_of(conn: Conn, run_ids: list[str]) -> list[int]:
+    """The experiments of these runs, each once (bulk reads check READ on each)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT experiment_id FROM runs WHERE run_uuid = ANY($1::text[])", run_ids
+    )
+    return [r["experiment_id"] for r in rows]
+
+
 async def artifact_uri(conn: Conn, run_id: str) -> str | None:
     uri: str | None = await conn.fetchval(
         "SELECT artifact_uri FROM runs WHERE run_uuid = $1", run_id

@@ -11,8 +11,10 @@ import orjson
 from aiohttp import web
 
 from api.deps import deps_key, request_doc
+from schemas.access import Level
 from schemas.fields import get_list, get_string
 from schemas.mlflow_errors import does_not_exist, invalid_parameter, missing_parameter
+from sluice.auth import require_experiment
 from sluice.http import json_response
 
 MAX_EXPERIMENT_IDS: Final = 20  # MLflow's bound per search-datasets request
@@ -49,6 +51,8 @@ def _experiment_ids(doc: dict[str, Any]) -> list[int]:
 
 async def search_datasets(request: web.Request) -> web.Response:
     ids = _experiment_ids(await request_doc(request, frozenset({"experiment_ids"})))
+    for experiment_id in ids:  # READ on each, as MLflow's auth app checks
+        await require_experiment(request, experiment_id, Level.READ)
     rows = await request.app[deps_key].pool.fetch(_SUMMARIES, ids, MAX_SUMMARIES)
     summaries = [
         {

@@ -208,6 +208,9 @@ def _add_gaps(commands: Any) -> None:
         action="append",
         help="only this partition (repeatable); default: every partition with a gap",
     )
+    gaps.add_argument(
+        "--traces", action="store_true", help="partitions of the traces topic, not the metrics one"
+    )
 
 
 _URI_HELP = "MLflow backend store URI: sqlite:///path/to/mlflow.db or postgresql://user@host/db"

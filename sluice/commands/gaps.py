@@ -24,9 +24,8 @@ class Acknowledged:
     to_offset: int
 
 
-async def log_starts(settings: Settings) -> dict[int, int]:
-    """First offset Kafka still holds, per partition of the metrics topic."""
-    topic = settings.kafka.topic
+async def log_starts(settings: Settings, topic: str) -> dict[int, int]:
+    """First offset Kafka still holds, per partition of ``topic``."""
     count = await kafka.partition_count(settings.kafka, topic)
     consumer = kafka.create_consumer(settings.kafka, group_id=None)
     await kafka.start(consumer, settings.kafka)
@@ -37,10 +36,13 @@ async def log_starts(settings: Settings) -> dict[int, int]:
         await consumer.stop()
 
 
-async def acknowledge(settings: Settings, partitions: list[int] | None) -> list[Acknowledged]:
-    """Acknowledge the gaps of ``partitions`` (None = every partition with a gap)."""
-    starts = await log_starts(settings)
-    topic = settings.kafka.topic
+async def acknowledge(
+    settings: Settings, partitions: list[int] | None, *, traces: bool = False
+) -> list[Acknowledged]:
+    """Acknowledge the gaps of ``partitions`` (None = every partition with a gap) of the
+    metrics topic, or of the traces topic with ``traces``."""
+    topic = settings.kafka.traces_topic if traces else settings.kafka.topic
+    starts = await log_starts(settings, topic)
     conn = await pg.connect(settings.pg)
     done = []
     try:
@@ -75,7 +77,7 @@ async def acknowledge(settings: Settings, partitions: list[int] | None) -> list[
                 )
             log.warning(
                 "retention gap acknowledged",
-                extra={"partition": partition, "from": stored, "to": start},
+                extra={"topic": topic, "partition": partition, "from": stored, "to": start},
             )
             done.append(Acknowledged(partition, stored, start))
     finally:

@@ -29,11 +29,11 @@ from sluice import config
 from sluice.commands import balancer
 from sluice.commands.migrate import migrate_all
 from sluice.commands.supervise import Child, run_until_signalled, supervise
+from sluice.commands.up import run_script
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "scripts"
 ARTIFACT_BUCKET = "sluice-artifacts"
 # moto accepts any credentials; botocore only needs some to sign with.
 _LOCAL_S3_CREDENTIALS = {
@@ -100,19 +100,6 @@ def sluice_argv(role: str) -> list[str]:
 
 
 # --- local infrastructure -------------------------------------------------------------------
-def run_script(script: str, *args: str, env: Mapping[str, str]) -> str:
-    """Run a provisioning script; its stdout is the answer, its failure aborts `up-ha`."""
-    done = subprocess.run(
-        [str(SCRIPTS / script), *args],
-        env=dict(env),
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a signal to up-ha's group must not kill a script half-way
-    )
-    return done.stdout.strip()
-
-
 @dataclass(slots=True)
 class Infrastructure:
     """PostgreSQL (HA), Kafka (3 brokers) and S3 that `up-ha` started itself (and stops)."""

@@ -70,10 +70,12 @@ async def run_doctor(settings: config.Settings, args: argparse.Namespace) -> Non
         sys.exit(1)
 
 
-async def acknowledge_gap(settings: config.Settings, partitions: list[int] | None) -> None:
+async def acknowledge_gap(
+    settings: config.Settings, partitions: list[int] | None, traces: bool
+) -> None:
     from sluice.commands.gaps import acknowledge
 
-    done = await acknowledge(settings, partitions)
+    done = await acknowledge(settings, partitions, traces=traces)
     for gap in done:
         lost = gap.to_offset - gap.from_offset
         print(

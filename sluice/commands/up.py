@@ -38,14 +38,15 @@ SERVICES = ("api", "ingest", "front")
 
 
 def run_script(script: str, *args: str, env: Mapping[str, str]) -> str:
-    """Run a provisioning script; its stdout is the answer, its failure aborts `up`."""
+    """Run a provisioning script; its stdout is the answer, its failure aborts `up` (and
+    `up-ha`, which provisions through it too)."""
     done = subprocess.run(
         [str(SCRIPTS / script), *args],
         env=dict(env),
         check=True,
         stdout=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # a signal to `up`'s group must not kill a script half-way
+        start_new_session=True,  # a signal to the command's group must not kill a script half-way
     )
     return done.stdout.strip()
 

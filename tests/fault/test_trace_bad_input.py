@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import gzip
 import io
+import time
 import uuid
 
 import aiohttp
+import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.fault.faults import vm_rss_kb
+from schemas import trace_wire, wire
+from tests.fault.faults import end_offsets, produce_raw, read_all, vm_rss_kb
+from tests.fault.oracle import wait_until
 from tests.stack import Stack
 
 RSS_BOUND_KB = 200 * 1024
@@ -121,3 +125,63 @@ async def test_refused_trace_writes_produce_nothing(stack: Stack) -> None:
     print(f"TRACE BAD INPUT: ingest RSS growth {growth} kB; problems {problems}")
     assert not problems
     assert growth < RSS_BOUND_KB
+
+
+def _span_record(trace_id: str, experiment: int, name: str) -> bytes:
+    span = trace_wire.WireSpan(
+        span_id="00000000000000a1",
+        parent_span_id=None,
+        name=name,
+        span_type=None,
+        status="OK",
+        start_ns=1_700_000_000_000_000_000,
+        end_ns=1_700_000_000_000_000_100,
+        proto=b"",
+    )
+    batch = trace_wire.SpanBatch(
+        v=1,
+        trace_id=trace_id,
+        experiment_id=experiment,
+        event_id=uuid.uuid4().hex,
+        received_at_ms=int(time.time() * 1000),
+        spans=[span],
+    )
+    return trace_wire.encode(batch)
+
+
+async def test_a_trace_record_postgresql_refuses_is_dead_lettered(stack: Stack) -> None:
+    """A direct producer's trace record that decodes but that PostgreSQL refuses (a NUL in the
+    span name) goes to ``<traces topic>.dlq`` with a reason; the writer keeps running and stores
+    the valid record produced behind it on the same partition (no crash loop)."""
+    bad_id, good_id = f"tr-{uuid.uuid4().hex}", f"tr-{uuid.uuid4().hex}"
+    bad = _span_record(bad_id, 0, "nul\x00name")
+    good = _span_record(good_id, 0, "fine")
+    assert trace_wire.decode(bad).trace_id == bad_id  # it decodes: only COPY refuses it
+    dlq = wire.dlq_topic(stack.traces_topic)
+    before = sum((await end_offsets(stack.bootstrap, dlq)).values())
+    writer = stack.processes["writer"]
+    await produce_raw(stack.bootstrap, stack.traces_topic, 0, [bad, good], bad_id.encode())
+
+    async def stored() -> bool:
+        conn = await asyncpg.connect(stack.dsn)
+        try:
+            return bool(
+                await conn.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1", good_id)
+            )
+        finally:
+            await conn.close()
+
+    await wait_until(stored, 60)
+    records = await read_all(stack.bootstrap, dlq, expect=before + 1)
+    mine = [r for r in records if r.value == bad]
+    reasons = [dict(r.headers)["reason"].decode() for r in mine]
+    print(f"dead-lettered: {reasons}")
+    assert len(mine) == 1 and reasons[0].startswith("not storable:")
+    assert writer.poll() is None  # the same writer process: it never crashed
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM trace_info WHERE trace_id = $1", bad_id
+        )
+    finally:
+        await conn.close()

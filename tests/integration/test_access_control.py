@@ -15,7 +15,7 @@ import pytest
 import requests
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.access import RULES, Resource
+from schemas.access import CHECKED_IN_HANDLER, RULES, Resource
 from schemas.route_record import Route
 from schemas.routes import ROUTES
 from sluice.commands import users
@@ -162,7 +162,9 @@ def test_every_route_needs_credentials_and_the_right_permission(
     assert anonymous.json()["error_code"] == "UNAUTHENTICATED"
     assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
     denied = _request(route, url, secured, BOB)
-    if RULES[route.handler].resource is Resource.NONE:
+    if route.handler in CHECKED_IN_HANDLER:
+        assert denied.status_code != 401, denied.text  # READ on what it names: 403 possible
+    elif RULES[route.handler].resource is Resource.NONE:
         assert denied.status_code not in (401, 403), denied.text  # authentication suffices
     else:
         assert denied.status_code == 403, denied.text
@@ -231,6 +233,84 @@ def test_trace_searches_and_batch_reads_check_the_traces_experiments(secured: Se
         allowed = requests.request(method, url, headers=ADMIN, timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
         assert allowed.status_code == 200, (url, allowed.text)
         assert secured.trace_id in allowed.text
+
+
+def test_searches_list_only_what_the_caller_may_read(secured: Secured) -> None:
+    """MLflow's auth app drops unreadable experiments and registered models (and their
+    versions) from search answers and refuses bulk reads of unreadable runs."""
+    base = f"{secured.api}/api/2.0/mlflow"
+    _post(
+        f"{base}/model-versions/create",
+        {
+            "name": secured.model,
+            "source": f"runs:/{secured.run_id}/model",
+            "run_id": secured.run_id,
+        },
+        ADMIN,
+    )
+    listings: list[tuple[str, dict[str, str | int], str, str]] = [
+        ("experiments/search", {"max_results": 1000}, "experiments", "experiment_id"),
+        ("registered-models/search", {"max_results": 1000}, "registered_models", "name"),
+        (
+            "model-versions/search",
+            {"filter": f"name = '{secured.model}'"},
+            "model_versions",
+            "name",
+        ),
+    ]
+    wanted = {"experiment_id": secured.experiment_id, "name": secured.model}
+    for path, body, field, key in listings:
+        for headers, visible in ((ADMIN, True), (BOB, False)):
+            answer = requests.get(f"{base}/{path}", params=body, headers=headers, timeout=TIMEOUT)
+            assert answer.status_code == 200, (path, answer.text)
+            found = [str(item[key]) for item in answer.json().get(field, [])]
+            assert (wanted[key] in found) is visible, (path, headers is ADMIN, found)
+
+    # a page of one at a time never shows bob the denied experiment and still ends
+    token, seen = None, []
+    for _ in range(200):
+        params = {"max_results": 1, **({"page_token": token} if token else {})}
+        page = requests.get(f"{base}/experiments/search", params=params, headers=BOB, timeout=30)
+        seen += [e["experiment_id"] for e in page.json().get("experiments", [])]
+        token = page.json().get("next_page_token")
+        if not token:
+            break
+    assert seen and secured.experiment_id not in seen and not token
+
+    ajax = f"{secured.api}/ajax-api/2.0/mlflow"
+    refused = [
+        ("GET", f"{ajax}/metrics/get-history-bulk", {"run_id": secured.run_id, "metric_key": "m"}),
+        (
+            "GET",
+            f"{ajax}/metrics/get-history-bulk-interval",
+            {"run_ids": secured.run_id, "metric_key": "m"},
+        ),
+        (
+            "POST",
+            f"{ajax}/experiments/search-datasets",
+            {"experiment_ids": [secured.experiment_id]},
+        ),
+    ]
+    for method, url, fields in refused:
+        where = {"params": fields} if method == "GET" else {"json": fields}
+        denied = requests.request(method, url, headers=BOB, timeout=TIMEOUT, **where)  # type: ignore[arg-type]
+        assert denied.status_code == 403, (url, denied.text)
+        assert denied.json()["error_code"] == "PERMISSION_DENIED"
+        allowed = requests.request(method, url, headers=ADMIN, timeout=TIMEOUT, **where)  # type: ignore[arg-type]
+        assert allowed.status_code == 200, (url, allowed.text)
+
+    query = (
+        "query Q($input: MlflowGetMetricHistoryBulkIntervalInput) {"
+        " mlflowGetMetricHistoryBulkInterval(input: $input) { metrics { key } } }"
+    )
+    variables = {"input": {"runIds": [secured.run_id], "metricKey": "m"}}
+    graphql = requests.post(
+        f"{secured.api}/graphql",
+        json={"query": query, "variables": variables},
+        headers=BOB,
+        timeout=TIMEOUT,
+    )
+    assert "Permission denied" in graphql.text, graphql.text
 
 
 def test_a_body_that_does_not_decode_is_a_400_before_permissions(secured: Secured) -> None:

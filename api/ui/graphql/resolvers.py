@@ -28,7 +28,7 @@ from api.registry import versions
 from api.runs import handlers as runs
 from api.ui.graphql.schema import SCHEMA
 from schemas.access import Level
-from sluice.auth import require_experiment
+from sluice.auth import require_experiment, viewer_of
 
 _CAMEL: Final = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -130,12 +130,14 @@ async def search_runs(_: Any, info: GraphQLResolveInfo, input: Any = None) -> An
 
 async def sampled_histories(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
     ctx: Context = info.context
-    return await metrics.sampled_histories(ctx.deps, snake_keys(input or {}))
+    return await metrics.sampled_histories(ctx.request, snake_keys(input or {}))
 
 
 async def search_model_versions(_: Any, info: GraphQLResolveInfo, input: Any = None) -> Any:
     ctx: Context = info.context
-    return await versions.model_version_page(ctx.deps.pool, snake_keys(input or {}))
+    return await versions.model_version_page(
+        ctx.deps.pool, snake_keys(input or {}), viewer_of(ctx.request)
+    )
 
 
 async def run_experiment(run: dict[str, Any], info: GraphQLResolveInfo) -> Any:
@@ -145,7 +147,9 @@ async def run_experiment(run: dict[str, Any], info: GraphQLResolveInfo) -> Any:
 async def run_model_versions(run: dict[str, Any], info: GraphQLResolveInfo) -> Any:
     ctx: Context = info.context
     run_id = str(run["info"]["run_id"])
-    page = await versions.model_version_page(ctx.deps.pool, {"filter": f"run_id='{run_id}'"})
+    page = await versions.model_version_page(
+        ctx.deps.pool, {"filter": f"run_id='{run_id}'"}, viewer_of(ctx.request)
+    )
     return page.get("model_versions", [])
 
 

@@ -13,7 +13,7 @@ from sluice.config import PgConfig
 async def run(command: str, uri: str, pg: PgConfig, *, overwrite: bool = False) -> int:
     """The CLI entry: run ``command`` ("import" or "export"), print the verification summary;
     0 when every count matched, 1 otherwise; known failures print one line and give 2."""
-    report: importer.Report | exporter.Report
+    report: progress.Report
     try:
         if command == "import":
             report = await importer.run_import(pg, uri, overwrite=overwrite)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
@@ -295,22 +294,7 @@ _POINTS: Final = (
 _METRIC_COLUMNS: Final = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    lines: list[progress.Line]
-    points: points.PointsResult
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return all(line.ok for line in self.lines)
-
-    @property
-    def points_per_s(self) -> float:
-        return self.points.written / max(self.seconds, 1e-9)
-
-
-async def run_export(pg: PgConfig, uri: str) -> Report:
+async def run_export(pg: PgConfig, uri: str) -> progress.Report:
     """Export everything into the empty MLflow database at ``uri``; raises SourceError."""
     target = await open_db(uri, writable=True)
     try:
@@ -346,7 +330,7 @@ async def _stream(conn: asyncpg.Connection, sql: str, *args: Any) -> AsyncIterat
         yield [tuple(r) for r in rows]
 
 
-async def _export(conn: asyncpg.Connection, target: MlflowDb) -> Report:
+async def _export(conn: asyncpg.Connection, target: MlflowDb) -> progress.Report:
     started = time.monotonic()
     default = await conn.fetchrow(_DEFAULT_EXPERIMENT)
     if default is not None:
@@ -370,7 +354,7 @@ async def _export(conn: asyncpg.Connection, target: MlflowDb) -> Report:
             int(await target.scalar("SELECT count(*) FROM metrics")),
         )
     )
-    return Report(lines, result, time.monotonic() - started)
+    return progress.Report(lines, result, time.monotonic() - started)
 
 
 async def _copy(

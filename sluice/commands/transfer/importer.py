@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import asyncpg
 
@@ -44,22 +43,7 @@ WHERE m >= CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    lines: list[progress.Line]
-    points: points.PointsResult
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return all(line.ok for line in self.lines) and not self.points.mismatched
-
-    @property
-    def points_per_s(self) -> float:
-        return self.points.written / max(self.seconds, 1e-9)
-
-
-async def run_import(pg: PgConfig, uri: str, *, overwrite: bool = False) -> Report:
+async def run_import(pg: PgConfig, uri: str, *, overwrite: bool = False) -> progress.Report:
     """Import everything; raises SourceError, ConflictError (nothing of that batch written)."""
     src = await open_db(uri)
     try:
@@ -81,7 +65,7 @@ async def _require_schema(conn: asyncpg.Connection) -> None:
         raise SourceError("the Sluice database has no schema yet: run `sluice migrate` first")
 
 
-async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> Report:
+async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> progress.Report:
     started = time.monotonic()
     if src.has("experiments", "workspace"):
         others = await src.scalar("SELECT count(*) FROM experiments WHERE workspace <> 'default'")
@@ -111,7 +95,7 @@ async def _import(src: MlflowDb, conn: asyncpg.Connection, overwrite: bool) -> R
             f"{len(result.mismatched)} run(s) differ" if result.mismatched else "",
         )
     )
-    return Report(lines, result, time.monotonic() - started)
+    return progress.Report(lines, result, time.monotonic() - started)
 
 
 async def _adopt_default_experiment(src: MlflowDb, conn: asyncpg.Connection) -> None:

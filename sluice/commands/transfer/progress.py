@@ -24,6 +24,8 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from sluice.commands.transfer.points import PointsResult
+
 
 @dataclass(frozen=True, slots=True)
 class Line:
@@ -101,3 +103,20 @@ def summary(title: str, lines: list[Line]) -> str:
     console = Console(width=120, record=True, file=io.StringIO())  # recorded, not printed
     console.print(table)
     return console.export_text()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What an import or an export did: a line a table, the metric points, the time taken."""
+
+    lines: list[Line]
+    points: PointsResult
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(line.ok for line in self.lines) and not self.points.mismatched
+
+    @property
+    def points_per_s(self) -> float:
+        return self.points.written / max(self.seconds, 1e-9)

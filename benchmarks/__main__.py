@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -15,7 +16,7 @@ from typing import Any
 
 from benchmarks import phases, pyspy, report
 from benchmarks.procstats import Sampler
-from benchmarks.profiles import PROFILES
+from benchmarks.profiles import PROFILES, Profile
 from benchmarks.services import REPO, BenchStack, SluiceSettings, Target
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -38,8 +39,19 @@ def main() -> None:
     parser.add_argument(
         "--workloads", default="", help="comma-separated subset to run, e.g. 'ui' (default: all)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override one profile field, e.g. --set search_traces=100000 (repeatable; the "
+        "results file then gets a '-custom' suffix)",
+    )
     args = parser.parse_args()
-    profile = PROFILES[args.profile]
+    try:
+        profile = with_overrides(PROFILES[args.profile], args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
     tuning = SluiceSettings(
         writers=args.writers, partitions=args.partitions, batch_max_rows=args.batch_rows
     )
@@ -64,7 +76,7 @@ def main() -> None:
         sampler.start()
         try:
             only = frozenset(w for w in args.workloads.split(",") if w)
-            doc["workloads"] = asyncio.run(run(stack, profile.name, sampler, args.out, only))
+            doc["workloads"] = asyncio.run(run(stack, profile, sampler, args.out, only))
         finally:
             sampler.stop()
         doc["processes"] = sampler.summary()
@@ -77,6 +89,28 @@ def main() -> None:
     doc["cpu_share_after"] = report.cpu_share()
     doc["runtime_s"] = round(time.perf_counter() - started, 1)
     write(doc, args.out, profile.name)
+
+
+def with_overrides(profile: Profile, assignments: list[str]) -> Profile:
+    """``profile`` with ``FIELD=VALUE`` assignments applied (values parsed as the field's
+    type: a number, or comma-separated numbers for a tuple); renamed ``<name>-custom``."""
+    if not assignments:
+        return profile
+    changes: dict[str, Any] = {}
+    current = profile.as_dict()
+    for assignment in assignments:
+        field, sep, raw = assignment.partition("=")
+        if not sep or field not in current or field == "name":
+            raise ValueError(f"--set {assignment}: expected FIELD=VALUE with a profile field")
+        kind = type(current[field])
+        try:
+            if kind is tuple:
+                changes[field] = tuple(int(v) for v in raw.split(","))
+            else:
+                changes[field] = kind(raw)
+        except ValueError:
+            raise ValueError(f"--set {assignment}: not a {kind.__name__}") from None
+    return dataclasses.replace(profile, name=f"{profile.name}-custom", **changes)
 
 
 def settings(stack: BenchStack) -> dict[str, Any]:
@@ -103,12 +137,11 @@ def settings(stack: BenchStack) -> dict[str, Any]:
 
 async def run(
     stack: BenchStack,
-    profile_name: str,
+    profile: Profile,
     sampler: Sampler,
     out: Path,
     only: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    profile = PROFILES[profile_name]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
     async def profiler(target: Target, seconds: float) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -23,19 +24,24 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from schemas.otlp_values import any_value
-from schemas.trace_wire import SpanBatch, TraceRoot, WireSpan
+from schemas.trace_json import ARTIFACT_LOCATION_TAG, artifact_location
+from schemas.trace_wire import SpanRecord, TraceRoot, TraceSpans, WireSpan
+from schemas.wire import partition_for
 
-# A Kafka record stays below the broker's 1 MB message limit: a trace's spans are split over
-# records of at most this many proto bytes, and a single larger span is refused.
-RECORD_SPAN_BYTES = 512 * 1024
-MAX_SPAN_BYTES = 900 * 1024
+# A Kafka record stays below the broker's and the producer's 1 MB limit: a request's spans are
+# packed into records whose JSON is at most this big by an upper-bound estimate (base64 protos,
+# texts counted at their worst escaping), and a span that cannot fit one is refused (413).
+ENTRY_MAX_BYTES = 1_000_000 - 4096  # room for the record's own fields
+SPAN_MAX_BYTES = ENTRY_MAX_BYTES - 128 * 1024  # room for its trace's tags and previews
 PREVIEW_MAX_CHARS = 1000  # MLflow's TRACE_REQUEST_RESPONSE_PREVIEW_MAX_LENGTH_OSS
 INT64_MAX = 2**63 - 1  # OTLP times are unsigned 64-bit; stored as PostgreSQL bigint
 REQUEST_ID_ATTRIBUTE = "mlflow.traceRequestId"
+_SPAN_TYPE = "mlflow.spanType"
 _TAG_PREFIX = "mlflow.traceTag."
 _MEDIA_TYPES = ("application/x-protobuf", "application/json")
 _HEX_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 _STATUS = {Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
+_encoder = msgspec.json.Encoder()  # sizes of a trace's tags and root as records write them
 
 
 class OtlpError(Exception):
@@ -142,59 +148,122 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 @dataclass(slots=True)
-class _Trace:
+class Trace:
+    """One trace's spans of a request, in request order, and what its root span said."""
+
     spans: list[WireSpan] = field(default_factory=list)
     root: TraceRoot | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def to_batches(
-    request: ExportTraceServiceRequest, experiment_id: int, event_id: str, received_at_ms: int
-) -> list[SpanBatch]:
-    """One record per trace of the request, spans in request order; OtlpError(422) for a span
-    MLflow cannot convert (missing or malformed ids)."""
-    traces: dict[str, _Trace] = {}
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What every record of one request carries."""
+
+    experiment_id: int
+    event_id: str
+    received_at_ms: int
+
+
+def to_traces(request: ExportTraceServiceRequest) -> dict[str, Trace]:
+    """The request's traces by MLflow trace id, in order of first appearance; OtlpError(422)
+    for a span MLflow cannot convert (missing or malformed ids), 400/413 for one Sluice cannot
+    store."""
+    traces: dict[str, Trace] = {}
     for resource_spans in request.resource_spans:
         resource_tags = _resource_tags(resource_spans.resource.attributes)
         for span in _spans(resource_spans):
             trace_id, wire_span, root = convert_span(span)
-            trace = traces.setdefault(trace_id, _Trace())
+            trace = traces.get(trace_id)
+            if trace is None:
+                trace = traces[trace_id] = Trace()
             trace.spans.append(wire_span)
             trace.tags.update(resource_tags)
             if root is not None:
                 trace.root = root
-    pieces = [
-        (trace_id, trace, i, piece)
-        for trace_id, trace in traces.items()
-        for i, piece in enumerate(_pieces(trace.spans))
-    ]
-    return [
-        SpanBatch(
-            v=1,
-            trace_id=trace_id,
-            experiment_id=experiment_id,
-            event_id=f"{event_id}-{n}",
-            received_at_ms=received_at_ms,
-            spans=piece,
-            root=trace.root if i == 0 else None,
-            tags=trace.tags if i == 0 else {},
-        )
-        for n, (trace_id, trace, i, piece) in enumerate(pieces)
-    ]
+    return traces
 
 
-def _pieces(spans: list[WireSpan]) -> Iterator[list[WireSpan]]:
-    """``spans`` in runs of at most RECORD_SPAN_BYTES of protos (at least one span each)."""
+def to_records(
+    traces: dict[str, Trace], envelope: Envelope, artifact_root: str, partitions: int
+) -> list[tuple[str, SpanRecord]]:
+    """(key, record) pairs: one record per partition the traces map to (more when a partition's
+    share exceeds RECORD_MAX_BYTES), key = the record's first trace id. Each trace's tags get
+    its artifact location (MLflow gives a trace it creates from spans that tag).
+    OtlpError(413) when one span with its trace's tags cannot fit a record."""
+    by_partition: dict[int, list[tuple[TraceSpans, int]]] = {}
+    for trace_id, trace in traces.items():
+        tags = {**trace.tags, ARTIFACT_LOCATION_TAG: artifact_location(artifact_root, trace_id)}
+        entries = by_partition.setdefault(partition_for(trace_id, partitions), [])
+        entries.extend(_entries(trace_id, trace, tags))
+    records: list[tuple[str, SpanRecord]] = []
+    for entries in by_partition.values():
+        for group in _packed(entries):
+            record = SpanRecord(
+                v=2,
+                experiment_id=envelope.experiment_id,
+                event_id=f"{envelope.event_id}-{len(records)}",
+                received_at_ms=envelope.received_at_ms,
+                traces=group,
+            )
+            records.append((group[0].trace_id, record))
+    return records
+
+
+def _entries(trace_id: str, trace: Trace, tags: dict[str, str]) -> Iterator[tuple[TraceSpans, int]]:
+    """The trace as record entries of at most ENTRY_MAX_BYTES (encoded, estimated) each, with
+    their estimated sizes; root and tags ride on the first."""
+    head = len(_encoder.encode(tags)) + len(_encoder.encode(trace.root)) + _json_bound(trace_id)
+    if head > ENTRY_MAX_BYTES - SPAN_MAX_BYTES:
+        raise OtlpError(413, f"A trace's tags and previews of about {head} bytes are too large")
     piece: list[WireSpan] = []
-    size = 0
-    for span in spans:
-        if piece and size + len(span.proto) > RECORD_SPAN_BYTES:
-            yield piece
-            piece, size = [], 0
+    size = head
+    first = True
+    for span in trace.spans:
+        cost = _span_bound(span)  # at most SPAN_MAX_BYTES: fits an entry with its head
+        if piece and size + cost > ENTRY_MAX_BYTES:
+            yield _entry(trace_id, piece, trace, tags, first), size
+            piece, size, first = [], _json_bound(trace_id), False
         piece.append(span)
-        size += len(span.proto)
+        size += cost
     if piece:
-        yield piece
+        yield _entry(trace_id, piece, trace, tags, first), size
+
+
+def _entry(
+    trace_id: str, spans: list[WireSpan], trace: Trace, tags: dict[str, str], first: bool
+) -> TraceSpans:
+    return TraceSpans(
+        trace_id=trace_id,
+        spans=spans,
+        root=trace.root if first else None,
+        tags=tags if first else {},
+    )
+
+
+def _packed(entries: list[tuple[TraceSpans, int]]) -> Iterator[list[TraceSpans]]:
+    """Entries in runs whose estimated sizes add up to at most ENTRY_MAX_BYTES."""
+    group: list[TraceSpans] = []
+    size = 0
+    for entry, cost in entries:
+        if group and size + cost > ENTRY_MAX_BYTES:
+            yield group
+            group, size = [], 0
+        group.append(entry)
+        size += cost
+    if group:
+        yield group
+
+
+def _span_bound(span: WireSpan) -> int:
+    """An upper bound of the span's JSON in a record: base64 of the proto, the texts escaped."""
+    return 4 * (len(span.proto) // 3 + 1) + _json_bound(span.name, span.span_type)
+
+
+def _json_bound(*texts: str | None) -> int:
+    """An upper bound of the texts' JSON: 6 bytes a character (``\\u0001``) plus quoting and
+    field names."""
+    return sum(6 * len(t) + 64 for t in texts if t is not None)
 
 
 def _spans(resource_spans: Any) -> Iterator[Span]:
@@ -206,28 +275,32 @@ def convert_span(span: Span) -> tuple[str, WireSpan, TraceRoot | None]:
     """(MLflow trace id, wire span, root summary or None) of one OTLP span.
 
     The trace id is derived from the OTLP trace id as MLflow's server does ("tr-" + 32 hex),
-    never taken from the client's ``mlflow.traceRequestId`` attribute, which is overwritten."""
-    if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
+    never taken from the client's ``mlflow.traceRequestId`` attribute, which is overwritten.
+    Only the attributes Sluice reads are decoded: the span type, and for a root span its
+    inputs, outputs and trace tags (decoding every attribute of every span was most of
+    ingest's CPU)."""
+    raw_trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
+    if len(raw_trace_id) != 16 or len(span_id) != 8 or len(parent_id) not in (0, 8):
         raise OtlpError(422, "Cannot convert OpenTelemetry span to MLflow span")
-    trace_id = "tr-" + span.trace_id.hex()
-    attributes = _set_request_id(span, trace_id)
-    if span.ByteSize() > MAX_SPAN_BYTES:
-        raise OtlpError(413, f"A span of {span.ByteSize()} bytes exceeds {MAX_SPAN_BYTES} bytes")
-    if span.start_time_unix_nano > INT64_MAX or span.end_time_unix_nano > INT64_MAX:
+    trace_id = "tr-" + raw_trace_id.hex()
+    start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
+    if start_ns > INT64_MAX or end_ns > INT64_MAX:
         raise OtlpError(400, "Span times must fit a signed 64-bit integer")
-    parent = span.parent_span_id.hex() or None
-    span_type = attributes.get("mlflow.spanType")
+    read = _read_attributes(span, trace_id, root=not parent_id)
+    span_type = read.get(_SPAN_TYPE)
     wire_span = WireSpan(
-        span_id=span.span_id.hex(),
-        parent_span_id=parent,
+        span_id=span_id.hex(),
+        parent_span_id=parent_id.hex() or None,
         name=span.name,
         span_type=span_type if isinstance(span_type, str) else None,
         status=_STATUS.get(span.status.code, "UNSET"),  # type: ignore[arg-type]
-        start_ns=span.start_time_unix_nano,
-        end_ns=span.end_time_unix_nano or None,
+        start_ns=start_ns,
+        end_ns=end_ns or None,
         proto=span.SerializeToString(),
     )
-    root = _root(attributes) if parent is None else None
+    if (size := _span_bound(wire_span)) > SPAN_MAX_BYTES:
+        raise OtlpError(413, f"A span of about {size} bytes exceeds {SPAN_MAX_BYTES} bytes")
+    root = _root(read) if not parent_id else None
     _storable(wire_span.name, wire_span.span_type, *(root.tags.items() if root else ()))
     if root is not None:
         _storable(root.request_preview, root.response_preview)
@@ -242,18 +315,22 @@ def _storable(*values: object) -> None:
             raise OtlpError(400, "Span names, types, tags and previews must not contain NUL")
 
 
-def _set_request_id(span: Span, trace_id: str) -> dict[str, Any]:
-    """Decoded attributes of ``span``, after pointing its request-id attribute at ``trace_id``."""
-    attributes: dict[str, Any] = {}
+def _read_attributes(span: Span, trace_id: str, *, root: bool) -> dict[str, Any]:
+    """Decoded attributes Sluice reads (all of a root span's, a child's span type), after
+    pointing the span's request-id attribute at ``trace_id`` (appended when absent)."""
+    read: dict[str, Any] = {}
+    has_request_id = False
     for kv in span.attributes:
-        if kv.key == REQUEST_ID_ATTRIBUTE:  # kept in place, as MLflow's dict update does
+        key = kv.key
+        if key == REQUEST_ID_ATTRIBUTE:  # kept in place, as MLflow's dict update does
             kv.value.CopyFrom(AnyValue(string_value=trace_id))
-        attributes[kv.key] = any_value(kv.value)
-    if REQUEST_ID_ATTRIBUTE not in attributes:
+            has_request_id = True
+        elif root or key == _SPAN_TYPE:
+            read[key] = any_value(kv.value)
+    if not has_request_id:
         request_id = KeyValue(key=REQUEST_ID_ATTRIBUTE, value=AnyValue(string_value=trace_id))
         span.attributes.append(request_id)
-    attributes.pop(REQUEST_ID_ATTRIBUTE, None)
-    return attributes
+    return read
 
 
 def _root(attributes: dict[str, Any]) -> TraceRoot:

@@ -29,6 +29,10 @@ class Producer:
         self._deadline_s = deadline_s
         self._failing_since: float | None = None  # monotonic time of the first failure in a row
 
+    @property
+    def partitions(self) -> int:
+        return self._partitions
+
     def _unavailable(self, what: str) -> Unavailable:
         """429 whose Retry-After grows with the outage: the MLflow client obeys Retry-After
         instead of its own backoff and gives up after 7 retries, so a fixed short value would

@@ -1,8 +1,9 @@
 """Trace write handlers: OTLP span export and StartTraceV3, answered after Kafka's ack.
 
 Every check runs before anything is produced: a refused request leaves no record behind.
-Records are keyed by trace id (``schemas/trace_wire.py``); the writer merges spans and trace
-info in whatever order they arrive.
+An export becomes one record per partition its traces map to, all produced at once and
+acknowledged together (``schemas/trace_wire.py``); the writer merges spans and trace info in
+whatever order they arrive.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import msgspec
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
@@ -55,23 +55,19 @@ async def export_otlp_traces(request: web.Request) -> web.Response:
         media = otlp.media_type(request.headers.get("Content-Type"))
         body = await _read(request, deps.max_body_bytes)
         export = otlp.parse(body, media)
-        now_ms = int(time.time() * 1000)
-        experiment_id = _experiment_number(experiment)
-        batches = otlp.to_batches(export, experiment_id, uuid.uuid4().hex, now_ms)
+        envelope = otlp.Envelope(
+            _experiment_number(experiment), uuid.uuid4().hex, int(time.time() * 1000)
+        )
+        traces = otlp.to_traces(export)
+        if traces:
+            found = await deps.experiments.require(envelope.experiment_id, active=False)
+            records = otlp.to_records(
+                traces, envelope, found.artifact_location, deps.trace_producer.partitions
+            )
+            await _produce(deps, records)
     except otlp.OtlpError as err:
         return _otlp_error(err)
-    if batches:
-        found = await deps.experiments.require(experiment_id, active=False)
-        location = found.artifact_location
-        # MLflow gives a trace it creates from spans its artifact location tag.
-        batches = [
-            msgspec.structs.replace(
-                b, tags={**b.tags, ARTIFACT_LOCATION_TAG: artifact_location(location, b.trace_id)}
-            )
-            for b in batches
-        ]
-        await _produce(deps, batches)
-    roots = sorted({b.trace_id for b in batches if b.root is not None})
+    roots = sorted(trace_id for trace_id, trace in traces.items() if trace.root is not None)
     run_id = request.headers.get(RUN_HEADER)
     if run_id and roots:
         await deps.pool.execute(_LINK_RUN, roots, run_id)
@@ -101,11 +97,9 @@ def _experiment_number(header: str) -> int:
     return int(header)
 
 
-async def _produce(deps: Deps, batches: list[trace_wire.SpanBatch]) -> None:
-    if not batches:
-        return
-    await deps.trace_producer.send_values([(b.trace_id, trace_wire.encode(b)) for b in batches])
-    metrics.ingest_spans_total.inc(sum(len(b.spans) for b in batches))
+async def _produce(deps: Deps, records: list[tuple[str, trace_wire.SpanRecord]]) -> None:
+    await deps.trace_producer.send_values([(key, trace_wire.encode(r)) for key, r in records])
+    metrics.ingest_spans_total.inc(sum(trace_wire.span_count(r) for _, r in records))
 
 
 async def start_trace_v3(request: web.Request) -> web.Response:
@@ -124,7 +118,7 @@ async def start_trace_v3(request: web.Request) -> web.Response:
     }
     metadata = {**call.metadata, INFO_FINALIZED_KEY: "true"}
     record = trace_wire.TraceStart(
-        v=1,
+        v=trace_wire.VERSION,
         trace_id=call.trace_id,
         experiment_id=call.experiment_id,
         event_id=uuid.uuid4().hex,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas.trace_json import SPANS_IN_TRACKING_STORE, SPANS_LOCATION_TAG
-from schemas.trace_wire import SpanBatch, TraceRecord, TraceStart
+from schemas.trace_wire import TraceRecord, TraceSpans, TraceStart, entries, span_count
 from writer.batch import BatchPolicy
 
 SPAN_COLUMNS = (
@@ -88,7 +88,7 @@ class TraceBatch:
         if record is None:
             return
         self.records.setdefault(partition, []).append(record)
-        self.size += len(record.spans) if isinstance(record, SpanBatch) else 1
+        self.size += span_count(record)
         self.received_at_ms.append(record.received_at_ms)
 
     def ready(self, now: float) -> bool:
@@ -106,7 +106,7 @@ class TraceBatch:
     def drop_partitions(self, partitions: set[int]) -> None:
         for p in partitions:
             for record in self.records.pop(p, []):
-                self.size -= len(record.spans) if isinstance(record, SpanBatch) else 1
+                self.size -= span_count(record)
             self.next_offsets.pop(p, None)
         if not self.next_offsets:
             self.clear()
@@ -130,7 +130,7 @@ class _Trace:
     response_preview: str | None = None
     span_tags: dict[str, str] = field(default_factory=dict)
 
-    def add_spans(self, batch: SpanBatch) -> None:
+    def add_spans(self, batch: TraceSpans) -> None:
         for span in batch.spans:
             start_ms = span.start_ns // 1_000_000
             self.span_start_ms = _least(self.span_start_ms, start_ms)
@@ -188,28 +188,33 @@ def assemble(records: list[TraceRecord]) -> tuple[list[SpanRow], list[InfoRow]]:
     spans: dict[tuple[str, str], SpanRow] = {}
     traces: dict[str, _Trace] = {}
     for record in records:
-        trace = traces.get(record.trace_id)
-        if trace is None:
-            trace = traces[record.trace_id] = _Trace(record.experiment_id)
         if isinstance(record, TraceStart):
-            trace.start = record
+            _trace(traces, record.trace_id, record.experiment_id).start = record
             continue
-        trace.add_spans(record)
-        for s in record.spans:
-            spans[(record.trace_id, s.span_id)] = (
-                record.trace_id,
-                s.span_id,
-                s.parent_span_id,
-                s.name,
-                s.span_type,
-                s.status,
-                s.start_ns,
-                s.end_ns,
-                s.proto,
-            )
+        for entry in entries(record):
+            _trace(traces, entry.trace_id, record.experiment_id).add_spans(entry)
+            for s in entry.spans:
+                spans[(entry.trace_id, s.span_id)] = (
+                    entry.trace_id,
+                    s.span_id,
+                    s.parent_span_id,
+                    s.name,
+                    s.span_type,
+                    s.status,
+                    s.start_ns,
+                    s.end_ns,
+                    s.proto,
+                )
     span_rows = [spans[key] for key in sorted(spans)]
     info_rows = [traces[trace_id].row(trace_id) for trace_id in sorted(traces)]
     return span_rows, info_rows
+
+
+def _trace(traces: dict[str, _Trace], trace_id: str, experiment_id: int) -> _Trace:
+    trace = traces.get(trace_id)
+    if trace is None:
+        trace = traces[trace_id] = _Trace(experiment_id)
+    return trace
 
 
 def _least(a: int | None, b: int) -> int:

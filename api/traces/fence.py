@@ -6,7 +6,8 @@ trace id: a read of one trace waits for that trace's partition, a search for all
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -14,6 +15,8 @@ from api.deps import deps_key
 from api.read_fence import ReadFence
 from sluice import kafka
 from sluice.config import Settings
+
+T = TypeVar("T")
 
 
 class TraceFence:
@@ -25,6 +28,11 @@ class TraceFence:
 
     async def wait_for_all(self) -> None:
         await self._fence.wait_for_all()
+
+    async def read_after_all(self, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()`` reflecting every acknowledged trace write (``ReadFence.read_after_all``:
+        the read runs alongside the fence)."""
+        return await self._fence.read_after_all(read)
 
 
 trace_fence_key = web.AppKey("trace_fence", TraceFence)
@@ -42,4 +50,5 @@ async def trace_fence_context(app: web.Application, settings: Settings) -> Async
     )
     app[trace_fence_key] = TraceFence(fence)
     yield
+    await fence.close()
     await consumer.stop()

@@ -202,7 +202,7 @@ async def search_traces_v2(request: web.Request) -> web.Response:
     doc = await request_doc(request, repeated=frozenset({"experiment_ids", "order_by"}))
     raw_ids = get_list(doc, "experiment_ids", required=True)
     experiment_ids = [_experiment_number(str(v), "experiment_ids") for v in raw_ids]
-    rows, token = await _search_rows(request, doc, experiment_ids, "filter")
+    rows, token, _ = await _search_rows(request, doc, experiment_ids, "filter")
     body: dict[str, Any] = {"traces": [_v2_info(r) for r in rows]} if rows else {}
     if token:
         body["next_page_token"] = token
@@ -226,13 +226,21 @@ def _experiment_number(raw: str, name: str) -> int:
 async def _search(
     request: web.Request, doc: dict[str, Any], experiment_ids: list[int], filter_name: str
 ) -> tuple[list[dict[str, Any]], str | None]:
-    rows, token = await _search_rows(request, doc, experiment_ids, filter_name)
-    return await _infos_json(request.app[deps_key].pool, rows), token
+    rows, token, scanned = await _search_rows(request, doc, experiment_ids, filter_name)
+    if scanned:  # rows of a span-content scan come without their assessments
+        return await _infos_json(request.app[deps_key].pool, rows), token
+    return [render.trace_info(r, _loads_list(r["assessments"])) for r in rows], token
+
+
+def _loads_list(raw: str | None) -> list[dict[str, Any]]:
+    return orjson.loads(raw) if raw is not None else []
 
 
 async def _search_rows(
     request: web.Request, doc: dict[str, Any], experiment_ids: list[int], filter_name: str
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[Any], str | None, bool]:
+    """A page of trace rows, the next page's token, and whether span contents were scanned
+    (rows without the ``assessments`` column)."""
     max_results = get_int64(doc, "max_results")
     max_results = SEARCH_DEFAULT_RESULTS if max_results is None else max_results
     if max_results <= 0:
@@ -248,16 +256,18 @@ async def _search_rows(
     offset = decode_offset(get_string(doc, "page_token"))
     for experiment_id in dict.fromkeys(experiment_ids):
         await require_experiment(request, experiment_id, Level.READ)
-    await request.app[trace_fence_key].wait_for_all()
     pool = request.app[deps_key].pool
-    if sql.scans_spans:
-        rows = await _scan(pool, experiment_ids, sql, order, max_results + 1, offset)
-    else:
-        rows = await store.search(
+
+    async def read() -> list[Any]:
+        if sql.scans_spans:
+            return await _scan(pool, experiment_ids, sql, order, max_results + 1, offset)
+        return await store.search(
             pool, experiment_ids, sql.where, sql.params, order, max_results + 1, offset
         )
+
+    rows = await request.app[trace_fence_key].read_after_all(read)
     token = encode_offset(offset + max_results) if len(rows) > max_results else None
-    return rows[:max_results], token
+    return rows[:max_results], token, sql.scans_spans
 
 
 async def _scan(

@@ -38,6 +38,7 @@ TOPICS = json.loads((RECORDS / "topics.json").read_text())
 RELEASED = {
     "metrics.v1.schema.json": "1a53b6ce43b61ffd7ad62dced2316dcad08645eb63c225930b76e5aa88623984",
     "traces.v1.schema.json": "94f69254b98a29720c401c6d4fe4910b724501ad611205f259f715255a456eb7",
+    "traces.v2.schema.json": "eb38865e0d89a68384befaafe3152e50aaa2c5e3654e80b8b5aae91dccb778b2",
 }
 
 
@@ -190,7 +191,26 @@ _spans = st.lists(
     ),
     max_size=5,
 )
+_root = st.none() | st.builds(
+    trace_wire.TraceRoot,
+    request_preview=st.none() | _text,
+    response_preview=st.none() | _text,
+    tags=_tags,
+)
 _trace_records = st.one_of(
+    st.builds(
+        trace_wire.SpanRecord,
+        v=st.just(2),
+        experiment_id=_int64,
+        event_id=st.text(min_size=1, max_size=10),
+        received_at_ms=_int64,
+        traces=st.lists(
+            st.builds(
+                trace_wire.TraceSpans, trace_id=_trace_id, spans=_spans, root=_root, tags=_tags
+            ),
+            max_size=3,
+        ),
+    ),
     st.builds(
         trace_wire.SpanBatch,
         v=st.just(1),
@@ -199,18 +219,12 @@ _trace_records = st.one_of(
         event_id=st.text(min_size=1, max_size=10),
         received_at_ms=_int64,
         spans=_spans,
-        root=st.none()
-        | st.builds(
-            trace_wire.TraceRoot,
-            request_preview=st.none() | _text,
-            response_preview=st.none() | _text,
-            tags=_tags,
-        ),
+        root=_root,
         tags=_tags,
     ),
     st.builds(
         trace_wire.TraceStart,
-        v=st.just(1),
+        v=st.sampled_from([1, 2]),
         trace_id=_trace_id,
         experiment_id=_int64,
         event_id=st.text(min_size=1, max_size=10),
@@ -231,7 +245,7 @@ _trace_records = st.one_of(
 @given(record=_trace_records)
 def test_what_ingest_produces_for_traces_is_valid(record: trace_wire.TraceRecord) -> None:
     raw = trace_wire.encode(record)
-    _validator("traces.v1.schema.json").validate(json.loads(raw))
+    _validator(f"traces.v{record.v}.schema.json").validate(json.loads(raw))
     assert trace_wire.decode(raw) == record
 
 
@@ -299,9 +313,9 @@ def test_docs_show_the_tested_schema_and_an_example() -> None:
 
 def test_docs_show_the_traces_topic() -> None:
     doc = DOC.read_text()
-    assert (RECORDS / "traces.v1.schema.json").read_text().strip() in doc
+    assert (RECORDS / "traces.v2.schema.json").read_text().strip() in doc
     for example in ("spans.json", "trace_info.json"):
-        assert (RECORDS / "examples" / "traces.v1" / example).read_text().strip() in doc
+        assert (RECORDS / "examples" / "traces.v2" / example).read_text().strip() in doc
     for name, topic in TOPICS.items():
         assert f"`{name}`" in doc and f"`{topic['dead_letter_topic']}`" in doc
 

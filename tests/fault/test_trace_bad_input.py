@@ -156,7 +156,8 @@ async def test_a_trace_record_postgresql_refuses_is_dead_lettered(stack: Stack) 
     bad_id, good_id = f"tr-{uuid.uuid4().hex}", f"tr-{uuid.uuid4().hex}"
     bad = _span_record(bad_id, 0, "nul\x00name")
     good = _span_record(good_id, 0, "fine")
-    assert trace_wire.decode(bad).trace_id == bad_id  # it decodes: only COPY refuses it
+    decoded = trace_wire.decode(bad)  # it decodes (a v1 record): only COPY refuses it
+    assert isinstance(decoded, trace_wire.SpanBatch) and decoded.trace_id == bad_id
     dlq = wire.dlq_topic(stack.traces_topic)
     before = sum((await end_offsets(stack.bootstrap, dlq)).values())
     writer = stack.processes["writer"]

@@ -34,6 +34,7 @@ PURE_FILES = [
     "api/registry/sources.py",
     "api/ui/artifact_rules.py",
     "api/ui/graphql/limits.py",
+    "api/webhooks/signing.py",
     "api/traces/metric_filters.py",
     "api/traces/metric_rules.py",
     "api/traces/search_rules.py",

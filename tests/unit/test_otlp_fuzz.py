@@ -116,17 +116,20 @@ def test_otlp_payload_fuzz() -> None:
     for seed in range(INPUTS):
         body, media = _payload(random.Random(seed))
         try:
-            batches = otlp.to_batches(otlp.parse(body, media), 1, "e", 1)
+            traces = otlp.to_traces(otlp.parse(body, media))
+            records = otlp.to_records(traces, otlp.Envelope(1, "e", 1), "file:///a", 4)
         except otlp.OtlpError as err:
             assert 400 <= err.status < 500, seed
             outcomes[f"refused {err.status}"] += 1
             continue
         except Exception as exc:
             raise AssertionError(f"seed {seed}: {exc!r}") from exc
-        for batch in batches:
-            assert trace_wire.decode(trace_wire.encode(batch)) == batch, seed
+        for _, record in records:
+            assert trace_wire.decode(trace_wire.encode(record)) == record, seed
             assert all(
-                "\x00" not in s.name and "\x00" not in (s.span_type or "") for s in batch.spans
+                "\x00" not in s.name and "\x00" not in (s.span_type or "")
+                for t in record.traces
+                for s in t.spans
             ), seed
         outcomes["accepted"] += 1
     print(f"otlp fuzz: {INPUTS} inputs, {dict(outcomes)}")

@@ -14,20 +14,31 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from api.traces.search_rules import Sql, compile_filter, compile_order
 from ingest import otlp
-from schemas import trace_wire
+from schemas import trace_wire, wire
 from schemas.mlflow_errors import MlflowError
 from writer.batch import BatchPolicy
 from writer.trace_batch import TraceBatch, assemble
 
-EXAMPLES = Path(trace_wire.__file__).parent / "records" / "examples" / "traces.v1"
+EXAMPLES = Path(trace_wire.__file__).parent / "records" / "examples"
 TRACE = bytes.fromhex("8ea3491993f9cc447ecbaa84c075c19d")
 TRACE_ID = "tr-" + TRACE.hex()
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(EXAMPLES.glob("traces.v*/*.json")), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
 def test_committed_trace_examples_decode(path: Path) -> None:
     record = trace_wire.decode(path.read_bytes())
     assert trace_wire.decode(trace_wire.encode(record)) == record
+
+
+def test_version_1_and_2_spans_records_assemble_alike() -> None:
+    v1 = trace_wire.decode((EXAMPLES / "traces.v1" / "spans.json").read_bytes())
+    assert isinstance(v1, trace_wire.SpanBatch)
+    (entry,) = trace_wire.entries(v1)
+    v2 = trace_wire.SpanRecord(2, v1.experiment_id, v1.event_id, v1.received_at_ms, [entry])
+    assert assemble([v1]) == assemble([trace_wire.decode(trace_wire.encode(v2))])
+    assert trace_wire.span_count(v1) == trace_wire.span_count(v2) == 1
 
 
 @pytest.mark.parametrize(
@@ -60,14 +71,41 @@ def _export(*spans: Span) -> bytes:
     return request.SerializeToString()
 
 
-def test_otlp_protobuf_and_gzip_become_one_record_per_trace() -> None:
+def _to_records(
+    request: ExportTraceServiceRequest, experiment_id: int = 1, partitions: int = 4
+) -> list[trace_wire.SpanRecord]:
+    traces = otlp.to_traces(request)
+    envelope = otlp.Envelope(experiment_id, "e", 1)
+    pairs = otlp.to_records(traces, envelope, "mlflow-artifacts:/1", partitions)
+    for key, record in pairs:
+        assert key == record.traces[0].trace_id
+        assert {wire.partition_for(t.trace_id, partitions) for t in record.traces} == {
+            wire.partition_for(key, partitions)
+        }
+    return [record for _, record in pairs]
+
+
+def test_otlp_protobuf_and_gzip_become_one_record_per_partition() -> None:
     body = gzip.compress(_export(_span("0000000000000001"), _span("0000000000000002", "01" * 8)))
     raw = otlp.decompress(body, "gzip", 1 << 20)
-    batches = otlp.to_batches(otlp.parse(raw, "application/x-protobuf"), 7, "e", 1)
-    (batch,) = batches
-    assert batch.trace_id == TRACE_ID and batch.experiment_id == 7
-    assert [s.parent_span_id for s in batch.spans] == [None, "0101010101010101"]
-    assert batch.root is not None
+    (record,) = _to_records(otlp.parse(raw, "application/x-protobuf"), 7)
+    (trace,) = record.traces
+    assert trace.trace_id == TRACE_ID and record.experiment_id == 7
+    assert [s.parent_span_id for s in trace.spans] == [None, "0101010101010101"]
+    assert trace.root is not None
+    assert (
+        trace.tags["mlflow.artifactLocation"] == f"mlflow-artifacts:/1/traces/{TRACE_ID}/artifacts"
+    )
+
+
+def test_traces_of_one_partition_share_a_record() -> None:
+    spans = [
+        Span(trace_id=bytes([t]) * 16, span_id=bytes([1]) * 8, name=f"t{t}") for t in range(40)
+    ]
+    records = _to_records(otlp.parse(_export(*spans), "application/x-protobuf"), partitions=8)
+    partitions = [wire.partition_for(r.traces[0].trace_id, 8) for r in records]
+    assert len(records) == len(set(partitions)) <= 8
+    assert sum(len(r.traces) for r in records) == 40
 
 
 def test_otlp_json_takes_hex_ids() -> None:
@@ -90,8 +128,8 @@ def test_otlp_json_takes_hex_ids() -> None:
         ]
     }
     parsed = otlp.parse(orjson.dumps(doc), "application/json")
-    (batch,) = otlp.to_batches(parsed, 1, "e", 1)
-    assert batch.spans[0].span_id == "00000000000000aa" and batch.spans[0].start_ns == 5
+    ((trace,),) = [r.traces for r in _to_records(parsed)]
+    assert trace.spans[0].span_id == "00000000000000aa" and trace.spans[0].start_ns == 5
 
 
 @pytest.mark.parametrize(
@@ -116,7 +154,7 @@ def test_malformed_otlp_is_a_clean_4xx(body: bytes, media: str, status: int) -> 
 def test_spans_without_ids_are_refused() -> None:
     parsed = otlp.parse(_export(Span(trace_id=TRACE, name="no span id")), "application/x-protobuf")
     with pytest.raises(otlp.OtlpError) as err:
-        otlp.to_batches(parsed, 1, "e", 1)
+        otlp.to_traces(parsed)
     assert err.value.status == 422
 
 
@@ -132,19 +170,32 @@ def test_content_type_and_decompression_bounds() -> None:
         otlp.decompress(b"x", "br", 10)
 
 
-def test_a_large_trace_is_split_into_bounded_records() -> None:
-    big = "x" * 100_000
-    spans = [_span(f"{i:016x}", "01" * 8, blob=big) for i in range(1, 21)]
-    batches = otlp.to_batches(otlp.parse(_export(*spans), "application/x-protobuf"), 1, "e", 1)
-    assert len(batches) > 1
-    assert all(sum(len(s.proto) for s in b.spans) <= otlp.RECORD_SPAN_BYTES for b in batches)
-    assert sum(len(b.spans) for b in batches) == 20
+@pytest.mark.parametrize("text", ["x", "\x01"])  # "\x01" is written as 6 bytes of JSON
+def test_a_large_trace_is_split_into_records_below_kafkas_limit(text: str) -> None:
+    spans = [_span(f"{i:016x}", "01" * 8, blob=text * 100_000) for i in range(1, 21)]
+    spans.append(_span("0000000000000001", **{"mlflow.traceTag.k": text * 5_000}))
+    records = _to_records(otlp.parse(_export(*spans), "application/x-protobuf"))
+    assert len(records) > 1
+    assert all(len(trace_wire.encode(r)) < 1_000_000 for r in records)
+    assert sum(len(t.spans) for r in records for t in r.traces) == 21
+    roots = [t for r in records for t in r.traces if t.root is not None]
+    assert len(roots) == 1 and roots[0].tags  # root and tags ride on one entry only
+    assert sum(1 for r in records for t in r.traces if t.tags) == 1
+
+
+def test_a_span_too_large_for_a_record_is_refused() -> None:
+    parsed = otlp.parse(
+        _export(_span("0000000000000001", blob="x" * 700_000)), "application/x-protobuf"
+    )
+    with pytest.raises(otlp.OtlpError) as err:
+        otlp.to_traces(parsed)
+    assert err.value.status == 413
 
 
 def _records(*bodies: bytes) -> list[trace_wire.TraceRecord]:
     records: list[trace_wire.TraceRecord] = []
     for body in bodies:
-        records.extend(otlp.to_batches(otlp.parse(body, "application/x-protobuf"), 3, "e", 1))
+        records.extend(_to_records(otlp.parse(body, "application/x-protobuf"), 3))
     return records
 
 
@@ -160,7 +211,7 @@ def test_spans_in_several_batches_and_out_of_order_assemble_one_trace() -> None:
 
 
 def test_start_trace_wins_over_spans() -> None:
-    start = trace_wire.decode((EXAMPLES / "trace_info.json").read_bytes())
+    start = trace_wire.decode((EXAMPLES / "traces.v2" / "trace_info.json").read_bytes())
     assert isinstance(start, trace_wire.TraceStart)
     spans = _records(_export(_span("0000000000000009")))
     _, infos = assemble([start, *spans])

@@ -123,6 +123,14 @@ def search(body: dict[str, Any] | None = None, expect: int = 200, **options: Any
     )
 
 
+def _search_both(body: dict[str, Any], **options: Any) -> Step:
+    locations = [
+        {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}
+        for exp in ("${exp}", "${exp2}")
+    ]
+    return post("traces/search", {"locations": locations, **body}, prefix=V3, **options)
+
+
 _WRITES: list[Case] = [
     case("traces/otlp-then-start", traced(1), trace_info()),
     case("traces/otlp-only", create_experiment(), otlp(_otlp_body(_hex(2))), search()),
@@ -245,6 +253,19 @@ _SEARCH: list[Case] = [
         otlp(_otlp_body(_hex(27))),
         otlp(_otlp_body(_hex(28))),
         search({"max_results": 1, "order_by": ["timestamp_ms ASC", "request_id ASC"]}),
+    ),
+    case(
+        # Several experiments: Sluice merges per-experiment ordered scans (a UNION ALL).
+        "traces/search-two-experiments-paging",
+        create_experiment(),
+        create_experiment("exp2", name="${uid}-2"),
+        otlp(_otlp_body(_hex(30))),
+        otlp(_otlp_body(_hex(31)), exp="${exp2}"),
+        otlp(_otlp_body(_hex(32))),
+        otlp(_otlp_body(_hex(33)), exp="${exp2}"),
+        _search_both({"max_results": 3}, capture={"token": "next_page_token"}),
+        _search_both({"max_results": 3, "page_token": "${token}"}),
+        _search_both({"order_by": ["request_id DESC"], "filter": "attributes.status = 'OK'"}),
     ),
     case(
         "traces/search-v2",

@@ -415,6 +415,46 @@ def test_private_targets_are_refused_at_creation_and_at_delivery(
     assert not [r for r in receiver.received if r.path.startswith("/rebind")]
 
 
+def _given_up(stack: Stack, api: str, webhook_id: str) -> list[dict[str, Any]]:
+    lines = stack.log_path(api).read_text().splitlines()
+    docs = [json.loads(line) for line in lines if "webhook delivery given up" in line]
+    return [d for d in docs if d.get("webhook_id") == webhook_id]
+
+
+def test_a_name_that_does_not_resolve_is_retried_not_refused(
+    apis: Apis, receiver: Receiver, stack: Stack
+) -> None:
+    # A lookup that fails (here for good: .invalid never resolves; in life EAI_AGAIN or the
+    # resolve deadline) is a connection error, retried up to max_attempts; a name resolving
+    # to a private address is still refused at once. Stored through the permissive api,
+    # delivered by the strict one (its CheckedResolver).
+    events = [("model_version_tag", "set")]
+    unresolved = _webhook(apis.permissive, "http://sluice-no-such-host.invalid/x", events)
+    private = _webhook(apis.permissive, receiver.url("/resolves-private", "localhost"), events)
+    name = f"d-{uuid.uuid4().hex[:8]}"
+    _call(apis.strict, "POST", "registered-models/create", {"name": name})
+    run_id = _run(apis.strict)
+    body = {"name": name, "source": f"runs:/{run_id}/m", "run_id": run_id}
+    version = _call(apis.strict, "POST", "model-versions/create", body)["model_version"]
+    tag = {"name": name, "version": version["version"], "key": "k", "value": "v"}
+    _call(apis.strict, "POST", "model-versions/set-tag", tag)
+    deadline = time.monotonic() + DELIVERY_DEADLINE_S
+    while not (
+        _given_up(stack, apis.strict_name, unresolved)
+        and _given_up(stack, apis.strict_name, private)
+    ):
+        assert time.monotonic() < deadline, "the strict deliverer did not end both deliveries"
+        time.sleep(0.1)
+    (dns,) = _given_up(stack, apis.strict_name, unresolved)
+    assert dns["attempts"] == 4, dns  # max_attempts: retried
+    assert not dns["error"].startswith("refused"), dns
+    assert "sluice-no-such-host.invalid" in dns["error"], dns
+    (refused,) = _given_up(stack, apis.strict_name, private)
+    assert refused["attempts"] == 1, refused  # not retried
+    assert refused["error"].startswith("refused: localhost resolves to"), refused
+    assert not [r for r in receiver.received if r.path == "/resolves-private"]
+
+
 def _set_alias_with_a_version(base: str, name: str) -> None:
     run_id = _run(base)
     _call(

@@ -22,14 +22,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
 import requests
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from mlflow import MlflowClient
 
+from api.webhooks.deliverer import Deliverer
+from api.webhooks.sender import Sender
+from sluice.config import WebhooksConfig
 from tests.stack import Ports, Stack
 
 TIMEOUT = 30
@@ -561,3 +566,74 @@ def test_the_mlflow_client_manages_webhooks_and_its_changes_are_delivered(
     }
     client.delete_webhook(hook.webhook_id)
     assert hook.webhook_id not in [w.webhook_id for w in client.list_webhooks(max_results=1000)]
+
+
+class _Revoking(Deliverer):
+    """The real loop over a real consumer; delivering the first event 'loses' the partition
+    (the consumer leaves the group), as a rebalance during a slow delivery does."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        cfg = WebhooksConfig()
+        super().__init__(cfg, cast(asyncpg.Pool, None), Sender(cfg))
+        self.consumer = consumer
+        self.handled: list[bytes] = []
+
+    async def handle(self, value: bytes, key: bytes | None) -> None:
+        self.handled.append(value)
+        self.consumer.unsubscribe()
+
+
+async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[list[bytes], Any]:
+    topic, group = f"sluice.test-{stack.tag}.revoked-{when}", f"revoked-{when}-{stack.tag}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        for n in range(3):
+            await producer.send_and_wait(topic, f"event-{n}".encode())
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    consumer.subscribe([topic])
+    await consumer.start()
+    try:
+        tp, fetched = TopicPartition(topic, 0), list[Any]()
+        deadline = time.monotonic() + DELIVERY_DEADLINE_S
+        while len(fetched) < 3:  # one batch of three, as the old loop took up to 100
+            assert time.monotonic() < deadline
+            batches = await consumer.getmany(tp, timeout_ms=1000, max_records=3 - len(fetched))
+            fetched += batches.get(tp, [])
+        deliverer = _Revoking(consumer)
+        if when == "before":  # lost between the fetch and the first delivery
+            consumer.unsubscribe()
+        await deliverer.handle_owned(consumer, tp, fetched)
+    finally:
+        await consumer.stop()
+    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group)
+    await reader.start()
+    try:
+        committed = await reader.committed(tp)
+    finally:
+        await reader.stop()
+    return deliverer.handled, committed
+
+
+@pytest.mark.parametrize(("when", "delivered"), [("before", []), ("during", [b"event-0"])])
+def test_records_fetched_before_the_partition_was_lost_are_not_delivered(
+    stack: Stack, when: str, delivered: list[bytes]
+) -> None:
+    handled, committed = asyncio.run(_deliver_after_losing_the_partition(stack, when))
+    # Lost before: the assignment check delivers nothing; lost during event-0's delivery: its
+    # commit is refused and event-1, event-2 are left to the next owner.
+    assert handled == delivered
+    assert committed is None  # the next owner starts at event-0

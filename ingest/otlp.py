@@ -255,9 +255,16 @@ def _packed(entries: list[tuple[TraceSpans, int]]) -> Iterator[list[TraceSpans]]
         yield group
 
 
+# A span's fixed fields in a record: the two ids (16 hex each), status, both times (at most 19
+# digits each), the eight field names and the JSON punctuation; about 180 bytes, bounded here.
+_SPAN_FIELDS_BOUND = 256
+
+
 def _span_bound(span: WireSpan) -> int:
-    """An upper bound of the span's JSON in a record: base64 of the proto, the texts escaped."""
-    return 4 * (len(span.proto) // 3 + 1) + _json_bound(span.name, span.span_type)
+    """An upper bound of the span's JSON in a record: base64 of the proto, the texts escaped,
+    its fixed fields."""
+    base64_len = 4 * (len(span.proto) // 3 + 1)
+    return base64_len + _json_bound(span.name, span.span_type) + _SPAN_FIELDS_BOUND
 
 
 def _json_bound(*texts: str | None) -> int:

@@ -86,13 +86,14 @@ async def search(
     (experiment, time) index in order and cut at ``limit + offset`` rows: with
     ``experiment_id = ANY(array)`` PostgreSQL sorted every trace of the experiments."""
     n = len(params)
-    page = _ordered(where, order, n + 3, len(set(experiment_ids)), f"${n + 1}", f"${n + 2}")
+    scans, experiment_args = _scan_args(experiment_ids)
+    page = _ordered(where, order, n + 3, scans, f"${n + 1}", f"${n + 2}")
     text = (
         f"SELECT t.*, (SELECT json_agg(a.doc ORDER BY a.created_ms, a.assessment_id)"
         f" FROM trace_assessments a WHERE a.trace_id = t.trace_id) AS assessments"
         f" FROM ({page}) t ORDER BY {order}"
     )
-    return list(await conn.fetch(text, *params, limit, offset, *dict.fromkeys(experiment_ids)))
+    return list(await conn.fetch(text, *params, limit, offset, *experiment_args))
 
 
 def _ordered(
@@ -105,8 +106,14 @@ def _ordered(
 ) -> str:
     """The search's rows in ``order`` (optionally a page): one experiment (parameter
     ``$first``) is one ordered index scan; several (``$first``, ``$first + 1``, ...) a UNION ALL
-    of per-experiment ordered scans, each cut at ``limit + offset`` rows, merged in order."""
+    of per-experiment ordered scans, each cut at ``limit + offset`` rows, merged in order;
+    ``experiments`` 0: one scan of the array ``$first`` (see _scan_args)."""
     page = f" LIMIT {limit}::bigint OFFSET {offset}::bigint" if limit and offset else ""
+    if experiments == 0:
+        condition = f"t.experiment_id = ANY(${first}::bigint[])"
+        return f"SELECT {_SELECT} FROM trace_info t WHERE {' AND '.join([condition, *where])}" + (
+            f" ORDER BY {order}{page}"
+        )
     scans = [
         f"SELECT {_SELECT} FROM trace_info t"
         f" WHERE {' AND '.join([f't.experiment_id = ${e}::bigint', *where])} ORDER BY {order}"
@@ -120,6 +127,17 @@ def _ordered(
 
 
 _SELECT = _INFO_COLUMNS.replace("trace_id,", "t.trace_id,", 1)
+# Beyond this many experiments a search is one scan of them all (sorting), not a UNION ALL of
+# one branch each: a request may name thousands, and each branch is planned and parameterised.
+MAX_MERGED_SCANS = 32
+
+
+def _scan_args(experiment_ids: list[int]) -> tuple[int, list[Any]]:
+    """(the ``experiments`` argument of _ordered, the parameters it numbers)."""
+    distinct = list(dict.fromkeys(experiment_ids))
+    if len(distinct) <= MAX_MERGED_SCANS:
+        return len(distinct), distinct
+    return 0, [distinct]
 
 
 def _in_experiments(number: int, experiment_ids: list[int]) -> str:
@@ -142,8 +160,9 @@ async def search_cursor(
 ) -> AsyncGenerator[Row, None]:
     """Every trace row of a search, in order, fetched a page at a time (inside the caller's
     transaction), for searches whose span conditions are tested in Python."""
-    text = _ordered(where, order, len(params) + 1, len(set(experiment_ids)))
-    async for row in conn.cursor(text, *params, *dict.fromkeys(experiment_ids), prefetch=200):
+    scans, experiment_args = _scan_args(experiment_ids)
+    text = _ordered(where, order, len(params) + 1, scans)
+    async for row in conn.cursor(text, *params, *experiment_args, prefetch=200):
         yield row
 
 

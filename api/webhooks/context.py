@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api.deps import deps_key
-from api.webhooks.deliverer import Deliverer
+from api.webhooks.deliverer import Deliverer, max_poll_interval_ms
 from api.webhooks.events import Publisher, publisher_key
 from api.webhooks.sender import Sender
 from sluice import kafka
@@ -49,7 +49,11 @@ async def webhooks_context(app: web.Application, settings: Settings) -> AsyncIte
 async def _start_deliverer(
     app: web.Application, settings: Settings, sender: Sender
 ) -> asyncio.Task[None]:
-    consumer = kafka.create_consumer(settings.kafka, group_id=settings.webhooks.group_id)
+    consumer = kafka.create_consumer(
+        settings.kafka,
+        group_id=settings.webhooks.group_id,
+        max_poll_interval_ms=max_poll_interval_ms(settings.webhooks),
+    )
     consumer.subscribe([settings.kafka.webhooks_topic])
     await kafka.start(consumer, settings.kafka)
     deliverer = Deliverer(settings.webhooks, app[deps_key].pool, sender)

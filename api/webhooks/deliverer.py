@@ -11,9 +11,13 @@ events of one registered model (the record key) reach a webhook in order.
 
 BOUNDS. One event's deliveries run concurrently, at most ``max_in_flight`` at once; each
 attempt has the request deadline; the waits between attempts grow exponentially up to
-``backoff_max_s``. The longest an event can hold its partition is therefore about
-``max_attempts * request_timeout_s`` plus the waits (~2 minutes with the defaults), inside the
-consumer's poll interval.
+``backoff_max_s``. Records are fetched one at a time, so the time between two polls is one
+event's deliveries, and the consumer's poll interval is set above that worst case
+(:func:`max_poll_interval_ms`): a slow receiver never makes Kafka take the partition away
+while it is still being worked on. Should it be taken anyway (a lost heartbeat, a new member),
+the loop notices before the next record (``consumer.assignment()``) or at the failed commit,
+and delivers nothing more of what it fetched for it: the new owner starts at the committed
+offset.
 """
 
 from __future__ import annotations
@@ -60,13 +64,26 @@ class Deliverer:
     # -- the consumer loop ----------------------------------------------------------------------
 
     async def run(self, consumer: AIOKafkaConsumer) -> None:
-        """Consume until cancelled; the consumer is started and subscribed by the caller."""
+        """Consume until cancelled; the consumer is started and subscribed by the caller, with
+        ``max_poll_interval_ms(cfg)``."""
         while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=100)
+            # One record per poll: the poll interval then bounds one event, not a batch.
+            batches = await consumer.getmany(timeout_ms=1000, max_records=1)
             for tp, records in batches.items():
-                for record in records:
-                    await self.handle(record.value, record.key)
-                    await _commit(consumer, tp, record.offset + 1)
+                await self.handle_owned(consumer, tp, records)
+
+    async def handle_owned(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Any]
+    ) -> None:
+        """Deliver and commit ``records`` of ``tp`` in order while this process owns ``tp``;
+        once it lost it (revoked, or a commit refused), the rest belongs to the new owner."""
+        for record in records:
+            if tp not in consumer.assignment():
+                log.warning("webhook partition revoked; its fetched records are left to its owner")
+                return
+            await self.handle(record.value, record.key)
+            if not await _commit(consumer, tp, record.offset + 1):
+                return
 
     async def handle(self, value: bytes, key: bytes | None) -> None:
         """Every delivery of one record's event, to its end (never raises for a bad record)."""
@@ -139,16 +156,34 @@ class Deliverer:
         return False
 
 
+def max_poll_interval_ms(cfg: WebhooksConfig) -> int:
+    """The consumer's poll interval: above the longest one record can take, so Kafka does not
+    move a partition whose event is still being delivered (aiokafka's default, 300 s, is what
+    4 attempts of 30 s plus 3 waits of 60 s take: no margin at all).
+
+    One delivery takes at most ``max_attempts`` POSTs of ``request_timeout_s`` (DNS included)
+    and ``max_attempts - 1`` waits of ``backoff_max_s`` (jitter and Retry-After are capped by
+    it). An event's deliveries run ``max_in_flight`` at a time, so the bound holds for events
+    with up to ``max_in_flight`` subscribed webhooks; twice the bound (and a minute on top)
+    leaves room for the subscribers' read and a second wave of deliveries."""
+    one_delivery_s = (
+        cfg.max_attempts * cfg.request_timeout_s + (cfg.max_attempts - 1) * cfg.backoff_max_s
+    )
+    return int((2 * one_delivery_s + 60) * 1000)
+
+
 def _result(attempt: Attempt) -> str:
     if attempt.delivered:
         return "delivered"
     return "retryable" if attempt.retryable else "failed"
 
 
-async def _commit(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+async def _commit(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:
+    """False when the commit was refused: the partition moved to another process (rebalance),
+    which re-delivers from the last committed offset, with the same delivery ids."""
     try:
         await consumer.commit({tp: offset})
     except (CommitFailedError, KafkaError) as exc:
-        # The partition moved to another process (rebalance): it re-delivers from the last
-        # committed offset, with the same delivery ids.
         log.warning("webhook offset not committed", extra={"offset": offset, "error": repr(exc)})
+        return False
+    return True

@@ -23,7 +23,8 @@ from schemas.mlflow_errors import invalid_parameter
 
 class TargetRefused(Exception):
     """A delivery's target resolved to an address Sluice does not send to. Not retried: the
-    delivery fails closed, with the reason in its log line."""
+    delivery fails closed, with the reason in its log line. (A name that does not resolve is
+    not refused: that is a connection error, retried.)"""
 
 
 async def resolve(hostname: str, port: int, timeout_s: float) -> list[tuple[Any, ...]]:
@@ -72,7 +73,10 @@ class CheckedResolver(AbstractResolver):
         try:
             infos = await resolve(host, port, self._timeout_s)
         except Exception as exc:  # MlflowError with the lookup's reason
-            raise TargetRefused(str(exc)) from exc
+            # A lookup that failed or timed out (EAI_AGAIN, a slow resolver) says nothing about
+            # the target: an OSError, which aiohttp reports as a connection error, retried as
+            # MLflow's urllib3 Retry does. Only a resolved non-public address is refused.
+            raise OSError(str(exc)) from exc
         results: list[ResolveResult] = []
         for fam, _type, proto, _name, sockaddr in infos:
             address = str(sockaddr[0])

@@ -141,3 +141,18 @@ def test_token_metrics_skip_malformed_token_usage(client: MlflowClient, sluice_u
     assert answer.json()["data_points"] == [
         {"metric_name": "input_tokens", "values": {"SUM": 5.0, "MAX": 5.0}}
     ]
+
+
+def test_a_search_over_many_experiments_pages_in_order(client: MlflowClient) -> None:
+    """Past MAX_MERGED_SCANS experiments a search is one scan of them all: the same pages."""
+    exp_id, ids = _traced(client)
+    others = [client.create_experiment(f"empty-{uuid.uuid4().hex[:8]}") for _ in range(33)]
+    wide = [*others, exp_id]
+    first = client.search_traces(locations=wide, max_results=2, order_by=["timestamp_ms DESC"])
+    rest = client.search_traces(
+        locations=wide, max_results=2, order_by=["timestamp_ms DESC"], page_token=first.token
+    )
+    newest_first = [t.info.trace_id for t in [*first, *rest]]
+    narrow = client.search_traces(locations=[exp_id], order_by=["timestamp_ms DESC"])
+    assert newest_first == [t.info.trace_id for t in narrow]
+    assert set(newest_first) == set(ids.values()) and rest.token is None

@@ -22,14 +22,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
 import requests
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from mlflow import MlflowClient
 
+from api.webhooks.deliverer import Deliverer
+from api.webhooks.sender import Sender
+from sluice.config import WebhooksConfig
 from tests.stack import Ports, Stack
 
 TIMEOUT = 30
@@ -415,6 +420,46 @@ def test_private_targets_are_refused_at_creation_and_at_delivery(
     assert not [r for r in receiver.received if r.path.startswith("/rebind")]
 
 
+def _given_up(stack: Stack, api: str, webhook_id: str) -> list[dict[str, Any]]:
+    lines = stack.log_path(api).read_text().splitlines()
+    docs = [json.loads(line) for line in lines if "webhook delivery given up" in line]
+    return [d for d in docs if d.get("webhook_id") == webhook_id]
+
+
+def test_a_name_that_does_not_resolve_is_retried_not_refused(
+    apis: Apis, receiver: Receiver, stack: Stack
+) -> None:
+    # A lookup that fails (here for good: .invalid never resolves; in life EAI_AGAIN or the
+    # resolve deadline) is a connection error, retried up to max_attempts; a name resolving
+    # to a private address is still refused at once. Stored through the permissive api,
+    # delivered by the strict one (its CheckedResolver).
+    events = [("model_version_tag", "set")]
+    unresolved = _webhook(apis.permissive, "http://sluice-no-such-host.invalid/x", events)
+    private = _webhook(apis.permissive, receiver.url("/resolves-private", "localhost"), events)
+    name = f"d-{uuid.uuid4().hex[:8]}"
+    _call(apis.strict, "POST", "registered-models/create", {"name": name})
+    run_id = _run(apis.strict)
+    body = {"name": name, "source": f"runs:/{run_id}/m", "run_id": run_id}
+    version = _call(apis.strict, "POST", "model-versions/create", body)["model_version"]
+    tag = {"name": name, "version": version["version"], "key": "k", "value": "v"}
+    _call(apis.strict, "POST", "model-versions/set-tag", tag)
+    deadline = time.monotonic() + DELIVERY_DEADLINE_S
+    while not (
+        _given_up(stack, apis.strict_name, unresolved)
+        and _given_up(stack, apis.strict_name, private)
+    ):
+        assert time.monotonic() < deadline, "the strict deliverer did not end both deliveries"
+        time.sleep(0.1)
+    (dns,) = _given_up(stack, apis.strict_name, unresolved)
+    assert dns["attempts"] == 4, dns  # max_attempts: retried
+    assert not dns["error"].startswith("refused"), dns
+    assert "sluice-no-such-host.invalid" in dns["error"], dns
+    (refused,) = _given_up(stack, apis.strict_name, private)
+    assert refused["attempts"] == 1, refused  # not retried
+    assert refused["error"].startswith("refused: localhost resolves to"), refused
+    assert not [r for r in receiver.received if r.path == "/resolves-private"]
+
+
 def _set_alias_with_a_version(base: str, name: str) -> None:
     run_id = _run(base)
     _call(
@@ -521,3 +566,74 @@ def test_the_mlflow_client_manages_webhooks_and_its_changes_are_delivered(
     }
     client.delete_webhook(hook.webhook_id)
     assert hook.webhook_id not in [w.webhook_id for w in client.list_webhooks(max_results=1000)]
+
+
+class _Revoking(Deliverer):
+    """The real loop over a real consumer; delivering the first event 'loses' the partition
+    (the consumer leaves the group), as a rebalance during a slow delivery does."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        cfg = WebhooksConfig()
+        super().__init__(cfg, cast(asyncpg.Pool, None), Sender(cfg))
+        self.consumer = consumer
+        self.handled: list[bytes] = []
+
+    async def handle(self, value: bytes, key: bytes | None) -> None:
+        self.handled.append(value)
+        self.consumer.unsubscribe()
+
+
+async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[list[bytes], Any]:
+    topic, group = f"sluice.test-{stack.tag}.revoked-{when}", f"revoked-{when}-{stack.tag}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        for n in range(3):
+            await producer.send_and_wait(topic, f"event-{n}".encode())
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    consumer.subscribe([topic])
+    await consumer.start()
+    try:
+        tp, fetched = TopicPartition(topic, 0), list[Any]()
+        deadline = time.monotonic() + DELIVERY_DEADLINE_S
+        while len(fetched) < 3:  # one batch of three, as the old loop took up to 100
+            assert time.monotonic() < deadline
+            batches = await consumer.getmany(tp, timeout_ms=1000, max_records=3 - len(fetched))
+            fetched += batches.get(tp, [])
+        deliverer = _Revoking(consumer)
+        if when == "before":  # lost between the fetch and the first delivery
+            consumer.unsubscribe()
+        await deliverer.handle_owned(consumer, tp, fetched)
+    finally:
+        await consumer.stop()
+    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group)
+    await reader.start()
+    try:
+        committed = await reader.committed(tp)
+    finally:
+        await reader.stop()
+    return deliverer.handled, committed
+
+
+@pytest.mark.parametrize(("when", "delivered"), [("before", []), ("during", [b"event-0"])])
+def test_records_fetched_before_the_partition_was_lost_are_not_delivered(
+    stack: Stack, when: str, delivered: list[bytes]
+) -> None:
+    handled, committed = asyncio.run(_deliver_after_losing_the_partition(stack, when))
+    # Lost before: the assignment check delivers nothing; lost during event-0's delivery: its
+    # commit is refused and event-1, event-2 are left to the next owner.
+    assert handled == delivered
+    assert committed is None  # the next owner starts at event-0

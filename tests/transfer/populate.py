@@ -110,7 +110,7 @@ def populate(uri: str, big_points: int, sqlite_path: Path | None = None) -> Popu
     runs.append(retired_run)
     client.delete_experiment(exps[2])
     models = _registry(client, runs)
-    _logged_models(client, exps[0], runs)
+    points += _logged_models(client, exps[0], runs)
     traces, traced_run = _traces(uri, client, exps[0])
     runs.append(traced_run)
     return Populated(exps, runs, big, points, models, traces)
@@ -203,7 +203,8 @@ def _registry(client: MlflowClient, runs: list[str]) -> list[str]:
     return ["churn", "ranker"]
 
 
-def _logged_models(client: MlflowClient, experiment_id: str, runs: list[str]) -> None:
+def _logged_models(client: MlflowClient, experiment_id: str, runs: list[str]) -> int:
+    """Two logged models; returns the metric points logged (also on the run)."""
     model = client.create_logged_model(
         experiment_id,
         name="clf",
@@ -213,10 +214,20 @@ def _logged_models(client: MlflowClient, experiment_id: str, runs: list[str]) ->
         model_type="classifier",
     )
     client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    for step, value in enumerate((0.71, 0.83)):  # metrics of the model (MLflow 3)
+        client.log_metric(
+            runs[0],
+            "acc",
+            value,
+            timestamp=1_700_000_000_000 + step,
+            step=step,
+            model_id=model.model_id,
+        )
     client.log_outputs(runs[0], [LoggedModelOutput(model.model_id, step=3)])
     client.log_inputs(runs[1], models=[LoggedModelInput(model.model_id)])
     pending = client.create_logged_model(experiment_id, name="draft")
     client.set_logged_model_tags(pending.model_id, {"state": "wip"})
+    return 2
 
 
 @mlflow.trace(span_type=SpanType.LLM)

@@ -187,6 +187,9 @@ def _logged_models(client: MlflowClient, experiment_ids: list[str]) -> list[dict
                 "source_run_id": got.source_run_id,
                 "tags": dict(got.tags),
                 "params": dict(got.params),
+                "metrics": sorted(
+                    (x.key, x.value, x.timestamp, x.step, x.run_id) for x in got.metrics or []
+                ),
             }
         )
     return models

@@ -35,6 +35,7 @@ TABLES = (
     "logged_models",
     "logged_model_tags",
     "logged_model_params",
+    "logged_model_metrics",
     "registered_models",
     "registered_model_tags",
     "model_versions",

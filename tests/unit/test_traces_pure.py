@@ -108,6 +108,18 @@ def test_traces_of_one_partition_share_a_record() -> None:
     assert sum(len(r.traces) for r in records) == 40
 
 
+def test_records_of_many_small_spans_stay_under_kafkas_limit() -> None:
+    """The size estimate counts every field of a span, not only its proto and texts: 9,000
+    minimal spans of one trace (a 0.5 MB body) once made records of 1.5 MB, which Kafka
+    refuses."""
+    root = _span("0000000000000001")
+    spans = [root] + [_span(f"{i:016x}", "0000000000000001") for i in range(2, 9002)]
+    records = _to_records(otlp.parse(_export(*spans), "application/x-protobuf"))
+    sizes = [len(trace_wire.encode(r)) for r in records]
+    assert max(sizes) <= otlp.ENTRY_MAX_BYTES + 4096, sizes
+    assert sum(len(t.spans) for r in records for t in r.traces) == 9001
+
+
 def test_otlp_json_takes_hex_ids() -> None:
     doc = {
         "resourceSpans": [

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from api.webhooks import rules, signing
+from api.webhooks.deliverer import max_poll_interval_ms
 from api.webhooks.events import EXAMPLES, model_created, version_created, version_tag_set
 from api.webhooks.sender import Attempt, backoff_s, retry_after
+from api.webhooks.targets import CheckedResolver, TargetRefused
 from schemas.mlflow_errors import MlflowError
 from schemas.webhook_events import (
     VALID_ACTIONS,
@@ -19,6 +22,7 @@ from schemas.webhook_events import (
     decode,
     encode,
 )
+from sluice.config import WebhooksConfig
 
 
 def test_signature_is_mlflows() -> None:
@@ -146,3 +150,22 @@ def test_retry_policy() -> None:
     assert backoff_s(1, 1.0, 60.0, 0.5, 3.0) == 3.0
     assert backoff_s(1, 1.0, 60.0, 0.5, 600.0) == 60.0
     assert retry_after("2") == 2.0 and retry_after("soon") is None and retry_after(None) is None
+
+
+def test_poll_interval_outlasts_one_events_deliveries() -> None:
+    # Defaults: 4 POSTs of 30 s + 3 waits of 60 s = 300 s, aiokafka's default poll interval.
+    worst_s = 4 * 30 + 3 * 60
+    assert max_poll_interval_ms(WebhooksConfig()) >= 2 * worst_s * 1000
+    slow = WebhooksConfig(max_attempts=10, request_timeout_s=120.0, backoff_max_s=300.0)
+    assert max_poll_interval_ms(slow) > (10 * 120 + 9 * 300) * 1000
+
+
+def test_checked_resolver_refuses_private_addresses_but_not_failed_lookups() -> None:
+    resolver = CheckedResolver(timeout_s=5.0)
+    with pytest.raises(TargetRefused, match="localhost resolves to"):
+        asyncio.run(resolver.resolve("localhost", 80))
+    # A lookup failure (NXDOMAIN here; EAI_AGAIN and the deadline alike) is an OSError, which
+    # aiohttp reports as a (retried) connection error, never a refusal.
+    with pytest.raises(OSError) as failed:
+        asyncio.run(resolver.resolve("sluice-no-such-host.invalid", 80))
+    assert not isinstance(failed.value, TargetRefused)

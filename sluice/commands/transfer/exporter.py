@@ -207,6 +207,25 @@ COPIES: Final[tuple[Copy, ...]] = (
         "SELECT count(*) FROM logged_model_params",
     ),
     Copy(
+        "logged_model_metrics",
+        "logged_model_metrics",
+        (
+            "model_id",
+            "metric_name",
+            "metric_timestamp_ms",
+            "metric_step",
+            "metric_value",
+            "experiment_id",
+            "run_id",
+            "dataset_name",
+            "dataset_digest",
+        ),
+        "SELECT x.model_id, x.key, x.timestamp, x.step, x.value, m.experiment_id, x.run_uuid,"
+        " x.dataset_name, x.dataset_digest FROM logged_model_metrics x"
+        " JOIN logged_models m USING (model_id) ORDER BY x.model_id, x.key, x.timestamp, x.step",
+        "SELECT count(*) FROM logged_model_metrics x JOIN logged_models m USING (model_id)",
+    ),
+    Copy(
         "run_model_inputs",
         "inputs",
         _INPUT_COLUMNS,

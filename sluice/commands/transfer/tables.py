@@ -320,6 +320,28 @@ TABLES: Final[tuple[Table, ...]] = (
         after="logged_model_params",
     ),
     Table(
+        "logged_model_metrics",
+        "logged_model_metrics",
+        (
+            "model_id",
+            "key",
+            "timestamp",
+            "step",
+            "run_uuid",
+            "value",
+            "dataset_name",
+            "dataset_digest",
+        ),
+        ("model_id", "key", "timestamp", "step", "run_uuid"),
+        # MLflow keeps a NaN as NULL here; Sluice keeps what MLflow shows for it (0.0).
+        lambda has: (
+            "SELECT model_id, metric_name, metric_timestamp_ms, metric_step, run_id,"
+            " coalesce(metric_value, 0.0), dataset_name, dataset_digest FROM logged_model_metrics"
+        ),
+        count("logged_model_metrics"),
+        after="logged_model_metrics",
+    ),
+    Table(
         "registered_models",
         "registered_models",
         ("name", "creation_timestamp", "last_updated_timestamp", "description", "max_version"),

@@ -62,7 +62,16 @@ _STATUS_TEXT = (
     "everything). Sluice compares the number's text, as the SQLite reference: a client gets "
     "the models instead of a database error."
 )
+_WEBHOOK_EVENT_ORDER = (
+    "MLflow reads a webhook's events without an ORDER BY: on SQLite they come sorted (entity, "
+    "then action), on PostgreSQL in the order of its heap. Sluice keeps the SQLite reference's "
+    "sorted order, the same on every read."
+)
+
 PG_DEVIATIONS: dict[str, str] = {
+    "webhooks/create-full-get": _WEBHOOK_EVENT_ORDER,
+    "webhooks/create-full-get@ajax": _WEBHOOK_EVENT_ORDER,
+    "webhooks/list-max-results-zero-is-default": _WEBHOOK_EVENT_ORDER,
     "experiments/create-name-at-500-chars": (
         "MLflow on PostgreSQL refuses a name over 256 characters with the driver's error (its "
         "column is varchar(256)); on SQLite it stores it. Sluice stores it, as SQLite-backed "

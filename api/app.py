@@ -15,6 +15,7 @@ from api.runs import store as runs
 from api.traces import store as traces
 from api.traces.fence import trace_fence_context
 from api.ui import bundle as ui_bundle
+from api.webhooks.context import webhooks_context
 from schemas.routes import routes_of
 from sluice import health, kafka, metrics, pg
 from sluice.auth import Owners, auth_middleware
@@ -41,6 +42,7 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(lambda a: artifact_store_context(a, settings.api))
     app.cleanup_ctx.append(lambda a: ui_bundle.bundle_context(a, settings.api))
     app.cleanup_ctx.append(lambda a: trace_fence_context(a, settings))
+    app.cleanup_ctx.append(lambda a: webhooks_context(a, settings))  # after _resources (pool)
     for route in routes_of("api"):
         if route.handler in ui_bundle.HANDLERS and not settings.api.ui_enabled:
             continue  # headless: no web UI

@@ -32,6 +32,7 @@ class Resource(enum.Enum):
     # A trace's experiment: header x-mlflow-experiment-id (OTLP), StartTraceV3's location, a
     # trace id (path, query or body field trace_id / request_id), or field experiment_id.
     TRACE = "trace"
+    ADMIN = "admin"  # admins only (MLflow's auth app: the webhook routes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,14 @@ RULES: Final[dict[str, Rule]] = {
     "api.traces.assessments:get_assessment": _r(_T),
     "api.traces.assessments:update_assessment": _r(_T, EDIT),
     "api.traces.assessments:delete_assessment": _r(_T, EDIT),
+    # webhooks (issue 14): admins only, as MLflow's auth app (sender_is_admin): a webhook
+    # receives every registry event, whatever the caller's grants.
+    "api.webhooks.handlers:create_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:list_webhooks": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:get_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:update_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:delete_webhook": _r(Resource.ADMIN, MANAGE),
+    "api.webhooks.handlers:test_webhook": _r(Resource.ADMIN, MANAGE),
 }
 
 
@@ -215,4 +224,6 @@ def allowed(rule: Rule, is_admin: bool, granted: Level | None, default: Level) -
     rule's level. Rules on no resource only need an authenticated caller."""
     if is_admin or rule.resource is Resource.NONE:
         return True
+    if rule.resource is Resource.ADMIN:
+        return False
     return (granted if granted is not None else default) >= rule.level

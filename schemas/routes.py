@@ -322,8 +322,24 @@ TRACE_ROUTES: Final[tuple[Route, ...]] = (
     ),
 )
 
+# Model registry webhooks (MLflow 3.3+, issue 14): api/webhooks/. Admins only (schemas/access.py).
+_W: Final = "api.webhooks.handlers:"
+WEBHOOK_ROUTES: Final[tuple[Route, ...]] = (
+    Route("POST", "/mlflow/webhooks", _W + "create_webhook"),
+    Route("GET", "/mlflow/webhooks", _W + "list_webhooks"),
+    Route("GET", "/mlflow/webhooks/{webhook_id}", _W + "get_webhook"),
+    Route("PATCH", "/mlflow/webhooks/{webhook_id}", _W + "update_webhook"),
+    Route("DELETE", "/mlflow/webhooks/{webhook_id}", _W + "delete_webhook"),
+    Route("POST", "/mlflow/webhooks/{webhook_id}/test", _W + "test_webhook"),
+)
 
-ROUTES: Final[tuple[Route, ...]] = (*_TRACKING_ROUTES, *TRACE_ROUTES, *NOT_SUPPORTED_ROUTES)
+
+ROUTES: Final[tuple[Route, ...]] = (
+    *_TRACKING_ROUTES,
+    *TRACE_ROUTES,
+    *WEBHOOK_ROUTES,
+    *NOT_SUPPORTED_ROUTES,
+)
 
 
 def routes_of(service: Service) -> list[Route]:

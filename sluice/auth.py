@@ -61,6 +61,8 @@ class Authorizer:
     async def check(self, rule: Rule, user: User, request: web.Request) -> None:
         if user.is_admin or rule.resource is Resource.NONE:
             return
+        if rule.resource is Resource.ADMIN:
+            raise MlflowError("PERMISSION_DENIED", "Permission denied")
         target = await self._resource_of(rule.resource, request)
         if target is None:
             return  # not identifiable: the handler answers MLflow's 400/404 itself

@@ -67,6 +67,8 @@ class KafkaConfig:
     bootstrap: str = "127.0.0.1:9092"  # broker list, host:port[,host:port]
     topic: str = "sluice.metrics.v1"  # metric records, key = run id
     traces_topic: str = "sluice.traces.v1"  # span batches and trace infos, key = trace id
+    # Registry changes webhooks subscribe to (api -> its deliverer), key = registered model name
+    webhooks_topic: str = "sluice.webhooks.v1"
     partitions: int = 8  # topic partitions; the writer group scales up to this many processes
     replication_factor: int = 1  # 3 in production (with min.insync.replicas=2)
     min_insync_replicas: int = 1  # topic setting applied by `sluice migrate`
@@ -163,6 +165,33 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    """Model registry webhooks (MLflow 3.3+): who may be called and how deliveries retry."""
+
+    # This api process consumes the webhooks topic and POSTs the deliveries (one consumer group
+    # over every api process); false on api processes that should only serve requests.
+    deliver: bool = True
+    group_id: str = "sluice-webhooks"  # Kafka consumer group of the deliverers
+    # URL schemes a webhook may use (comma list; MLflow's MLFLOW_WEBHOOK_ALLOWED_SCHEMES).
+    allowed_schemes: str = "https"
+    # Allow targets that resolve to private, loopback or link-local addresses (SSRF protection
+    # off; MLflow's MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS). Local development and tests only.
+    allow_private: bool = False
+    request_timeout_s: float = 30.0  # deadline of one POST (connect, send, answer)
+    resolve_timeout_s: float = 5.0  # deadline of the DNS lookup of a webhook's host
+    # Attempts per delivery before it is given up (MLflow: 1 + 3 retries). Retried: connection
+    # errors, timeouts and 429/500/502/503/504, as MLflow does.
+    max_attempts: int = 4
+    backoff_base_s: float = 1.0  # wait before retry n: base * 2**(n-1), capped, plus jitter
+    backoff_max_s: float = 60.0  # cap of one wait (a Retry-After above it is capped too)
+    max_in_flight: int = 16  # deliveries of one event to its webhooks running at once
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.allowed_schemes.split(",") if s.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class HaConfig:
     """`sluice up-ha`: the production shape on one machine (docs/capacity.md)."""
 
@@ -193,6 +222,7 @@ class Settings:
     writer: WriterConfig = field(default_factory=WriterConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     ha: HaConfig = field(default_factory=HaConfig)
 
 

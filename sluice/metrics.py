@@ -114,6 +114,21 @@ api_artifact_root_size_bytes = Gauge(
     "sluice_api_artifact_root_size_bytes", "Size of the artifact root's filesystem"
 )
 
+# Model registry webhooks (api/webhooks/): events published after a registry change
+# (outcome published | lost: Kafka did not take it within the deadline) ...
+webhook_events_total = Counter(
+    "sluice_webhook_events_total", "Webhook events published to Kafka", ["outcome"]
+)
+# ... each delivery's end (delivered | given_up after max_attempts | refused: the target is
+# not allowed, e.g. resolves to a private address | unreadable: a record not decodable) ...
+webhook_deliveries_total = Counter(
+    "sluice_webhook_deliveries_total", "Webhook deliveries by outcome", ["outcome"]
+)
+# ... and each POST attempt (delivered | retryable: 429/5xx/connection error | failed).
+webhook_attempts_total = Counter(
+    "sluice_webhook_attempts_total", "Webhook POST attempts by result", ["result"]
+)
+
 # --- supervisor ---------------------------------------------------------------------------
 # Child process restarts by `sluice up`.
 supervisor_restarts_total = Counter(

@@ -122,6 +122,12 @@ class Stack:
             SLUICE_KAFKA_BOOTSTRAP=self.bootstrap,
             SLUICE_KAFKA_TOPIC=self.topic,
             SLUICE_KAFKA_TRACES_TOPIC=self.traces_topic,
+            SLUICE_KAFKA_WEBHOOKS_TOPIC=f"sluice.test-{self.tag}.webhooks",
+            SLUICE_WEBHOOKS_GROUP_ID=f"sluice-webhooks-{self.tag}",
+            # The compat cases' webhooks point at a public address this machine cannot reach:
+            # delivering every registry event of the session there would only burn CPU.
+            # tests/integration/test_webhooks.py runs deliverers of its own.
+            SLUICE_WEBHOOKS_DELIVER="false",
             SLUICE_KAFKA_PARTITIONS="4",
             SLUICE_INGEST_PORT=str(self.ports.ingest),
             SLUICE_API_PORT=str(self.ports.api),

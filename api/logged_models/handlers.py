@@ -23,6 +23,7 @@ from schemas.fields import get_bool, get_enum, get_list, get_string
 from schemas.int_fields import get_int32
 from schemas.mlflow_errors import does_not_exist, invalid_parameter
 from schemas.mlflow_names import validate_experiment_id
+from sluice.auth import viewer_of
 from sluice.clock import now_ms
 from sluice.http import json_response
 
@@ -123,7 +124,9 @@ async def search_logged_models(request: web.Request) -> web.Response:
     offset = decode_offset(get_string(doc, "page_token"))
     filter_string = get_string(doc, "filter", default="")
     order_by = get_list(doc, "order_by")
-    query = compile_search(exp_ids, filter_string, datasets(doc), order_by, (limit, offset))
+    query = compile_search(
+        exp_ids, filter_string, datasets(doc), order_by, (limit, offset), viewer_of(request)
+    )
     await request.app[deps_key].fence.wait_for_all()  # filters and order read model metrics
     async with request.app[deps_key].pool.acquire() as conn:
         ids = await store.search_page(conn, query)

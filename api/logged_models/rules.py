@@ -12,6 +12,8 @@ from typing import Any, Final
 
 from api.logged_models.filter import ALIASES, NUMERIC_ATTRIBUTES, Comparison, Entity, parse
 from api.search.sql import SQL_OPS, Binder, Query, text_compare
+from api.search.visibility import readable_experiment
+from schemas.access import Viewer
 from schemas.fields import expect_object, get_bool, get_list, get_string
 from schemas.mlflow_errors import MlflowError, invalid_parameter
 from schemas.mlflow_names import validate_key
@@ -197,15 +199,17 @@ def compile_search(
     found: list[DatasetFilter],
     order_by: list[Any],
     page: tuple[int, int],
+    viewer: Viewer | None = None,
 ) -> Query:
     """The model ids of one page (``page``: limit, offset), one more than ``limit`` to tell
-    whether a next page exists."""
+    whether a next page exists; only models of experiments ``viewer`` may read."""
     limit, offset = page
     binder = Binder()
     where = [
         "m.lifecycle_stage <> 'deleted'",
         f"m.experiment_id = ANY({binder.bind(exp_ids, 'bigint[]')})",
         *_filter_sql(filter_string, found, binder),
+        readable_experiment(viewer, "m.experiment_id", binder),
     ]
     joins, terms = _order_sql(order_by, binder)
     sql = (

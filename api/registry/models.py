@@ -9,6 +9,7 @@ from api.page_tokens import decode_offset, encode_offset
 from api.registry import render, search, store
 from api.registry.requests import name_of, tag_of, tags_of
 from api.registry.rules import STAGES, canonical_stage, validate_model_name
+from api.webhooks import events
 from schemas.fields import get_list, get_string
 from schemas.int_fields import read_int
 from sluice.auth import viewer_of
@@ -36,6 +37,7 @@ async def create_registered_model(request: web.Request) -> web.Response:
         await store.insert_model(conn, name, description, tags, now_ms())
         model_id = await store.model_id_of(conn, name)
     created = render.in_request_order(await _model_json(request, model_id), tags)
+    await events.publish(request, events.model_created(name, tags, description or ""), name)
     return json_response({"registered_model": created})
 
 
@@ -80,6 +82,8 @@ async def set_registered_model_tag(request: web.Request) -> web.Response:
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         model_id = await store.lock_model(conn, name)
         await store.upsert_model_tags(conn, model_id, [(key, value)])
+        prompt = await store.is_prompt(conn, model_id)
+    await events.publish(request, events.model_tag_set(prompt, name, key, value), name)
     return json_response({})
 
 
@@ -90,6 +94,8 @@ async def delete_registered_model_tag(request: web.Request) -> web.Response:
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         model_id = await store.lock_model(conn, name)
         await store.delete_model_tag(conn, model_id, key)  # missing tag: 200, as in MLflow
+        prompt = await store.is_prompt(conn, model_id)
+    await events.publish(request, events.model_tag_deleted(prompt, name, key), name)
     return json_response({})
 
 

@@ -24,7 +24,7 @@ from typing import Any, Final, TypeAlias
 
 import asyncpg
 
-from api.registry.rules import DELETED_STAGE
+from api.registry.rules import DELETED_STAGE, PROMPT_TAG
 from schemas.mlflow_errors import MlflowError, does_not_exist
 
 # An asyncpg connection (or the pool, for single-statement reads); asyncpg is untyped.
@@ -175,6 +175,17 @@ async def models_by_ids(conn: Conn, ids: Sequence[int]) -> list[dict[str, Any]]:
         for i in ids
         if i in by_id
     ]
+
+
+async def is_prompt(conn: Conn, model_id: int) -> bool:
+    """The model is a prompt (tag ``mlflow.prompt.is_prompt`` = true, any case), which picks
+    the prompt webhook events over the model ones."""
+    value = await conn.fetchval(
+        "SELECT value FROM registered_model_tags WHERE model_id = $1 AND key = $2",
+        model_id,
+        PROMPT_TAG,
+    )
+    return isinstance(value, str) and value.lower() == "true"
 
 
 async def model_id_of(conn: Conn, name: str) -> int:

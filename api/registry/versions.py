@@ -24,6 +24,7 @@ from api.registry.requests import (
 )
 from api.registry.rules import PROMPT_TAG, canonical_stage, check_archivable, validate_alias
 from api.runs import store as runs
+from api.webhooks import events
 from schemas.access import Viewer
 from schemas.fields import get_bool, get_list, get_string
 from schemas.int_fields import read_int
@@ -152,6 +153,7 @@ async def create_model_version(request: web.Request) -> web.Response:
                     conn, fields["logged_model_id"], name, version
                 )
         body = render.in_request_order(await _version_json(conn, name, version), tags)
+    await events.publish(request, events.version_created(name, version, fields, tags), name)
     return json_response({"model_version": body})
 
 
@@ -220,6 +222,10 @@ async def set_model_version_tag(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.require_version(conn, model_id, name, version)
         await store.upsert_version_tags(conn, model_id, version, [(key, value)])
+        prompt = await store.is_prompt(conn, model_id)
+    # The request's own spelling of the version, as MLflow's payload carries it.
+    change = events.version_tag_set(prompt, name, _raw_version(doc), key, value)
+    await events.publish(request, change, name)
     return json_response({})
 
 
@@ -231,6 +237,9 @@ async def delete_model_version_tag(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.require_version(conn, model_id, name, version)
         await store.delete_version_tag(conn, model_id, version, key)
+        prompt = await store.is_prompt(conn, model_id)
+    change = events.version_tag_deleted(prompt, name, _raw_version(doc), key)
+    await events.publish(request, change, name)
     return json_response({})
 
 
@@ -262,6 +271,10 @@ async def model_version_page(
     return body
 
 
+def _raw_version(doc: dict[str, Any]) -> str:
+    return get_string(doc, "version", default="")
+
+
 # -- aliases -----------------------------------------------------------------------------------
 
 
@@ -275,6 +288,9 @@ async def set_registered_model_alias(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.require_version(conn, model_id, name, version)
         await store.set_alias(conn, model_id, alias, version)
+        prompt = await store.is_prompt(conn, model_id)
+    change = events.alias_created(prompt, name, alias, _raw_version(doc))
+    await events.publish(request, change, name)
     return json_response({})
 
 
@@ -285,6 +301,8 @@ async def delete_registered_model_alias(request: web.Request) -> web.Response:
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         model_id = await store.lock_model(conn, name)
         await store.delete_alias(conn, model_id, alias)  # missing alias: 200, as in MLflow
+        prompt = await store.is_prompt(conn, model_id)
+    await events.publish(request, events.alias_deleted(prompt, name, alias), name)
     return json_response({})
 
 

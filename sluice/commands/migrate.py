@@ -176,9 +176,15 @@ def _statements(sql: str) -> list[str]:
 
 
 async def ensure_topics(cfg: KafkaConfig) -> list[str]:
-    """Create the metrics and traces topics and their dead-letter topics if missing; returns
-    those created."""
-    names = (cfg.topic, dlq_topic(cfg.topic), cfg.traces_topic, dlq_topic(cfg.traces_topic))
+    """Create the metrics and traces topics and their dead-letter topics, and the webhooks
+    topic (internal: no dead letters), if missing; returns those created."""
+    names = (
+        cfg.topic,
+        dlq_topic(cfg.topic),
+        cfg.traces_topic,
+        dlq_topic(cfg.traces_topic),
+        cfg.webhooks_topic,
+    )
     return [name for name in names if await _ensure_topic(cfg, name)]
 
 

@@ -265,6 +265,16 @@ def test_searches_list_only_what_the_caller_may_read(secured: Secured) -> None:
             assert answer.status_code == 200, (path, answer.text)
             found = [str(item[key]) for item in answer.json().get(field, [])]
             assert (wanted[key] in found) is visible, (path, headers is ADMIN, found)
+    for headers, visible in ((ADMIN, True), (BOB, False)):
+        answer = requests.post(
+            f"{base}/logged-models/search",
+            json={"experiment_ids": [secured.experiment_id]},
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+        assert answer.status_code == 200, answer.text
+        found = [m["info"]["model_id"] for m in answer.json().get("models", [])]
+        assert (secured.logged_model in found) is visible, found
 
     # a page of one at a time never shows bob the denied experiment and still ends
     token, seen = None, []

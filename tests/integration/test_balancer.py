@@ -43,6 +43,7 @@ SAMPLES = {
     "issue_id": "iss-0123456789abcdef",
     "job_id": "job-0123456789abcdef",
     "key": "OPENAI_API_KEY",
+    "webhook_id": "0b3c5d7e-1f2a-4b6c-8d9e-0a1b2c3d4e5f",
 }
 
 

@@ -23,7 +23,7 @@ SERVICES = {"api", "ingest", "writer"}
 # a module has to be placed or named as. A new module in a pure folder or with a pure role's
 # name is checked without being added here.
 PURE_FOLDERS = ["schemas", "api/search"]
-PURE_ROLES = ["rules.py", "render.py", "search.py"]  # validation, JSON out, filter compilers
+PURE_ROLES = ["rules.py", "render.py", "search.py", "filter.py"]  # validation, JSON out, filters
 PURE_FILES = [
     "api/page_tokens.py",
     "api/run_names.py",
@@ -34,6 +34,7 @@ PURE_FILES = [
     "api/registry/sources.py",
     "api/ui/artifact_rules.py",
     "api/ui/graphql/limits.py",
+    "api/webhooks/signing.py",
     "api/traces/metric_filters.py",
     "api/traces/metric_rules.py",
     "api/traces/search_rules.py",

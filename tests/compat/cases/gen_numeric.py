@@ -82,6 +82,14 @@ _VERSION = post(
     "model-versions/create", {"name": "${uid}", "source": "runs:/${run}/m", "run_id": "${run}"}
 )
 _METRIC = {"key": "m", "value": 1.0, "timestamp": T0, "step": 2}
+_WEBHOOK = post(
+    "webhooks",
+    {
+        "name": "w-${uid}",
+        "url": "https://8.8.8.8/hook",
+        "events": [{"entity": "REGISTERED_MODEL", "action": "CREATED"}],
+    },
+)
 
 FIXTURES: dict[tuple[str, str], Fixture] = {
     ("POST", "/mlflow/runs/log-batch"): Fixture(
@@ -135,6 +143,7 @@ FIXTURES: dict[tuple[str, str], Fixture] = {
     ("POST", "/mlflow/logged-models/search"): Fixture(
         (*run_setup(), _LOGGED_MODEL), {"experiment_ids": ["${exp}"], "max_results": 1}
     ),
+    ("GET", "/mlflow/webhooks"): Fixture((_WEBHOOK,), {"max_results": "1"}),
 }
 
 INTEGER_TYPES = ("int64", "int32")

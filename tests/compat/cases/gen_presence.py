@@ -153,6 +153,21 @@ def _full() -> list[Step]:
         post("registered-models/alias", {"name": "${uid}", "alias": "mid", "version": "2"}),
         _put("${uid}/dir/b.txt", "bb"),
         _put("${uid}/a.txt", "a"),
+        post(
+            "webhooks",
+            {
+                "name": "w-${uid}",
+                "description": "d",
+                "url": "https://8.8.8.8/hook",
+                "secret": "s",
+                "status": "DISABLED",
+                "events": [
+                    {"entity": "MODEL_VERSION_TAG", "action": "SET"},
+                    {"entity": "REGISTERED_MODEL", "action": "CREATED"},
+                ],
+            },
+            capture={"hook": "webhook.webhook_id"},
+        ),
     ]
 
 
@@ -185,6 +200,17 @@ def _sparse() -> list[Step]:
         post("model-versions/create", {**version, "description": ""}),
         _put("${uid}/empty.txt", ""),
         _put("${uid}/dir/empty", ""),
+        post(
+            "webhooks",
+            {
+                "name": "w-${uid}",
+                "description": "",
+                "secret": "",
+                "url": "https://8.8.8.8/hook",
+                "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+            },
+            capture={"hook": "webhook.webhook_id"},
+        ),
     ]
 
 
@@ -240,6 +266,9 @@ READERS: dict[tuple[str, str], Sequence[Step]] = {
         {"method": "GET", "path": _ART.rstrip("/"), "query": {"path": "${uid}"}},
         {"method": "GET", "path": _ART.rstrip("/"), "query": {"path": "${uid}/dir"}},
     ],
+    # The newest webhook is the scenario's own (list-webhooks has no filter).
+    ("GET", "/mlflow/webhooks"): [get("webhooks", {"max_results": "1"})],
+    ("GET", "/mlflow/webhooks/{webhook_id}"): [_step("GET", "webhooks/${hook}")],
 }
 
 

@@ -1,0 +1,68 @@
+"""The webhook resources of an api app and their lifetime: the event publisher (a Kafka
+producer), the HTTP sender, and the deliverer task with its group consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from api.deps import deps_key
+from api.webhooks.deliverer import Deliverer
+from api.webhooks.events import Publisher, publisher_key
+from api.webhooks.sender import Sender
+from sluice import kafka
+from sluice.config import Settings, WebhooksConfig
+
+log = logging.getLogger(__name__)
+
+settings_key = web.AppKey("webhook_settings", WebhooksConfig)
+sender_key = web.AppKey("webhook_sender", Sender)
+
+
+async def webhooks_context(app: web.Application, settings: Settings) -> AsyncIterator[None]:
+    """Runs after the api's pool exists (registered after it in api/app.py)."""
+    app[settings_key] = settings.webhooks
+    producer = kafka.create_producer(settings.kafka)
+    await kafka.start(producer, settings.kafka)
+    app[publisher_key] = Publisher(
+        producer, settings.kafka.webhooks_topic, settings.kafka.produce_deadline_s
+    )
+    sender = Sender(settings.webhooks)
+    await sender.start()
+    app[sender_key] = sender
+    task = await _start_deliverer(app, settings, sender) if settings.webhooks.deliver else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await sender.close()
+        await producer.stop()
+
+
+async def _start_deliverer(
+    app: web.Application, settings: Settings, sender: Sender
+) -> asyncio.Task[None]:
+    consumer = kafka.create_consumer(settings.kafka, group_id=settings.webhooks.group_id)
+    consumer.subscribe([settings.kafka.webhooks_topic])
+    await kafka.start(consumer, settings.kafka)
+    deliverer = Deliverer(settings.webhooks, app[deps_key].pool, sender)
+
+    async def run() -> None:
+        try:
+            while True:
+                try:
+                    await deliverer.run(consumer)
+                except Exception:  # never die silently: log, wait, consume again
+                    log.exception("webhook deliverer failed; restarting in 5 s")
+                    await asyncio.sleep(5)
+        finally:
+            await consumer.stop()
+
+    return asyncio.create_task(run(), name="webhook-deliverer")

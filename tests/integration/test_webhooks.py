@@ -1,0 +1,523 @@
+"""Model registry webhooks end to end: registry changes -> Kafka -> the api's deliverer ->
+signed POSTs to a local receiver, which verifies each one the way a receiver written for
+MLflow does (HMAC-SHA256 over "<delivery id>.<timestamp>.<body>", base64, "v1," prefix).
+
+Two extra api processes share a database of their own (webhooks are global: the compat suite's
+list-webhooks cases compare the whole list, so the session's database holds only theirs): a
+permissive one (private targets and http allowed, fast back-off) and a strict one (private
+targets refused), each with its own webhooks topic and consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import pytest
+import requests
+from aiohttp import web
+from mlflow import MlflowClient
+
+from tests.stack import Ports, Stack
+
+TIMEOUT = 30
+DELIVERY_DEADLINE_S = 30.0
+SECRET = "whsec-test-secret"
+
+
+# ---------------------------------------------------------------- a receiver
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass
+class Receiver:
+    """An aiohttp server on its own thread and loop; ``plans`` give per-path status lists
+    (consumed one per request, the last one repeating)."""
+
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    plans: dict[str, list[int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        with self.lock:
+            self.received.append(Received(request.path, dict(request.headers), body))
+            plan = self.plans.get(request.path, [200])
+            status = plan.pop(0) if len(plan) > 1 else plan[0]
+        return web.Response(status=status, text=f"answer {status}")
+
+    def on(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path == path]
+
+    def wait_for(
+        self, path: str, count: int, where: Callable[[Received], bool] = lambda r: True
+    ) -> list[Received]:
+        deadline = time.monotonic() + DELIVERY_DEADLINE_S
+        while time.monotonic() < deadline:
+            found = [r for r in self.on(path) if where(r)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"{path}: {len(self.on(path))} requests, expected {count}")
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", rec.handle)
+    runner = web.AppRunner(app)
+
+    async def start() -> None:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        rec.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    ready.wait(10)
+    try:
+        yield rec
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+# ---------------------------------------------------------------- two api processes
+
+
+@dataclass(frozen=True)
+class Apis:
+    permissive: str
+    strict: str
+    strict_name: str
+    permissive_name: str
+
+
+def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
+    port = Ports.free().api
+    topic = f"sluice.test-{stack.tag}.{name}"
+    stack.run_cli("migrate", SLUICE_PG_DSN=dsn, SLUICE_KAFKA_WEBHOOKS_TOPIC=topic)
+    stack.start(
+        "api",
+        name,
+        port,
+        SLUICE_PG_DSN=dsn,
+        SLUICE_API_PORT=str(port),
+        SLUICE_KAFKA_WEBHOOKS_TOPIC=topic,
+        SLUICE_WEBHOOKS_GROUP_ID=f"{name}-{stack.tag}",
+        SLUICE_WEBHOOKS_DELIVER="true",
+        SLUICE_WEBHOOKS_ALLOWED_SCHEMES="http,https",
+        SLUICE_WEBHOOKS_BACKOFF_BASE_S="0.05",
+        SLUICE_WEBHOOKS_BACKOFF_MAX_S="0.5",
+        SLUICE_WEBHOOKS_REQUEST_TIMEOUT_S="5",
+        **settings,
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+async def _create_database(stack: Stack, name: str) -> str:
+    conn = await asyncpg.connect(stack.admin_dsn, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return stack.dsn.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="module")
+def apis(stack: Stack) -> Iterator[Apis]:
+    dsn = asyncio.run(_create_database(stack, f"{stack.database}_webhooks"))
+    permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true")
+    strict = _api(stack, "api-webhooks-strict", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="false")
+    try:
+        yield Apis(permissive, strict, "api-webhooks-strict", "api-webhooks")
+    finally:
+        for name in ("api-webhooks", "api-webhooks-strict"):
+            stack.kill(name)
+
+
+def _call(base: str, method: str, endpoint: str, body: Any = None) -> dict[str, Any]:
+    url = f"{base}/api/2.0/mlflow/{endpoint}"
+    if method == "GET":
+        response = requests.get(url, params=body, timeout=TIMEOUT)
+    else:
+        response = requests.request(method, url, json=body or {}, timeout=TIMEOUT)
+    assert response.status_code == 200, (endpoint, response.text)
+    doc = response.json()
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _webhook(
+    base: str, url: str, events: list[tuple[str, str]], secret: str | None = SECRET
+) -> str:
+    body: dict[str, Any] = {
+        "name": f"hook-{uuid.uuid4().hex[:8]}",
+        "url": url,
+        "events": [{"entity": e.upper(), "action": a.upper()} for e, a in events],
+    }
+    if secret is not None:
+        body["secret"] = secret
+    doc = _call(base, "POST", "webhooks", body)
+    assert secret is None or secret not in json.dumps(doc)
+    return str(doc["webhook"]["webhook_id"])
+
+
+def _verify(received: Received, secret: str = SECRET) -> dict[str, Any]:
+    """What a receiver written for MLflow checks, then the parsed body."""
+    delivery = received.headers["X-MLflow-Delivery-Id"]
+    timestamp = received.headers["X-MLflow-Timestamp"]
+    assert uuid.UUID(delivery)
+    assert abs(int(timestamp) - time.time()) < 300  # replay window
+    signed = f"{delivery}.{timestamp}.{received.body}".encode()
+    expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
+    version, _, signature = received.headers["X-MLflow-Signature"].partition(",")
+    assert version == "v1"
+    assert hmac.compare_digest(signature.encode(), expected)
+    assert received.headers["Content-Type"] == "application/json"
+    doc = json.loads(received.body)
+    assert isinstance(doc, dict)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00", doc["timestamp"])
+    return doc
+
+
+def _run(base: str) -> str:
+    exp = _call(base, "POST", "experiments/create", {"name": f"wh-{uuid.uuid4().hex}"})
+    run = _call(base, "POST", "runs/create", {"experiment_id": exp["experiment_id"]})
+    return str(run["run"]["info"]["run_id"])
+
+
+MODEL_EVENTS = [
+    ("registered_model", "created"),
+    ("model_version", "created"),
+    ("model_version_tag", "set"),
+    ("model_version_tag", "deleted"),
+    ("model_version_alias", "created"),
+    ("model_version_alias", "deleted"),
+]
+PROMPT_EVENTS = [
+    ("prompt", "created"),
+    ("prompt_version", "created"),
+    ("prompt_tag", "set"),
+    ("prompt_tag", "deleted"),
+    ("prompt_version_tag", "set"),
+    ("prompt_version_tag", "deleted"),
+    ("prompt_alias", "created"),
+    ("prompt_alias", "deleted"),
+]
+
+
+def test_every_registry_event_is_delivered_signed_with_mlflow_payloads(
+    apis: Apis, receiver: Receiver
+) -> None:
+    base = apis.permissive
+    _webhook(base, receiver.url("/all"), MODEL_EVENTS + PROMPT_EVENTS)
+    name, run_id = f"m-{uuid.uuid4().hex[:8]}", _run(base)
+    tags = [{"key": "team", "value": "a"}]
+    _call(base, "POST", "registered-models/create", {"name": name, "tags": tags})
+    _call(base, "POST", "registered-models/set-tag", {"name": name, "key": "k", "value": "v"})
+    source = f"runs:/{run_id}/model"
+    version = {"name": name, "source": source, "run_id": run_id, "description": "d", "tags": tags}
+    _call(base, "POST", "model-versions/create", version)
+    tag = {"name": name, "version": "1", "key": "stage", "value": "ok"}
+    _call(base, "POST", "model-versions/set-tag", tag)
+    _call(
+        base, "DELETE", "model-versions/delete-tag", {"name": name, "version": "1", "key": "stage"}
+    )
+    _call(base, "POST", "registered-models/alias", {"name": name, "alias": "champ", "version": "1"})
+    _call(base, "DELETE", "registered-models/alias", {"name": name, "alias": "champ"})
+    expected = [
+        ("registered_model", "created", {"name": name, "tags": {"team": "a"}, "description": ""}),
+        (
+            "model_version",
+            "created",
+            {
+                "name": name,
+                "version": "1",
+                "source": source,
+                "run_id": run_id,
+                "tags": {"team": "a"},
+                "description": "d",
+            },
+        ),
+        ("model_version_tag", "set", {**tag}),
+        ("model_version_tag", "deleted", {"name": name, "version": "1", "key": "stage"}),
+        ("model_version_alias", "created", {"name": name, "alias": "champ", "version": "1"}),
+        ("model_version_alias", "deleted", {"name": name, "alias": "champ"}),
+    ]
+    got = receiver.wait_for("/all", len(expected), lambda r: f'"name": "{name}"' in r.body)
+    docs = [_verify(r) for r in got]
+    # One model's events come in order (one partition per model); a registered model's own
+    # tag is no event (MLflow fires none for it).
+    assert [(d["entity"], d["action"], d["data"]) for d in docs] == expected
+    assert len({r.headers["X-MLflow-Delivery-Id"] for r in got}) == len(got)
+
+
+def test_prompt_events(apis: Apis, receiver: Receiver) -> None:
+    base = apis.permissive
+    _webhook(base, receiver.url("/prompts"), PROMPT_EVENTS)
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    prompt_tags = [
+        {"key": "mlflow.prompt.is_prompt", "value": "true"},
+        {"key": "_mlflow_prompt_type", "value": "text"},
+        {"key": "team", "value": "a"},
+    ]
+    _call(
+        base,
+        "POST",
+        "registered-models/create",
+        {"name": name, "tags": prompt_tags, "description": "p"},
+    )
+    _call(base, "POST", "registered-models/set-tag", {"name": name, "key": "k", "value": "v"})
+    _call(base, "DELETE", "registered-models/delete-tag", {"name": name, "key": "k"})
+    version_tags = [
+        {"key": "mlflow.prompt.is_prompt", "value": "true"},
+        {"key": "mlflow.prompt.text", "value": "Hello {{x}}"},
+        {"key": "team", "value": "b"},
+    ]
+    source = "dummy-source"
+    _call(
+        base,
+        "POST",
+        "model-versions/create",
+        {"name": name, "source": source, "tags": version_tags},
+    )
+    _call(
+        base,
+        "POST",
+        "model-versions/set-tag",
+        {"name": name, "version": "1", "key": "t", "value": "1"},
+    )
+    _call(base, "DELETE", "model-versions/delete-tag", {"name": name, "version": "1", "key": "t"})
+    _call(base, "POST", "registered-models/alias", {"name": name, "alias": "prod", "version": "1"})
+    _call(base, "DELETE", "registered-models/alias", {"name": name, "alias": "prod"})
+    expected = [
+        ("prompt", "created", {"name": name, "tags": {"team": "a"}, "description": "p"}),
+        ("prompt_tag", "set", {"name": name, "key": "k", "value": "v"}),
+        ("prompt_tag", "deleted", {"name": name, "key": "k"}),
+        (
+            "prompt_version",
+            "created",
+            {
+                "name": name,
+                "version": "1",
+                "template": "Hello {{x}}",
+                "tags": {"team": "b"},
+                "description": None,
+            },
+        ),
+        ("prompt_version_tag", "set", {"name": name, "version": "1", "key": "t", "value": "1"}),
+        ("prompt_version_tag", "deleted", {"name": name, "version": "1", "key": "t"}),
+        ("prompt_alias", "created", {"name": name, "alias": "prod", "version": "1"}),
+        ("prompt_alias", "deleted", {"name": name, "alias": "prod"}),
+    ]
+    got = receiver.wait_for("/prompts", len(expected), lambda r: f'"name": "{name}"' in r.body)
+    assert [(d["entity"], d["action"], d["data"]) for d in map(_verify, got)] == expected
+
+
+def _metric(base: str, name: str, labels: str) -> float:
+    text = requests.get(f"{base}/metrics", timeout=TIMEOUT).text
+    match = re.search(rf"^{name}{{{labels}}} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_a_500_is_retried_until_the_receiver_takes_it(apis: Apis, receiver: Receiver) -> None:
+    base = apis.permissive
+    receiver.plans["/flaky"] = [500, 503, 200]
+    _webhook(base, receiver.url("/flaky"), [("registered_model", "created")], secret=None)
+    name = f"r-{uuid.uuid4().hex[:8]}"
+    retried = _metric(base, "sluice_webhook_attempts_total", 'result="retryable"')
+    _call(base, "POST", "registered-models/create", {"name": name})
+    got = receiver.wait_for("/flaky", 3, lambda r: name in r.body)
+    assert len({r.headers["X-MLflow-Delivery-Id"] for r in got}) == 1  # one delivery, 3 tries
+    assert all("X-MLflow-Signature" not in r.headers for r in got)  # no secret, no signature
+    assert _metric(base, "sluice_webhook_attempts_total", 'result="retryable"') >= retried + 2
+
+
+def test_a_delivery_is_given_up_after_max_attempts_and_the_next_event_flows(
+    apis: Apis, receiver: Receiver, stack: Stack
+) -> None:
+    base = apis.permissive
+    receiver.plans["/down"] = [500]
+    _webhook(base, receiver.url("/down"), [("registered_model", "created")])
+    given_up = _metric(base, "sluice_webhook_deliveries_total", 'outcome="given_up"')
+    first, second = f"g1-{uuid.uuid4().hex[:8]}", f"g2-{uuid.uuid4().hex[:8]}"
+    _call(base, "POST", "registered-models/create", {"name": first})
+    _call(base, "POST", "registered-models/create", {"name": second})
+    assert len(receiver.wait_for("/down", 4, lambda r: first in r.body)) == 4  # max_attempts
+    receiver.wait_for("/down", 4, lambda r: second in r.body)
+    deadline = time.monotonic() + 10
+    while _metric(base, "sluice_webhook_deliveries_total", 'outcome="given_up"') < given_up + 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    log = stack.log_path(apis.permissive_name).read_text()
+    assert "webhook delivery given up" in log
+
+
+def test_private_targets_are_refused_at_creation_and_at_delivery(
+    apis: Apis, receiver: Receiver, stack: Stack
+) -> None:
+    for url, message in (
+        (receiver.url("/x"), "Webhook URL must not resolve to a non-public IP address. "),
+        (receiver.url("/x", "localhost"), "Webhook URL must not resolve to a non-public IP"),
+        ("http://169.254.169.254/latest/meta-data", "Webhook URL must not resolve to a non-"),
+    ):
+        body = {"name": "w", "url": url, "events": [{"entity": "PROMPT", "action": "CREATED"}]}
+        r = requests.post(f"{apis.strict}/api/2.0/mlflow/webhooks", json=body, timeout=TIMEOUT)
+        assert r.status_code == 400, r.text
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert r.json()["message"].startswith(message), r.text
+    # A webhook stored while its target was allowed (here: through the permissive api; in
+    # life, a name that resolved publicly and now points inside) is refused at delivery.
+    for path, host in (("/rebind-literal", "127.0.0.1"), ("/rebind-name", "localhost")):
+        _webhook(apis.permissive, receiver.url(path, host), [("model_version_alias", "created")])
+    refused = _metric(apis.strict, "sluice_webhook_deliveries_total", 'outcome="refused"')
+    name = f"s-{uuid.uuid4().hex[:8]}"
+    _call(apis.strict, "POST", "registered-models/create", {"name": name})
+    _set_alias_with_a_version(apis.strict, name)
+    deadline = time.monotonic() + DELIVERY_DEADLINE_S
+    while (
+        _metric(apis.strict, "sluice_webhook_deliveries_total", 'outcome="refused"') < refused + 2
+    ):
+        assert time.monotonic() < deadline, "the strict deliverer did not refuse both targets"
+        time.sleep(0.1)
+    assert not [r for r in receiver.received if r.path.startswith("/rebind")]
+
+
+def _set_alias_with_a_version(base: str, name: str) -> None:
+    run_id = _run(base)
+    _call(
+        base,
+        "POST",
+        "model-versions/create",
+        {"name": name, "source": f"runs:/{run_id}/m", "run_id": run_id},
+    )
+    _call(base, "POST", "registered-models/alias", {"name": name, "alias": "a", "version": "1"})
+
+
+def test_the_test_route_posts_the_example_payload(apis: Apis, receiver: Receiver) -> None:
+    base = apis.permissive
+    hook = _webhook(base, receiver.url("/probe"), [("model_version_tag", "set")])
+    result = _call(base, "POST", f"webhooks/{hook}/test")["result"]
+    assert result == {"success": True, "response_status": 200, "response_body": "answer 200"}
+    sent = _verify(receiver.on("/probe")[-1])
+    assert (sent["entity"], sent["action"]) == ("model_version_tag", "set")
+    assert sent["data"] == {
+        "name": "example_model",
+        "version": "1",
+        "key": "example_key",
+        "value": "example_value",
+    }
+    event = {"entity": "MODEL_VERSION_ALIAS", "action": "DELETED"}
+    _call(base, "POST", f"webhooks/{hook}/test", {"event": event})
+    assert _verify(receiver.on("/probe")[-1])["data"] == {
+        "name": "example_model",
+        "alias": "example_alias",
+    }
+    receiver.plans["/probe-500"] = [500]
+    failing = _webhook(base, receiver.url("/probe-500"), [("prompt", "created")])
+    result = _call(base, "POST", f"webhooks/{failing}/test")["result"]
+    assert result == {"success": False, "response_status": 500, "response_body": "answer 500"}
+    closed = _webhook(base, f"http://127.0.0.1:{Ports.free().api}/", [("prompt", "created")])
+    result = _call(base, "POST", f"webhooks/{closed}/test")["result"]
+    assert result["success"] is False and "response_status" not in result
+    assert result["error_message"].startswith("Failed to test webhook: ")
+
+
+def test_secrets_are_never_returned(apis: Apis, receiver: Receiver) -> None:
+    base = apis.permissive
+    hook = _webhook(base, receiver.url("/s"), [("prompt", "created")])
+    _call(base, "PATCH", f"webhooks/{hook}", {"secret": "rotated-secret-value"})
+    for doc in (
+        _call(base, "GET", f"webhooks/{hook}"),
+        _call(base, "GET", "webhooks", {"max_results": "1000"}),
+        _call(base, "PATCH", f"webhooks/{hook}", {"description": "x"}),
+    ):
+        assert SECRET not in json.dumps(doc) and "rotated-secret-value" not in json.dumps(doc)
+        assert "secret" not in json.dumps(doc)
+
+
+def test_bad_input_is_never_a_500(apis: Apis) -> None:
+    """Random documents at the create, update and test routes: MLflow's 400s, never a 500."""
+    rng = random.Random(14)
+    values: list[Any] = [None, "", " ", "x", 0, 1, -1, 2**70, 1.5, True, [], {}, [{}], ["x"]]
+    events: list[Any] = [[{"entity": rng.choice(["A", 1, None, "PROMPT"]), "action": "SET"}]]
+    fields = ("name", "url", "events", "description", "secret", "status", "event")
+    base = f"{apis.strict}/api/2.0/mlflow/webhooks"
+    hook = _webhook(apis.strict, "https://8.8.8.8/x", [("prompt", "created")])
+    for _ in range(150):
+        doc = {f: rng.choice(values + events) for f in rng.sample(fields, rng.randint(0, 5))}
+        calls = [("POST", base), ("PATCH", f"{base}/{hook}")]
+        if doc.get("event") is not None:  # without one, the test route would really POST
+            calls.append(("POST", f"{base}/{hook}/test"))
+        for method, url in calls:
+            r = requests.request(method, url, json=doc, timeout=TIMEOUT)
+            assert r.status_code in (200, 400), (method, doc, r.status_code, r.text)
+
+
+def test_the_mlflow_client_manages_webhooks_and_its_changes_are_delivered(
+    apis: Apis, receiver: Receiver
+) -> None:
+    """MLflow 3.17.2's own client (MlflowClient's webhook methods), unchanged."""
+    client = MlflowClient(tracking_uri=apis.permissive, registry_uri=apis.permissive)
+    hook = client.create_webhook(
+        name="client-hook",
+        url=receiver.url("/client"),
+        events=["registered_model.created", "model_version_alias.created"],
+        secret=SECRET,
+        description="from the client",
+    )
+    assert client.get_webhook(hook.webhook_id).description == "from the client"
+    assert [str(e) for e in hook.events] == [
+        "model_version_alias.created",
+        "registered_model.created",
+    ]
+    updated = client.update_webhook(hook.webhook_id, status="DISABLED")
+    assert str(updated.status) == "DISABLED"
+    client.update_webhook(hook.webhook_id, status="ACTIVE")
+    first = client.list_webhooks(max_results=1)
+    assert len(first) == 1 and first.token
+    assert len(client.list_webhooks(max_results=1, page_token=first.token)) == 1
+    result = client.test_webhook(hook.webhook_id, event="model_version_alias.created")
+    assert result.success and result.response_status == 200
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name, tags={"via": "client"})
+    delivered = receiver.wait_for("/client", 1, lambda r: f'"name": "{name}"' in r.body)
+    assert _verify(delivered[0])["data"] == {
+        "name": name,
+        "tags": {"via": "client"},
+        "description": "",
+    }
+    client.delete_webhook(hook.webhook_id)
+    assert hook.webhook_id not in [w.webhook_id for w in client.list_webhooks(max_results=1000)]

@@ -31,7 +31,8 @@ ensure_state_dir() {
   [[ -f "$SLUICE_STATE/.gitignore" ]] || printf '*\n' >"$SLUICE_STATE/.gitignore"
 }
 
-file_hash() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
+# Content only (sha256sum prints the path too): checkouts with the same file share one stamp.
+file_hash() { cat -- "$@" | sha256sum | cut -d' ' -f1; }
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 

@@ -1,4 +1,5 @@
-"""``sluice writer``: wiring only -- build the pipeline, run the loop, shut down in order."""
+"""``sluice writer``: wiring only -- build the metric and trace pipelines, run their loops, shut
+down in order."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from sluice import health, kafka, lifecycle, pg
 from sluice.config import Settings
 from writer import compact
 from writer.batch import BatchPolicy
-from writer.compact import Compactor
 from writer.dlq import DlqLimit, InvalidTracker, dead_letter
 from writer.pipeline import Pipeline, Stage
 from writer.stages import metric_stage, trace_stage
@@ -73,7 +73,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         stop.set()
         await server
         raise
-    compactor = asyncio.create_task(Compactor(pool, small_chunks).run(stop))
+    compactor = asyncio.create_task(compact.Compactor(pool, small_chunks).run(stop))
     fetch = cfg.fetch_max_records
     trace_loop = asyncio.create_task(_loop(trace_consumer, traces, heartbeats[1], stop, fetch))
     try:

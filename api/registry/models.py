@@ -54,6 +54,7 @@ async def rename_registered_model(request: web.Request) -> web.Response:
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         model_id = await store.lock_model(conn, name)
         await store.rename_model(conn, model_id, new_name, now_ms())
+        await store.move_grants(conn, name, new_name)
     return json_response({"registered_model": await _model_json(request, model_id)})
 
 
@@ -69,9 +70,11 @@ async def update_registered_model(request: web.Request) -> web.Response:
 
 async def delete_registered_model(request: web.Request) -> web.Response:
     doc = await request_doc(request)
+    name = name_of(doc)
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
-        model_id = await store.lock_model(conn, name_of(doc))
+        model_id = await store.lock_model(conn, name)
         await store.delete_model(conn, model_id)
+        await store.drop_grants(conn, name)
     return json_response({})
 
 

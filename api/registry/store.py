@@ -144,6 +144,21 @@ async def set_model_description(
     )
 
 
+async def move_grants(conn: Conn, name: str, new_name: str) -> None:
+    """Grants are keyed by model name: a rename carries them, as MLflow's auth app does (or a
+    user refused the old name would get the default on the new one). Rows left on the new name
+    (granted before any model had it) give way to the renamed model's."""
+    await conn.execute("DELETE FROM registered_model_permissions WHERE name = $1", new_name)
+    await conn.execute(
+        "UPDATE registered_model_permissions SET name = $2 WHERE name = $1", name, new_name
+    )
+
+
+async def drop_grants(conn: Conn, name: str) -> None:
+    """A later model of the same name must not inherit the deleted one's grants."""
+    await conn.execute("DELETE FROM registered_model_permissions WHERE name = $1", name)
+
+
 async def delete_model(conn: Conn, model_id: int) -> None:
     await conn.execute("DELETE FROM registered_model_aliases WHERE model_id = $1", model_id)
     await conn.execute("DELETE FROM registered_models WHERE id = $1", model_id)

@@ -55,10 +55,12 @@ _BACKEND_ORDER = (
     "(On PostgreSQL the order also varies between runs, so an entry may show as not differing.)"
 )
 _STATUS_TEXT = (
-    "A logged-model filter comparing status with a string: MLflow on PostgreSQL hands the "
-    "integer column and the string to the driver and passes its error on (400 with the "
-    "driver's text); on SQLite the comparison matches nothing. Sluice matches nothing (200, "
-    "no models), as the SQLite reference."
+    "A logged-model filter comparing an integer column (status, experiment_id) with a string: "
+    "MLflow on PostgreSQL hands the integer column and the string to the driver and passes its "
+    "error on (400 with the driver's text); on SQLite the comparison follows SQLite's typing "
+    "(a string that is no number never equals the number, so '=' matches nothing and '!=' "
+    "everything). Sluice compares the number's text, as the SQLite reference: a client gets "
+    "the models instead of a database error."
 )
 PG_DEVIATIONS: dict[str, str] = {
     "experiments/create-name-at-500-chars": (
@@ -79,6 +81,11 @@ PG_DEVIATIONS: dict[str, str] = {
     "logged-models/filter/status/LIKE": _STATUS_TEXT,
     "logged-models/filter/status/ILIKE": _STATUS_TEXT,
     "logged-models/filter/status/IN": _STATUS_TEXT,
+    "logged-models/filter/status/!=": _STATUS_TEXT,
+    **{
+        f"logged-models/filter/experiment_id/{op}": _STATUS_TEXT
+        for op in ("=", "!=", "LIKE", "ILIKE", "IN")
+    },
     "registry/stages-and-latest": _BACKEND_ORDER,
     "registry/stages-and-latest@ajax": _BACKEND_ORDER,
 }

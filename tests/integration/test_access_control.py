@@ -323,6 +323,38 @@ def test_searches_list_only_what_the_caller_may_read(secured: Secured) -> None:
     assert "Permission denied" in graphql.text, graphql.text
 
 
+def test_model_grants_follow_a_rename_and_go_with_a_delete(secured: Secured, stack: Stack) -> None:
+    """Grants are keyed by model name: a rename carries them; a deleted model's grants do not
+    pass to a later model of the same name (both as MLflow's auth app)."""
+    base = f"{secured.api}/api/2.0/mlflow"
+    old, new = f"acl-old-{uuid.uuid4().hex[:8]}", f"acl-new-{uuid.uuid4().hex[:8]}"
+    _post(f"{base}/registered-models/create", {"name": old}, ADMIN)
+    asyncio.run(users.grant(PgConfig(dsn=stack.dsn), "bob", "model", old, "NO_PERMISSIONS"))
+    _post(f"{base}/registered-models/rename", {"name": old, "new_name": new}, ADMIN)
+
+    def bob_sees(name: str) -> bool:
+        found = requests.get(
+            f"{base}/registered-models/search",
+            params={"filter": f"name = '{name}'"},
+            headers=BOB,
+            timeout=TIMEOUT,
+        )
+        assert found.status_code == 200, found.text
+        return [m["name"] for m in found.json().get("registered_models", [])] == [name]
+
+    assert not bob_sees(new)
+    got = requests.get(
+        f"{base}/registered-models/get", params={"name": new}, headers=BOB, timeout=TIMEOUT
+    )
+    assert got.status_code == 403, got.text
+    deleted = requests.delete(
+        f"{base}/registered-models/delete", json={"name": new}, headers=ADMIN, timeout=TIMEOUT
+    )
+    assert deleted.status_code == 200, deleted.text
+    _post(f"{base}/registered-models/create", {"name": new}, ADMIN)
+    assert bob_sees(new)  # the default (READ), not the deleted model's refusal
+
+
 def test_a_body_that_does_not_decode_is_a_400_before_permissions(secured: Secured) -> None:
     """The permission check reads the body to find the run; a broken gzip body is the
     client's error there too, never a 500."""

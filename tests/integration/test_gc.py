@@ -93,6 +93,17 @@ async def _trace_rows(dsn: str, trace_ids: list[str]) -> dict[str, int]:
         await conn.close()
 
 
+async def _model_metric_rows(dsn: str, model_id: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM logged_model_metrics WHERE model_id = $1", model_id
+        )
+        return count
+    finally:
+        await conn.close()
+
+
 async def _sql(dsn: str, sql: str, *args: object) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -207,6 +218,9 @@ def test_gc_removes_an_old_deleted_experiment_once_its_runs_are_gone(
     exp_id = client.create_experiment(name)
     run_id = client.create_run(exp_id).info.run_id
     trace_ids = _traces(sluice_url, exp_id)
+    model_id = client.create_logged_model(exp_id, name="m").model_id
+    client.log_metric(run_id, "acc", 1.0, model_id=model_id)
+    assert len(client.get_logged_model(model_id).metrics or []) == 1
     client.delete_experiment(exp_id)  # its run is deleted with it
     # As in MLflow, a deleted experiment's traces stay readable until gc.
     assert len(client.search_traces(locations=[exp_id])) == 2
@@ -232,6 +246,7 @@ def test_gc_removes_an_old_deleted_experiment_once_its_runs_are_gone(
     assert "1 experiments" in done.stdout
     assert client.get_experiment_by_name(name) is None
     assert asyncio.run(_trace_rows(stack.dsn, trace_ids)) == {t: 0 for t in TRACE_TABLES}
+    assert asyncio.run(_model_metric_rows(stack.dsn, model_id)) == 0  # gone with run and model
     client.create_experiment(name)  # the name is free again, as after `mlflow gc`
 
 

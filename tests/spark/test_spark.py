@@ -182,7 +182,7 @@ def test_spark_writes_records_to_the_topic(
     bad_marker = uuid.uuid4().hex
     invalid = [
         (runs[0], f'{{"v": 1, "type": "metrics", "oops": "{bad_marker}"'),  # not JSON
-        (runs[1], json.dumps({"v": 2, "type": "metrics", "run_id": runs[1], "m": bad_marker})),
+        (runs[1], json.dumps({"v": 3, "type": "metrics", "run_id": runs[1], "m": bad_marker})),
     ]
     rows += [*invalid, (deleted, _record(deleted, 0))]
     df = spark.createDataFrame(rows, ["run_id", "value"])
@@ -218,7 +218,7 @@ def test_spark_writes_records_to_the_topic(
     asyncio.run(_check_partitions(stack, runs))
     reasons = asyncio.run(_dead_letters(stack, bad_marker, expected=2))
     assert any(r.startswith("not JSON") for r in reasons), reasons
-    assert "unsupported record version 2" in reasons, reasons
+    assert "unsupported record version 3" in reasons, reasons
     quarantined = asyncio.run(_quarantined(stack, deleted, POINTS_PER_RECORD))
     assert quarantined == {"run not active when stored"}
 

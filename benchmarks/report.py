@@ -264,6 +264,20 @@ def rows(doc: Doc) -> list[Row]:
             None,
             "≥ 5x faster than MLflow",
         ),
+        (
+            "UI: run page, charts drawn, return visit (s, median)",
+            (*w, "ui", "{s}", "run_charts_warm", "median_s"),
+            False,
+            None,
+            "≥ 5x faster than MLflow",
+        ),
+        (
+            "UI: 10k-run table drawn, return visit (s, median)",
+            (*w, "ui", "{s}", "runs_table_warm", "median_s"),
+            False,
+            None,
+            "≥ 5x faster than MLflow",
+        ),
     ]
     return out
 
@@ -431,28 +445,71 @@ def _processes_md(doc: Doc) -> str:
     return "\n".join(lines)
 
 
-_UI_PARTS = ("total_s", "first_api_s", "api_in_flight_s", "busy_s")
+_UI_PARTS = ("total_s", "first_api_s", "api_in_flight_s", "busy_s", "api_requests", "api_kb")
+_UI_PAGES = ("run_charts", "runs_table")
+_UI_VISITS = (("", "first"), ("_warm", "return"))
 
 
 def _ui_md(doc: Doc) -> str:
-    """The UI loads taken apart (medians): what the server could shorten (API requests in
-    flight) beside what the browser spends on the same bundle and answers (busy)."""
+    """The UI figures beside their floors (replays of each system's answers), then the loads
+    taken apart (medians): what the server could shorten (API requests in flight) beside what
+    the browser spends on the same bundle and answers (busy)."""
+    ui = _get(doc, "workloads", "ui") or {}
     lines = [
+        "## UI: each system beside the floor (a replay of recorded answers: a server that costs"
+        " nothing), median seconds",
+        "",
+        "| page | visit | MLflow | Sluice | floor (Sluice's answers) | floor (MLflow's answers) |"
+        " MLflow/Sluice | MLflow/floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for page in _UI_PAGES:
+        for suffix, visit in _UI_VISITS:
+            m, s, f, fm = (
+                _get(ui, system, page + suffix, "median_s")
+                for system in ("mlflow", "sluice", "floor", "floor_mlflow")
+            )
+            if s is None:
+                continue
+            cells = [_fmt_s(v) for v in (m, s, f, fm)] + [_times(m, s), _times(m, f)]
+            lines.append(f"| {page} | {visit} | {' | '.join(cells)} |")
+    for system, result in ui.items():
+        replayed = result.get("replay")
+        if replayed:
+            lines.append(
+                f"\n- `{system}` replays {result.get('replays')}: answered"
+                f" {replayed.get('answered')} requests, {replayed.get('misses')} not recorded"
+                f" (forwarded to the system): {replayed.get('last')}"
+            )
+    lines += [
+        "",
         "## UI page loads taken apart (median seconds of each part)",
         "",
-        "| page | system | total | first API request | API in flight | main thread busy |"
-        " load average after |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| page | visit | system | total | first API request | API in flight | main thread busy |"
+        " API requests | API KB | load average after |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for system, result in (_get(doc, "workloads", "ui") or {}).items():
-        for page in ("run_charts", "runs_table"):
-            parts = _get(result, page, "breakdown_median") or {}
-            if not parts:
-                continue
-            figures = " | ".join(_fmt(parts.get(k)) for k in _UI_PARTS)
-            load = _get(result, page, "load_average_after")
-            lines.append(f"| {page} | {system} | {figures} | {load} |")
+    for system, result in ui.items():
+        for page in _UI_PAGES:
+            for suffix, visit in _UI_VISITS:
+                parts = _get(result, page + suffix, "breakdown_median") or {}
+                if not parts:
+                    continue
+                figures = " | ".join(_fmt(parts.get(k)) for k in _UI_PARTS)
+                load = _get(result, page + suffix, "load_average_after")
+                lines.append(f"| {page} | {visit} | {system} | {figures} | {load} |")
     return "\n".join(lines)
+
+
+def _fmt_s(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "—"
+
+
+def _times(slower: Any, faster: Any) -> str:
+    """``slower / faster`` as "2.31x" (a UI ratio: MLflow's seconds over the other's)."""
+    if isinstance(slower, int | float) and isinstance(faster, int | float) and faster:
+        return f"{slower / faster:.2f}x"
+    return "—"
 
 
 def _growth_md(doc: Doc) -> str:

@@ -35,6 +35,7 @@ _PROFILE = dataclasses.replace(
     ui_table_runs=20,
     ui_repeats=1,
     ui_warmups=0,
+    ui_return_visits=1,
     trace_ingest_s=1.0,
     trace_visibility_s=1.5,
     search_traces=500,
@@ -77,8 +78,16 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
         assert traces["search"][label]["ok"] > 0, traces["search"][label]
     assert traces["search"]["newest 100"]["items_per_read"] == [100]
     assert traces["search"]["tag filter (1 %)"]["items_per_read"] == [5]
-    ui = workloads["ui"]["sluice"]  # the browser drew the charts and the runs table
-    assert ui["run_charts"]["median_s"] > 0 and ui["runs_table"]["median_s"] > 0
+    # The browser drew the charts and the runs table, first and return visit, on Sluice and
+    # on the floor (the replay of Sluice's answers).
+    for system in ("sluice", "floor"):
+        ui = workloads["ui"][system]
+        for page in ("run_charts", "runs_table", "run_charts_warm", "runs_table_warm"):
+            assert ui[page]["median_s"] > 0, (system, page)
+    floor = workloads["ui"]["floor"]
+    assert floor["replays"] == "sluice"
+    assert floor["recorded"]["GET /"][0] == 1  # index.html, recorded once
+    assert floor["replay"]["answered"] > floor["replay"]["misses"], floor["replay"]
 
     doc = {
         "started_at": "test",

@@ -18,6 +18,11 @@ while it is still being worked on. Should it be taken anyway (a lost heartbeat, 
 the loop notices before the next record (``consumer.assignment()``) or at the failed commit,
 and delivers nothing more of what it fetched for it: the new owner starts at the committed
 offset.
+
+POSTGRESQL DOWN. The subscribers of an event are read from PostgreSQL; while it does not answer
+the read is retried for at most ``SUBSCRIBERS_DEADLINE_S`` (the minute the poll interval leaves
+for it), then the record is handed back to the consumer (a seek to its offset) and fetched
+again by the next poll, so the loop keeps polling and keeps its partitions.
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
+SUBSCRIBERS_DEADLINE_S = 60.0  # the minute on top in max_poll_interval_ms
+
+
+class SubscribersUnreadable(Exception):
+    """PostgreSQL did not answer the subscribers' read within its deadline."""
+
 
 class Deliverer:
     def __init__(
@@ -53,12 +64,14 @@ class Deliverer:
         sender: Sender,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        subscribers_deadline_s: float = SUBSCRIBERS_DEADLINE_S,
     ) -> None:
         self._cfg = cfg
         self._pool = pool
         self._sender = sender
         self._sleep = sleep
         self._clock = clock
+        self._subscribers_deadline_s = subscribers_deadline_s
         self._slots = asyncio.Semaphore(cfg.max_in_flight)
 
     # -- the consumer loop ----------------------------------------------------------------------
@@ -81,12 +94,17 @@ class Deliverer:
             if tp not in consumer.assignment():
                 log.warning("webhook partition revoked; its fetched records are left to its owner")
                 return
-            await self.handle(record.value, record.key)
+            try:
+                await self.handle(record.value, record.key)
+            except SubscribersUnreadable:
+                consumer.seek(tp, record.offset)  # the next poll fetches it again
+                return
             if not await _commit(consumer, tp, record.offset + 1):
                 return
 
     async def handle(self, value: bytes, key: bytes | None) -> None:
-        """Every delivery of one record's event, to its end (never raises for a bad record)."""
+        """Every delivery of one record's event, to its end (never raises for a bad record;
+        raises SubscribersUnreadable when PostgreSQL did not answer in time)."""
         try:
             record = decode(value, key)
         except InvalidEventRecord as exc:
@@ -97,7 +115,14 @@ class Deliverer:
         await asyncio.gather(*(self._bounded(record, hook) for hook in hooks))
 
     async def _subscribers(self, record: EventRecord) -> list[asyncpg.Record]:
-        # PostgreSQL down: wait and retry; the record stays uncommitted meanwhile.
+        # PostgreSQL down: wait and retry, up to the deadline; the record stays uncommitted.
+        try:
+            async with asyncio.timeout(self._subscribers_deadline_s):
+                return await self._read_subscribers(record)
+        except TimeoutError:
+            raise SubscribersUnreadable(record.event_id) from None
+
+    async def _read_subscribers(self, record: EventRecord) -> list[asyncpg.Record]:
         delay = self._cfg.backoff_base_s
         while True:
             try:

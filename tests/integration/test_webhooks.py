@@ -34,6 +34,7 @@ from mlflow import MlflowClient
 
 from api.webhooks.deliverer import Deliverer
 from api.webhooks.sender import Sender
+from schemas.webhook_events import Event, EventRecord, encode
 from sluice.config import WebhooksConfig
 from tests.stack import Ports, Stack
 
@@ -637,3 +638,71 @@ def test_records_fetched_before_the_partition_was_lost_are_not_delivered(
     # commit is refused and event-1, event-2 are left to the next owner.
     assert handled == delivered
     assert committed is None  # the next owner starts at event-0
+
+
+async def _deliver_while_postgresql_is_down(stack: Stack) -> tuple[list[int], Any, float]:
+    topic, group = f"sluice.test-{stack.tag}.pg-down", f"pg-down-{stack.tag}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    record = EventRecord(
+        str(uuid.uuid4()), Event("registered_model", "created"), "2026-12-03T00:00:00Z", {}, "m"
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, encode(record), key=b"m")
+    finally:
+        await producer.stop()
+    # A pool whose server does not exist: every read of the subscribers is refused.
+    dead = await asyncpg.create_pool(
+        f"postgresql://nobody@127.0.0.1:{Ports.free().api}/none", min_size=0
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    consumer.subscribe([topic])
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        deliverer = Deliverer(
+            WebhooksConfig(), dead, Sender(WebhooksConfig()), subscribers_deadline_s=1.0
+        )
+        offsets: list[int] = []
+        started = time.monotonic()
+        for _ in range(2):  # handed back, then fetched again by the next poll
+            fetched = list[Any]()
+            deadline = time.monotonic() + DELIVERY_DEADLINE_S
+            while not fetched:
+                assert time.monotonic() < deadline
+                fetched = (await consumer.getmany(tp, timeout_ms=1000, max_records=1)).get(tp, [])
+            offsets += [r.offset for r in fetched]
+            await deliverer.handle_owned(consumer, tp, fetched)
+        elapsed = time.monotonic() - started
+    finally:
+        await consumer.stop()
+        await dead.close()
+    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group)
+    await reader.start()
+    try:
+        committed = await reader.committed(tp)
+    finally:
+        await reader.stop()
+    return offsets, committed, elapsed
+
+
+def test_an_event_whose_subscribers_cannot_be_read_is_fetched_again_not_held(
+    stack: Stack,
+) -> None:
+    offsets, committed, elapsed = asyncio.run(_deliver_while_postgresql_is_down(stack))
+    # Each handling gave up after its 1 s deadline and handed the record back: the loop kept
+    # polling (so Kafka keeps the partition with it) and the event is neither lost nor committed.
+    assert offsets == [0, 0]
+    assert committed is None
+    assert 2 * 1.0 <= elapsed < 2 * 1.0 + 2 * DELIVERY_DEADLINE_S

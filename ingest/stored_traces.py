@@ -22,7 +22,10 @@ from aiokafka.errors import KafkaError
 from schemas import wire
 from schemas.mlflow_errors import Unavailable
 
-_INFO = "SELECT experiment_id, request_time_ms, tags, metadata FROM trace_info WHERE trace_id = $1"
+_INFO = (
+    "SELECT experiment_id, request_time_ms, client_request_id, tags, metadata"
+    " FROM trace_info WHERE trace_id = $1"
+)
 _STORED = "SELECT next_offset FROM writer_offsets WHERE topic = $1 AND partition = $2"
 _POLL_MAX_S = 0.05
 
@@ -31,6 +34,7 @@ _POLL_MAX_S = 0.05
 class StoredTrace:
     experiment_id: int
     request_time_ms: int
+    client_request_id: str | None
     tags: dict[str, str]
     metadata: dict[str, str]
 
@@ -78,6 +82,7 @@ def _stored(row: asyncpg.Record) -> StoredTrace:
     return StoredTrace(
         experiment_id=row["experiment_id"],
         request_time_ms=row["request_time_ms"],
+        client_request_id=row["client_request_id"],
         tags=_mapping(row["tags"]),
         metadata=_mapping(row["metadata"]),
     )

@@ -204,6 +204,7 @@ async def end_trace_v2(request: web.Request) -> web.Response:
         request_time_ms=stored.request_time_ms,
         execution_ms=execution_ms,
         state=call.state or "STATE_UNSPECIFIED",
+        client_request_id=stored.client_request_id,  # a final info replaces it (writer)
         tags=call.tags,
         metadata=call.metadata,
     )
@@ -240,7 +241,7 @@ async def _produce_info(deps: Deps, info: TraceInfo) -> None:
         state=info.state,  # type: ignore[arg-type]
         request_preview=None,
         response_preview=None,
-        client_request_id=None,
+        client_request_id=info.client_request_id,
         tags=dict(info.tags),
         metadata=dict(info.metadata),
     )

@@ -10,6 +10,7 @@ from aiohttp import web
 from ingest.experiments import Experiments
 from ingest.produce import Producer
 from ingest.runs import RunStates
+from ingest.stored_traces import StoredTraces
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Deps:
     max_body_bytes: int
     experiments: Experiments
     trace_producer: Producer  # the traces topic, same Kafka producer
+    stored_traces: StoredTraces  # what MLflow 2.x EndTrace reads
 
 
 deps_key = web.AppKey("deps", Deps)

@@ -91,6 +91,14 @@ async def experiment_of_run(pool: asyncpg.Pool, run_id: str) -> int | None:
     return exp_id
 
 
+async def experiment_of_trace(pool: asyncpg.Pool, trace_id: str) -> int | None:
+    """The trace's experiment (access control of EndTrace; None until the writer stored it)."""
+    exp_id: int | None = await pool.fetchval(
+        "SELECT experiment_id FROM trace_info WHERE trace_id = $1", trace_id
+    )
+    return exp_id
+
+
 async def require_models(pool: asyncpg.Pool, model_ids: set[str]) -> None:
     """Metrics may name only logged models that exist (deleted ones too), as MLflow's foreign
     key decides; its answer is a database error passed on as a 400, so this is the 400 that

@@ -1,4 +1,5 @@
-"""Trace write handlers: OTLP span export and StartTraceV3, answered after Kafka's ack.
+"""Trace write handlers: OTLP span export, StartTraceV3 and the MLflow 2.x clients' StartTrace /
+EndTrace, answered after Kafka's ack.
 
 Every check runs before anything is produced: a refused request leaves no record behind.
 An export becomes one record per partition its traces map to, all produced at once and
@@ -17,8 +18,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from ingest import otlp, trace_rules
 from ingest.deps import Deps, deps_key
 from schemas import trace_wire
+from schemas.access import Level
 from schemas.mlflow_errors import does_not_exist
-from schemas.protojson import parse_json_body
+from schemas.protojson import invalid_value, parse_json_body
 from schemas.trace_json import (
     ARTIFACT_LOCATION_TAG,
     INFO_FINALIZED_KEY,
@@ -27,8 +29,10 @@ from schemas.trace_json import (
     TraceInfo,
     artifact_location,
     trace_info_json,
+    trace_info_v2_json,
 )
 from sluice import metrics
+from sluice.auth import require_experiment
 from sluice.http import BodyNotDecodable, json_response, read_body
 
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"
@@ -146,3 +150,99 @@ async def start_trace_v3(request: web.Request) -> web.Response:
         metadata=metadata,
     )
     return json_response({"trace": {"trace_info": trace_info_json(info)}})
+
+
+# -- MLflow 2.x clients: StartTrace / EndTrace ---------------------------------------------------
+
+
+async def start_trace_v2(request: web.Request) -> web.Response:
+    """``POST /api/2.0/mlflow/traces``: a new IN_PROGRESS trace whose request id the server
+    makes (a random 32-hex id, as MLflow's)."""
+    deps = request.app[deps_key]
+    raw = await read_body(request, deps.max_body_bytes)
+    doc = parse_json_body(raw, request.headers.get("Content-Type"), request.method)
+    call = trace_rules.validate_start_trace_v2(doc)
+    assert call.experiment_id is not None
+    experiment_id = call.experiment_id
+    experiment = await deps.experiments.require(experiment_id, active=True)
+    trace_id = uuid.uuid4().hex
+    location = artifact_location(experiment.artifact_location, trace_id)
+    info = TraceInfo(
+        trace_id=trace_id,
+        experiment_id=experiment_id,
+        request_time_ms=call.timestamp_ms,
+        execution_ms=None,
+        state="IN_PROGRESS",
+        tags={**call.tags, ARTIFACT_LOCATION_TAG: location},
+        metadata=call.metadata,
+    )
+    await _produce_info(deps, info)
+    return json_response({"trace_info": trace_info_v2_json(info)})
+
+
+async def end_trace_v2(request: web.Request) -> web.Response:
+    """``PATCH /api/2.0/mlflow/traces/{request_id}``: the end time and status of a started
+    trace; its metadata and tags merge into the stored ones. The record carries only what this
+    call sets (the writer merges), so a tag deleted meanwhile is not brought back; a retried
+    call writes the same values again."""
+    deps = request.app[deps_key]
+    trace_id = request.match_info["request_id"]
+    raw = await read_body(request, deps.max_body_bytes)
+    doc = parse_json_body(raw, request.headers.get("Content-Type"), request.method)
+    call = trace_rules.validate_end_trace_v2(doc)
+    stored = await deps.stored_traces.get(trace_id) if _storable_id(trace_id) else None
+    if stored is None:
+        raise does_not_exist(f"Trace with ID '{trace_id}' not found.")
+    # The route's access rule could not see a trace stored only now (sluice/auth.py).
+    await require_experiment(request, stored.experiment_id, Level.EDIT)
+    execution_ms = call.timestamp_ms - stored.request_time_ms
+    if execution_ms < 0:  # MLflow stores a negative duration; a trace record cannot hold one
+        raise invalid_value("timestamp_ms", call.timestamp_ms, "the trace ends before it started.")
+    change = TraceInfo(
+        trace_id=trace_id,
+        experiment_id=stored.experiment_id,
+        request_time_ms=stored.request_time_ms,
+        execution_ms=execution_ms,
+        state=call.state or "STATE_UNSPECIFIED",
+        client_request_id=stored.client_request_id,  # a final info replaces it (writer)
+        tags=call.tags,
+        metadata=call.metadata,
+    )
+    await _produce_info(deps, change)
+    merged = TraceInfo(
+        trace_id=trace_id,
+        experiment_id=stored.experiment_id,
+        request_time_ms=stored.request_time_ms,
+        execution_ms=execution_ms,
+        state=change.state,
+        tags={**stored.tags, **call.tags},
+        metadata={**stored.metadata, **call.metadata},
+    )
+    return json_response({"trace_info": trace_info_v2_json(merged)})
+
+
+def _storable_id(trace_id: str) -> bool:
+    """Whether a trace could be stored under this id (schemas/trace_wire.py): others are
+    unknown without a lookup."""
+    return 0 < len(trace_id) <= trace_rules.MAX_TRACE_ID_CHARS and "/" not in trace_id
+
+
+async def _produce_info(deps: Deps, info: TraceInfo) -> None:
+    """A v2 start or end as a trace-info record: final, like StartTraceV3's, so the writer
+    takes its time, duration and state; tags and metadata accumulate with the stored ones."""
+    record = trace_wire.TraceStart(
+        v=trace_wire.VERSION,
+        trace_id=info.trace_id,
+        experiment_id=info.experiment_id,
+        event_id=uuid.uuid4().hex,
+        received_at_ms=int(time.time() * 1000),
+        request_time_ms=info.request_time_ms,
+        execution_ms=info.execution_ms,
+        state=info.state,  # type: ignore[arg-type]
+        request_preview=None,
+        response_preview=None,
+        client_request_id=info.client_request_id,
+        tags=dict(info.tags),
+        metadata=dict(info.metadata),
+    )
+    await deps.trace_producer.send_values([(info.trace_id, trace_wire.encode(record))])

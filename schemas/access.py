@@ -160,6 +160,8 @@ RULES: Final[dict[str, Rule]] = {
     # traces (issue 13): writes need EDIT on the trace's experiment, as MLflow's auth app
     "ingest.traces:export_otlp_traces": _r(_T, EDIT),
     "ingest.traces:start_trace_v3": _r(_T, EDIT),
+    "ingest.traces:start_trace_v2": _r(_T, EDIT),  # field experiment_id
+    "ingest.traces:end_trace_v2": _r(_T, EDIT),  # path request_id -> its experiment
     "api.traces.handlers:get_trace_info_v3": _r(_T),
     "api.traces.handlers:get_trace_info_v2": _r(_T),
     "api.traces.handlers:get_trace": _r(_T),

@@ -13,6 +13,7 @@ own paths, served as written (``bare``: ``/``, ``/static-files/...``, ``/graphql
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +40,21 @@ class Route:
             return (self.path,)
         ajax = f"/ajax-api/{self.version}{self.path}"
         return (ajax,) if self.ajax_only else (f"/api/{self.version}{self.path}", ajax)
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}:]+(?::((?:[^{}]|\{[^{}]*\})+))?\}")
+
+
+def url_regex(url: str) -> str:
+    """An anchored regex for a route URL: ``{name}`` is one path segment, ``{name:re}`` is
+    ``re`` (aiohttp's syntax); the rest matches literally."""
+    parts, last = [], 0
+    for match in _PLACEHOLDER.finditer(url):
+        parts.append(re.escape(url[last : match.start()]))
+        parts.append(f"(?:{match.group(1) or '[^/]+'})")
+        last = match.end()
+    parts.append(re.escape(url[last:]))
+    return "^" + "".join(parts) + "$"
 
 
 def handler_ref(handler: object) -> str:

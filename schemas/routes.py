@@ -2,16 +2,17 @@
 
 A route (``schemas/route_record.py``) names its handler by module and function; tracking and
 trace routes are listed here, the GenAI families Sluice answers 501 for in
-``schemas/not_supported_routes.py``. The dev proxy (``sluice front``) routes by this table;
-production load balancers use the same split (README).
+``schemas/not_supported_routes.py``. The dev proxy (``sluice front``) routes by this table
+(``service_for``); production load balancers use the same split (``sluice balancer``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from schemas.not_supported_routes import NOT_SUPPORTED_ROUTES
-from schemas.route_record import Route, Service
+from schemas.route_record import Route, Service, url_regex
 
 _TRACKING_ROUTES: Final[tuple[Route, ...]] = (
     # High-volume writes: ingest.
@@ -320,6 +321,10 @@ TRACE_ROUTES: Final[tuple[Route, ...]] = (
     Route(
         "GET", "/mlflow/get-trace-artifact", _T + "get_trace_artifact", version=_V3, ajax_only=True
     ),
+    # MLflow 2.x clients' trace start and end (deprecated in MLflow, still served): writes, so
+    # ingest. The POST shares its URL with the api's GET search above: routed by method too.
+    Route("POST", "/mlflow/traces", "ingest.traces:start_trace_v2"),
+    Route("PATCH", "/mlflow/traces/{request_id}", "ingest.traces:end_trace_v2"),
 )
 
 # Model registry webhooks (MLflow 3.3+, issue 14): api/webhooks/. Admins only (schemas/access.py).
@@ -346,9 +351,69 @@ def routes_of(service: Service) -> list[Route]:
     return [r for r in ROUTES if r.service == service]
 
 
-def service_for(path: str) -> Service:
-    """The service a request path goes to; unknown paths go to the api (which answers 404)."""
-    return _BY_URL.get(path, "api")
+def service_for(method: str, path: str) -> Service:
+    """The service a request goes to. A path only ingest serves goes to ingest whatever the
+    method (ingest answers a wrong one with MLflow's 405); a path both serve (``POST
+    /api/2.0/mlflow/traces`` starts a trace in ingest, ``GET`` searches in the api) is decided
+    by the method; every other path, known or not, goes to the api (which answers 404)."""
+    methods = _ingest_methods(path)
+    if not methods:
+        return "api"
+    if method in methods or not _api_serves(path):
+        return "ingest"
+    return "api"
 
 
-_BY_URL: Final[dict[str, Service]] = {url: r.service for r in ROUTES for url in r.urls()}
+def shares_url_with_api(route: Route) -> bool:
+    """Whether an ingest route's URLs are also (some of) the api's, so that only the method
+    tells the two apart (a path-only router cannot express the route)."""
+    return any(_api_serves(url) or _api_overlaps(url) for url in route.urls())
+
+
+def _ingest_methods(path: str) -> frozenset[str]:
+    found = _INGEST_LITERAL.get(path, frozenset())
+    for pattern, method in _INGEST_PATTERNS:
+        if pattern.match(path):
+            found = found | {method}
+    return found
+
+
+def _api_serves(path: str) -> bool:
+    return path in _API_LITERAL or any(p.match(path) for p in _API_PATTERNS)
+
+
+def _api_overlaps(url: str) -> bool:
+    """A templated ingest URL and an api URL one path could match (an api literal matching
+    it, e.g. ``/traces/delete-traces`` against ``/traces/{request_id}``)."""
+    if "{" not in url:
+        return False
+    pattern = re.compile(url_regex(url))
+    return any(pattern.match(u) for u in _API_LITERAL)
+
+
+def _literal(service: Service) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for r in ROUTES:
+        if r.service == service:
+            for url in r.urls():
+                if "{" not in url:
+                    out.setdefault(url, set()).add(r.method)
+    return {url: frozenset(methods) for url, methods in out.items()}
+
+
+_INGEST_LITERAL: Final = _literal("ingest")
+_INGEST_PATTERNS: Final = tuple(
+    (re.compile(url_regex(url)), r.method)
+    for r in ROUTES
+    if r.service == "ingest"
+    for url in r.urls()
+    if "{" in url
+)
+_API_LITERAL: Final = frozenset(_literal("api"))
+_API_PATTERNS: Final = tuple(
+    re.compile(url_regex(url))
+    for r in ROUTES
+    if r.service == "api"
+    for url in r.urls()
+    if "{" in url
+)

@@ -92,3 +92,22 @@ def trace_info_json(info: TraceInfo) -> dict[str, Any]:
     if info.assessments:
         doc["assessments"] = list(info.assessments)
     return doc
+
+
+_V2_STATUS: Final = {"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED"}
+
+
+def trace_info_v2_json(info: TraceInfo) -> dict[str, Any]:
+    """The MLflow 2.x TraceInfo as StartTrace / EndTrace answer it: an unset duration is 0 (as
+    MLflow renders it), key/value lists sorted by key, left out when empty."""
+    doc: dict[str, Any] = {
+        "request_id": info.trace_id,
+        "experiment_id": str(info.experiment_id),
+        "timestamp_ms": info.request_time_ms,
+        "execution_time_ms": info.execution_ms or 0,
+    }
+    doc["status"] = _V2_STATUS.get(info.state, info.state)
+    for name, values in (("request_metadata", info.metadata), ("tags", info.tags)):
+        if values:
+            doc[name] = [{"key": k, "value": values[k]} for k in sorted(values)]
+    return doc

@@ -115,6 +115,8 @@ class IngestConfig:
     max_body_bytes: int = 4 * 1024 * 1024  # legal MLflow batches reach ~1.5 MB; refuse above this
     run_cache_ttl_s: float = 5.0  # how long an "active run" answer is trusted (NOTIFY invalidates)
     run_cache_size: int = 100_000  # bound on cached run states
+    # MLflow 2.x EndTrace waits this long for its trace's StartTrace to be stored (then 429)
+    end_trace_deadline_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,15 @@ log_spans / start_trace semantics, order-independent):
   the latest span end, state = the root span's (OK unless ERROR) once the root arrived, else
   IN_PROGRESS; previews come from the root's inputs/outputs while unset.
 - Tags and metadata accumulate; within a batch a TraceStart's win over span-derived ones.
+- Several TraceStarts of one trace (an MLflow 2.x StartTrace, then its EndTrace) merge in
+  order: the later one's fields win, tags and metadata accumulate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
 import orjson
 
 from schemas.trace_json import SPANS_IN_TRACKING_STORE, SPANS_LOCATION_TAG
@@ -189,7 +192,8 @@ def assemble(records: list[TraceRecord]) -> tuple[list[SpanRow], list[InfoRow]]:
     traces: dict[str, _Trace] = {}
     for record in records:
         if isinstance(record, TraceStart):
-            _trace(traces, record.trace_id, record.experiment_id).start = record
+            trace = _trace(traces, record.trace_id, record.experiment_id)
+            trace.start = _after(trace.start, record)
             continue
         for entry in entries(record):
             _trace(traces, entry.trace_id, record.experiment_id).add_spans(entry)
@@ -208,6 +212,25 @@ def assemble(records: list[TraceRecord]) -> tuple[list[SpanRow], list[InfoRow]]:
     span_rows = [spans[key] for key in sorted(spans)]
     info_rows = [traces[trace_id].row(trace_id) for trace_id in sorted(traces)]
     return span_rows, info_rows
+
+
+def _after(earlier: TraceStart | None, later: TraceStart) -> TraceStart:
+    """Two trace infos of one trace in one batch (an MLflow 2.x StartTrace and its EndTrace),
+    merged as the flush's conflict clause merges them with a stored row: the later one's
+    fields win, previews only where it has them, tags and metadata accumulate."""
+    if earlier is None:
+        return later
+    return msgspec.structs.replace(
+        later,
+        request_preview=_coalesce(later.request_preview, earlier.request_preview),
+        response_preview=_coalesce(later.response_preview, earlier.response_preview),
+        tags={**earlier.tags, **later.tags},
+        metadata={**earlier.metadata, **later.metadata},
+    )
+
+
+def _coalesce(first: str | None, second: str | None) -> str | None:
+    return second if first is None else first
 
 
 def _trace(traces: dict[str, _Trace], trace_id: str, experiment_id: int) -> _Trace:

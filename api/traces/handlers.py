@@ -71,14 +71,15 @@ def _v2_info(row: Any) -> dict[str, Any]:
         "request_id": row["trace_id"],
         "experiment_id": str(row["experiment_id"]),
         "timestamp_ms": row["request_time_ms"],
+        # MLflow's legacy shape renders an unset duration (a trace in progress) as 0.
+        "execution_time_ms": row["execution_ms"] or 0,
     }
-    if row["execution_ms"] is not None:
-        doc["execution_time_ms"] = row["execution_ms"]
     doc["status"] = {"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED"}.get(
         row["state"], row["state"]
     )
-    doc["request_metadata"] = pairs(row["metadata"])
-    doc["tags"] = pairs(row["tags"])
+    for name, column in (("request_metadata", "metadata"), ("tags", "tags")):
+        if listed := pairs(row[column]):  # MLflow leaves an empty list out
+            doc[name] = listed
     return doc
 
 

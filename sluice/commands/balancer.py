@@ -9,9 +9,13 @@ split for the Helm chart's Ingress (``deploy/helm/sluice/files/ingest-paths.txt`
 
 What the configuration does, and why:
 
-- **Exact paths.** The ingest routes are matched as whole paths (query string aside); every
-  other path, known or not, goes to the api, as ``schemas.routes.service_for`` decides. A prefix
-  rule would send ``/runs/log-inputs`` to ingest, which does not serve it.
+- **Exact paths, and methods where a path is shared.** The ingest routes are matched as whole
+  paths (query string aside); every other path, known or not, goes to the api, as
+  ``schemas.routes.service_for`` decides. A prefix rule would send ``/runs/log-inputs`` to
+  ingest, which does not serve it. Where the api serves an ingest path too (``POST
+  /api/2.0/mlflow/traces`` starts a trace in ingest, ``GET`` searches traces in the api), the
+  method decides; on a path only ingest serves any method goes to ingest, which answers a
+  wrong one with MLflow's 405.
 - **Health.** A server takes traffic only while ``GET /health/ready`` answers 200 (ready means
   its PostgreSQL and Kafka are usable): 3 failed probes take it out (2 s apart, 1 s once one
   failed), 2 good ones bring it back. A probe may take 3 s: a busy server answers late, and
@@ -40,8 +44,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from schemas.route_record import Service
-from schemas.routes import ROUTES
+from schemas.route_record import Route, Service, url_regex
+from schemas.routes import ROUTES, shares_url_with_api
 
 SLOTS = 8  # servers per service a DNS name can fill (compose replicas)
 DEFAULTS = {
@@ -50,43 +54,66 @@ DEFAULTS = {
     "BALANCER_INGEST": "ingest:5001",
     "BALANCER_API": "api:5002",
 }
-_PLACEHOLDER = re.compile(r"\{[^{}:]+(?::((?:[^{}]|\{[^{}]*\})+))?\}")
+
+
+def _ingest_routes() -> list[Route]:
+    return [r for r in ROUTES if r.service == "ingest"]
 
 
 def ingest_paths() -> list[str]:
     """Every literal URL (with /api and /ajax-api prefixes) that ingest serves."""
-    return sorted({url for r in ROUTES if r.service == "ingest" for url in r.urls()})
+    return sorted({url for r in _ingest_routes() for url in r.urls() if "{" not in url})
 
 
 def ingest_patterns() -> list[str]:
-    """Anchored regexes for ingest routes with placeholders (none today, but the table allows
-    them): the same exactness as literal paths."""
-    return sorted(
-        {_as_regex(url) for r in ROUTES if r.service == "ingest" for url in r.urls() if "{" in url}
-    )
+    """Anchored regexes for ingest routes with placeholders (``PATCH
+    /api/2.0/mlflow/traces/{request_id}``): the same exactness as literal paths."""
+    return sorted({url_regex(url) for r in _ingest_routes() for url in r.urls() if "{" in url})
 
 
-def _as_regex(url: str) -> str:
-    parts, last = [], 0
-    for match in _PLACEHOLDER.finditer(url):
-        parts.append(re.escape(url[last : match.start()]))
-        parts.append(f"(?:{match.group(1) or '[^/]+'})")
-        last = match.end()
-    parts.append(re.escape(url[last:]))
-    return "^" + "".join(parts) + "$"
+def shared_api_paths() -> tuple[list[str], list[str]]:
+    """The api's literal URLs and patterns that an ingest URL also matches (``GET
+    /api/2.0/mlflow/traces`` beside ingest's ``POST``): on these paths the method decides."""
+    ingest = [re.compile(p) for p in ingest_patterns()]
+    literal_ingest = set(ingest_paths())
+    literal, patterns = set(), set()
+    for r in ROUTES:
+        if r.service != "api":
+            continue
+        for url in r.urls():
+            if "{" not in url and (url in literal_ingest or any(p.match(url) for p in ingest)):
+                literal.add(url)
+            elif "{" in url and any(re.match(url_regex(url), u) for u in literal_ingest):
+                patterns.add(url_regex(url))
+    return sorted(literal), sorted(patterns)
+
+
+def _by_method() -> dict[str, tuple[list[str], list[str]]]:
+    """Per method, the URLs (literal, patterns) of the ingest routes that share their path
+    with the api."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for r in _ingest_routes():
+        if not shares_url_with_api(r):
+            continue
+        literal, patterns = out.setdefault(r.method, ([], []))
+        for url in r.urls():
+            if "{" in url:
+                patterns.append(url_regex(url))
+            else:
+                literal.append(url)
+    return {m: (sorted(lit), sorted(pat)) for m, (lit, pat) in sorted(out.items())}
 
 
 def render(servers: dict[Service, Sequence[str]] | None = None, bind: str | None = None) -> str:
     """The whole configuration. ``servers``: fixed addresses per service instead of the
     environment-driven DNS templates; ``bind``: a fixed ``host:port`` for the MLflow frontend
     instead of ``BALANCER_BIND`` (e.g. a topology started by a supervisor)."""
-    literal = [p for p in ingest_paths() if "{" not in p]
     sections = [
         _HEADER,
         _global(),
         _DEFAULTS_SECTION,
         _resolvers() if servers is None else "",
-        _frontend(literal, ingest_patterns(), bind),
+        _frontend(bind),
         _STATS,
         _backend("ingest", servers),
         _backend("api", servers),
@@ -147,20 +174,36 @@ resolvers system
 """
 
 
-def _frontend(literal: list[str], patterns: list[str], bind: str | None) -> str:
+def _frontend(bind: str | None) -> str:
     lines = [
         "frontend mlflow",
         f"    bind {bind}" if bind else '    bind "${BALANCER_BIND}"',
         "    # Only reads may be retried after reaching a server; a write is retried only when",
         "    # its connection failed (conn-failure is not an L7 retry, so it stays on).",
         "    http-request disable-l7-retry unless METH_GET",
+        "    # Paths ingest serves; those the api serves too are told apart by the method.",
     ]
-    for path in literal:
-        lines.append(f"    acl ingest_route path {path}")
-    for pattern in patterns:
-        lines.append(f"    acl ingest_route path_reg {pattern}")
-    lines += ["    use_backend ingest if ingest_route", "    default_backend api", ""]
+    lines += _acls("ingest_path", ingest_paths(), ingest_patterns())
+    api_literal, api_patterns = shared_api_paths()
+    lines += _acls("api_path", api_literal, api_patterns)
+    by_method = _by_method()
+    for method, (literal, patterns) in by_method.items():
+        lines += _acls(f"ingest_{method.lower()}", literal, patterns)
+    shared = api_literal or api_patterns
+    lines.append("    use_backend ingest if ingest_path" + (" !api_path" if shared else ""))
+    lines += [
+        f"    use_backend ingest if {{ method {method} }} ingest_{method.lower()}"
+        for method in by_method
+    ]
+    lines += ["    default_backend api", ""]
     return "\n".join(lines)
+
+
+def _acls(name: str, literal: list[str], patterns: list[str]) -> list[str]:
+    # Single quotes: HAProxy takes the regex's backslashes as they are.
+    return [f"    acl {name} path {path}" for path in literal] + [
+        f"    acl {name} path_reg '{pattern}'" for pattern in patterns
+    ]
 
 
 _STATS = """\
@@ -195,17 +238,25 @@ def _backend(service: Service, servers: dict[Service, Sequence[str]] | None) -> 
 
 
 def ingress_paths() -> str:
-    """The Helm chart's list of exact ingest paths (an Ingress has no regex paths, so a
-    templated ingest route could not be expressed: refuse it rather than drop it)."""
-    if ingest_patterns():
-        raise ValueError(
-            f"ingest routes with placeholders cannot be Ingress paths: {ingest_patterns()}"
-        )
+    """The Helm chart's list of exact ingest paths. An Ingress matches neither methods nor
+    regexes: routes whose path the api serves too are left out (they reach the api, which
+    answers them 405 or 404; the HAProxy balancer routes them), any other templated ingest
+    route is refused rather than dropped."""
+    exclusive = [r for r in _ingest_routes() if not shares_url_with_api(r)]
+    templated = sorted({u for r in exclusive for u in r.urls() if "{" in u})
+    if templated:
+        raise ValueError(f"ingest routes with placeholders cannot be Ingress paths: {templated}")
+    left_out = sorted(
+        f"{r.method} {u}" for r in _ingest_routes() if shares_url_with_api(r) for u in r.urls()
+    )
     header = [
         "# Generated by `sluice balancer ingress-paths` from schemas/routes.py: do not edit.",
         "# Exact paths the chart's Ingress sends to ingest; every other path goes to the api.",
+        "# Not expressible as Ingress paths (the api serves these paths for other methods):",
+        *(f"#   {route}" for route in left_out),
     ]
-    return "\n".join([*header, *ingest_paths()]) + "\n"
+    paths = sorted({u for r in exclusive for u in r.urls()})
+    return "\n".join([*header, *paths]) + "\n"
 
 
 def main(args: Sequence[str]) -> str:

@@ -1,8 +1,9 @@
 """``sluice front``: the single MLflow endpoint of ``sluice up``.
 
-The MLflow client has one tracking URI, so a small reverse proxy sends each path to the
-service that owns it (schemas/routes.py). Production puts a load balancer here with the same
-path split (README). Bodies stream through in both directions; nothing is buffered whole.
+The MLflow client has one tracking URI, so a small reverse proxy sends each request to the
+service that owns its path, or its method and path where both serve one path
+(``schemas.routes.service_for``). Production puts a load balancer here with the same split
+(``sluice balancer``). Bodies stream through in both directions; nothing is buffered whole.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ async def _session(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _proxy(request: web.Request) -> web.StreamResponse:
-    base = request.app[upstreams_key][service_for(request.path)]
+    base = request.app[upstreams_key][service_for(request.method, request.path)]
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     body = request.content.iter_chunked(65536) if request.body_exists else None
     try:

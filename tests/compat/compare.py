@@ -103,11 +103,13 @@ def shape(body: Any, unordered: list[str], ignore: list[str]) -> Any:
 # MLflow passes some database errors on as a 400 whose message is the driver's text (a list
 # value bound to `=`), or as a 500 INTERNAL_ERROR (sqlite3's own overflow text for an integer
 # beyond 64 bits), and answers some uncaught Python exceptions as a JSON 500 INTERNAL_ERROR
-# with the exception's own text (a logged-model filter naming a column its table lacks, or a
-# number that is not one): a crash as well, whatever its status says.
+# with the exception's own text (a logged-model filter naming a column its table lacks, a
+# number that is not one, a v2 StartTrace without an experiment id, a v2 EndTrace whose
+# status is unset): a crash as well, whatever its status says.
 _DATABASE_ERROR = re.compile(
     r"^\((sqlite3|psycopg2|sqlalchemy)\.|^Python int too large to convert to SQLite INTEGER$"
     r"|^type object 'Sql\w+' has no attribute '|^could not convert string to float: "
+    r"|^invalid literal for int\(\) with base 10: |^<TraceStatus\.\w+: '\w+'> is not a valid"
 )
 
 

@@ -22,7 +22,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from schemas.routes import ROUTES
+from schemas.route_record import url_regex
+from schemas.routes import ROUTES, service_for
 from sluice.commands import balancer
 from tests.stack import REPO, SCRIPTS
 
@@ -254,12 +255,51 @@ def test_the_committed_configuration_is_generated_from_the_route_table() -> None
     assert CONFIG.read_text() == balancer.render(), (
         "deploy/haproxy/haproxy.cfg is stale: run `sluice balancer > deploy/haproxy/haproxy.cfg`"
     )
-    acl_paths = re.findall(r"acl ingest_route path (\S+)", CONFIG.read_text())
-    assert sorted(acl_paths) == sorted(u for r in ROUTES if r.service == "ingest" for u in r.urls())
+    text = CONFIG.read_text()
+    acl_paths = re.findall(r"acl ingest_path path (\S+)", text)
+    acl_paths += re.findall(r"acl ingest_path path_reg '(\S+)'", text)
+    assert sorted(acl_paths) == sorted(
+        url if "{" not in url else url_regex(url)
+        for r in ROUTES
+        if r.service == "ingest"
+        for url in r.urls()
+    )
+
+
+async def test_the_method_decides_where_ingest_and_the_api_share_a_path(
+    shipped: Balancer, recorders: dict[str, Recorder]
+) -> None:
+    """The balancer decides as ``sluice front`` does (``schemas.routes.service_for``)."""
+    requests = [
+        (method, prefix + tail)
+        for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+        for method, tail in [
+            ("POST", "/traces"),  # MLflow 2.x StartTrace: ingest
+            ("GET", "/traces"),  # the v2 trace search: api
+            ("DELETE", "/traces"),
+            ("PATCH", "/traces/0123abcd"),  # EndTrace: ingest
+            ("GET", "/traces/0123abcd"),  # only ingest serves the path: ingest's 405
+            ("POST", "/traces/delete-traces"),  # the api's literal sibling of EndTrace's path
+            ("PATCH", "/traces/delete-traces"),
+            ("PATCH", "/traces/0123abcd/tags"),
+            ("GET", "/runs/log-batch"),
+        ]
+    ]
+    async with aiohttp.ClientSession() as session:
+        for method, path in requests:
+            expected = service_for(method, path)
+            assert await _send(session, method, shipped.url + path) == (200, expected), (
+                method,
+                path,
+            )
+    assert recorders["ingest"].seen == [
+        (m, p) for m, p in requests if service_for(m, p) == "ingest"
+    ]
+    assert {service_for(m, p) for m, p in requests} == {"ingest", "api"}
 
 
 def test_templated_routes_become_anchored_patterns() -> None:
-    pattern = balancer._as_regex("/api/2.0/mlflow/x/{run_id}/y/{n:[0-9]{1,5}}")
+    pattern = url_regex("/api/2.0/mlflow/x/{run_id}/y/{n:[0-9]{1,5}}")
     assert re.fullmatch(pattern.strip("^$"), "/api/2.0/mlflow/x/abc/y/123")
     assert not re.fullmatch(pattern.strip("^$"), "/api/2.0/mlflow/x/a/b/y/123")
     assert pattern.startswith("^") and pattern.endswith("$")

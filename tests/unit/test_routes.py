@@ -1,10 +1,17 @@
 """The route table: paths, services, and the handler each route binds."""
 
+import re
+
 import pytest
 
 from schemas.route_record import Route, handler_ref
-from schemas.routes import ROUTES, routes_of, service_for
+from schemas.routes import ROUTES, routes_of, service_for, shares_url_with_api
 from sluice.http import bind_handler
+
+
+def _sample(url: str) -> str:
+    """A concrete path for a route URL (one segment per placeholder)."""
+    return re.sub(r"\{[^{}:]+(?::(?:[^{}]|\{[^{}]*\})+)?\}", "x1", url)
 
 
 def test_every_route_is_served_under_api_and_ajax_api() -> None:
@@ -12,19 +19,42 @@ def test_every_route_is_served_under_api_and_ajax_api() -> None:
         if route.bare:  # the web UI's pages and OTLP's /v1/traces, served as written
             (url,) = route.urls()
             assert not url.startswith(("/api/", "/ajax-api/"))
-            assert service_for(url) == route.service
+            assert service_for(route.method, _sample(url)) == route.service
             continue
         if route.ajax_only:  # registered by hand in MLflow, under /ajax-api only
             (ajax,) = route.urls()
-            assert ajax.startswith("/ajax-api/") and service_for(ajax) == route.service
+            assert ajax.startswith("/ajax-api/")
+            assert service_for(route.method, _sample(ajax)) == route.service
             continue
         api, ajax = route.urls()
         assert api.startswith("/api/") and ajax.startswith("/ajax-api/")
-        assert service_for(api) == service_for(ajax) == route.service
+        assert service_for(route.method, _sample(api)) == route.service
+        assert service_for(route.method, _sample(ajax)) == route.service
 
 
 def test_unknown_paths_go_to_the_api_which_answers_404() -> None:
-    assert service_for("/api/2.0/mlflow/no-such-thing") == "api"
+    assert service_for("POST", "/api/2.0/mlflow/no-such-thing") == "api"
+
+
+@pytest.mark.parametrize("prefix", ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"])
+def test_the_method_decides_where_ingest_and_the_api_share_a_path(prefix: str) -> None:
+    # MLflow 2.x StartTrace (ingest) and the v2 trace search (api): one URL.
+    assert service_for("POST", f"{prefix}/traces") == "ingest"
+    assert service_for("GET", f"{prefix}/traces") == "api"
+    assert service_for("DELETE", f"{prefix}/traces") == "api"  # the api's 405
+    # EndTrace's templated path also matches the api's literal siblings.
+    assert service_for("PATCH", f"{prefix}/traces/0123abcd") == "ingest"
+    assert service_for("POST", f"{prefix}/traces/delete-traces") == "api"
+    assert service_for("PATCH", f"{prefix}/traces/delete-traces") == "ingest"  # as MLflow
+    assert service_for("PATCH", f"{prefix}/traces/0123abcd/tags") == "api"
+    # A path only ingest serves goes there whatever the method (ingest answers 405).
+    assert service_for("GET", f"{prefix}/traces/0123abcd") == "ingest"
+    assert service_for("GET", f"{prefix}/runs/log-batch") == "ingest"
+
+
+def test_only_the_shared_routes_need_the_method() -> None:
+    shared = sorted((r.method, r.path) for r in routes_of("ingest") if shares_url_with_api(r))
+    assert shared == [("PATCH", "/mlflow/traces/{request_id}"), ("POST", "/mlflow/traces")]
 
 
 def test_no_route_is_declared_twice() -> None:

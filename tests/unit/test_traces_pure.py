@@ -13,7 +13,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from api.traces.search_rules import Sql, compile_filter, compile_order
-from ingest import otlp
+from ingest import otlp, trace_rules
 from schemas import trace_wire, wire
 from schemas.mlflow_errors import MlflowError
 from writer.batch import BatchPolicy
@@ -231,6 +231,35 @@ def test_start_trace_wins_over_spans() -> None:
     assert info[8] is True and info[2] == start.request_time_ms and info[3] == start.execution_ms
 
 
+def _v2_info(state: str, execution_ms: int | None, **tags: str) -> trace_wire.TraceStart:
+    return trace_wire.TraceStart(
+        v=2,
+        trace_id="0123456789abcdef0123456789abcdef",
+        experiment_id=4,
+        event_id=state,
+        received_at_ms=1,
+        request_time_ms=1000,
+        execution_ms=execution_ms,
+        state=state,  # type: ignore[arg-type]
+        request_preview=None,
+        response_preview=None,
+        client_request_id=None,
+        tags=tags,
+        metadata={"m": state},
+    )
+
+
+def test_a_v2_start_and_its_end_in_one_batch_merge_in_order() -> None:
+    start = _v2_info("IN_PROGRESS", None, team="a", kept="1")
+    end = _v2_info("OK", 25, team="b")
+    _, (info,) = assemble([start, end])
+    assert (info[2], info[3], info[4], info[8]) == (1000, 25, "OK", True)
+    assert orjson.loads(info[11]) == {"team": "b", "kept": "1"}  # tags accumulate
+    assert orjson.loads(info[12]) == {"m": "OK"}
+    _, (again,) = assemble([start, end, end])  # a re-sent end changes nothing
+    assert again == info
+
+
 def test_trace_batch_bounds_and_offsets() -> None:
     batch = TraceBatch(BatchPolicy(max_rows=2, max_age_s=10))
     (record,) = _records(_export(_span("0000000000000001"), _span("0000000000000002")))
@@ -273,3 +302,55 @@ def test_order_by_always_ends_with_the_trace_id() -> None:
     assert compile_order(["execution_time DESC"]).startswith("t.execution_ms DESC NULLS LAST")
     with pytest.raises(MlflowError):
         compile_order(["tags.x"])
+
+
+def test_v2_start_and_end_are_read_as_mlflow_reads_them() -> None:
+    start = trace_rules.validate_start_trace_v2(
+        {
+            "experiment_id": "12",
+            "timestamp_ms": "1600000000000",
+            "tags": [{"key": "t", "value": "1"}, {"key": "t", "value": "2"}, {"key": "e"}],
+        }
+    )
+    assert (start.experiment_id, start.timestamp_ms) == (12, 1_600_000_000_000)
+    assert start.tags == {"t": "2", "e": ""} and start.metadata == {}  # a later key wins
+    assert trace_rules.validate_start_trace_v2({"experiment_id": "1", "timestamp_ms": 1.5}) == (
+        trace_rules.TraceV2Call(1, 0, None, {}, {})  # ParseDict refuses 1.5: the default
+    )
+    end = trace_rules.validate_end_trace_v2({"status": 2, "timestamp_ms": 9})
+    assert (end.state, end.timestamp_ms) == ("ERROR", 9)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"experiment_id": "1", "tags": {"a": "b"}},
+            'Invalid value {"a":"b"} for parameter \'tags\'',
+        ),
+        ({"experiment_id": "1", "tags": [{"value": "b"}]}, "for parameter 'tags' supplied:  Hint"),
+        ({"experiment_id": "1", "request_metadata": [5]}, "parameter 'request_metadata'"),
+        ({"experiment_id": "abc"}, "Invalid experiment ID 'abc'."),
+        ({}, "Invalid experiment ID ''."),
+        ({"experiment_id": 5}, "Invalid value 5 for parameter 'experiment_id'"),
+        ({"experiment_id": "1", "timestamp_ms": "soon"}, "parameter 'timestamp_ms'"),
+        ({"experiment_id": "1", "timestamp_ms": -1}, "parameter 'timestamp_ms'"),
+        (
+            {"experiment_id": "1", "tags": [{"key": "mlflow.traceName", "value": "n" * 4097}]},
+            "'Trace name' exceeds the maximum length of 4096 characters",
+        ),
+    ],
+)
+def test_bad_v2_starts_are_400s(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(MlflowError) as refused:
+        trace_rules.validate_start_trace_v2(doc)
+    assert refused.value.code == "INVALID_PARAMETER_VALUE"
+    assert message in refused.value.message
+
+
+@pytest.mark.parametrize("status", [None, "BOGUS", "TRACE_STATUS_UNSPECIFIED", 0])
+def test_a_v2_end_needs_a_status(status: object) -> None:
+    """MLflow crashes on these (its TRACE_STATUS_UNSPECIFIED is no storable state)."""
+    with pytest.raises(MlflowError) as refused:
+        trace_rules.validate_end_trace_v2({"status": status})
+    assert refused.value.code == "INVALID_PARAMETER_VALUE"

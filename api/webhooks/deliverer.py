@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from api.webhooks import store
+from api.webhooks.secrets import PLAIN_BOX, SecretBox, SecretUnreadable
 from api.webhooks.sender import Attempt, Sender, backoff_s
 from api.webhooks.signing import body_of, delivery_id, headers
 from schemas.webhook_events import EventRecord, InvalidEventRecord, decode
@@ -65,6 +66,7 @@ class Deliverer:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         subscribers_deadline_s: float = SUBSCRIBERS_DEADLINE_S,
+        box: SecretBox = PLAIN_BOX,
     ) -> None:
         self._cfg = cfg
         self._pool = pool
@@ -72,6 +74,7 @@ class Deliverer:
         self._sleep = sleep
         self._clock = clock
         self._subscribers_deadline_s = subscribers_deadline_s
+        self._box = box
         self._slots = asyncio.Semaphore(cfg.max_in_flight)
 
     # -- the consumer loop ----------------------------------------------------------------------
@@ -133,8 +136,22 @@ class Deliverer:
                 delay = min(delay * 2, self._cfg.backoff_max_s)
 
     async def _bounded(self, record: EventRecord, hook: Any) -> None:
+        try:
+            secret = None if hook["secret"] is None else self._box.open(hook["secret"])
+        except SecretUnreadable as exc:
+            # Signing with a wrong key would only be refused by the receiver: give it up.
+            metrics.webhook_deliveries_total.labels(outcome="secret_unreadable").inc()
+            log.error(
+                "webhook delivery given up",
+                extra={
+                    "webhook_id": hook["webhook_id"],
+                    "event_id": record.event_id,
+                    "error": str(exc),
+                },
+            )
+            return
         async with self._slots:
-            await self.deliver(record, hook["webhook_id"], hook["url"], hook["secret"])
+            await self.deliver(record, hook["webhook_id"], hook["url"], secret)
 
     # -- one delivery ---------------------------------------------------------------------------
 

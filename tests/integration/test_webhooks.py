@@ -30,6 +30,7 @@ import requests
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from cryptography.fernet import Fernet
 from mlflow import MlflowClient
 
 from api.webhooks.deliverer import Deliverer
@@ -41,6 +42,7 @@ from tests.stack import Ports, Stack
 TIMEOUT = 30
 DELIVERY_DEADLINE_S = 30.0
 SECRET = "whsec-test-secret"
+SECRET_KEY = Fernet.generate_key().decode()
 
 
 # ---------------------------------------------------------------- a receiver
@@ -128,6 +130,7 @@ class Apis:
     strict: str
     strict_name: str
     permissive_name: str
+    dsn: str  # their database
 
 
 def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
@@ -164,10 +167,12 @@ async def _create_database(stack: Stack, name: str) -> str:
 @pytest.fixture(scope="module")
 def apis(stack: Stack) -> Iterator[Apis]:
     dsn = asyncio.run(_create_database(stack, f"{stack.database}_webhooks"))
-    permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true")
-    strict = _api(stack, "api-webhooks-strict", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="false")
+    # Secrets encrypted at rest: every signed delivery below opened its secret with this key.
+    keys = {"SLUICE_WEBHOOKS_SECRET_KEYS": SECRET_KEY}
+    permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true", **keys)
+    strict = _api(stack, "api-webhooks-strict", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="false", **keys)
     try:
-        yield Apis(permissive, strict, "api-webhooks-strict", "api-webhooks")
+        yield Apis(permissive, strict, "api-webhooks-strict", "api-webhooks", dsn)
     finally:
         for name in ("api-webhooks", "api-webhooks-strict"):
             stack.kill(name)
@@ -499,6 +504,30 @@ def test_the_test_route_posts_the_example_payload(apis: Apis, receiver: Receiver
     result = _call(base, "POST", f"webhooks/{closed}/test")["result"]
     assert result["success"] is False and "response_status" not in result
     assert result["error_message"].startswith("Failed to test webhook: ")
+
+
+async def _stored_secret(dsn: str, webhook_id: str) -> str:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        value = await conn.fetchval("SELECT secret FROM webhooks WHERE webhook_id = $1", webhook_id)
+    finally:
+        await conn.close()
+    return str(value)
+
+
+def test_secrets_are_encrypted_at_rest(apis: Apis, receiver: Receiver) -> None:
+    hook = _webhook(apis.permissive, receiver.url("/at-rest"), [("prompt", "created")])
+    stored = asyncio.run(_stored_secret(apis.dsn, hook))
+    assert stored.startswith("fernet:") and SECRET not in stored
+    assert Fernet(SECRET_KEY.encode()).decrypt(stored.removeprefix("fernet:")) == SECRET.encode()
+    _call(apis.permissive, "PATCH", f"webhooks/{hook}", {"secret": "rotated-secret-value"})
+    rotated = asyncio.run(_stored_secret(apis.dsn, hook))
+    assert rotated.startswith("fernet:") and "rotated-secret-value" not in rotated
+    # The test route signs with the opened secret (the receiver checks the signature).
+    result = _call(apis.permissive, "POST", f"webhooks/{hook}/test", {})["result"]
+    assert result["success"] is True, result
+    got = receiver.wait_for("/at-rest", 1)
+    _verify(got[0], "rotated-secret-value")
 
 
 def test_secrets_are_never_returned(apis: Apis, receiver: Receiver) -> None:

@@ -226,22 +226,28 @@ def _experiment_number(raw: str, name: str) -> int:
 
 async def _search(
     request: web.Request, doc: dict[str, Any], experiment_ids: list[int], filter_name: str
-) -> tuple[list[dict[str, Any]], str | None]:
-    rows, token, scanned = await _search_rows(request, doc, experiment_ids, filter_name)
-    if scanned:  # rows of a span-content scan come without their assessments
+) -> tuple[list[Any], str | None]:
+    """The page's TraceInfo documents (JSON text PostgreSQL rendered, spliced unparsed into the
+    answer) and the next page's token."""
+    rows, token, scanned = await _search_rows(
+        request, doc, experiment_ids, filter_name, rendered=True
+    )
+    if scanned:  # rows of a span-content scan come as plain rows, without their assessments
         return await _infos_json(request.app[deps_key].pool, rows), token
-    return [render.trace_info(r, _loads_list(r["assessments"])) for r in rows], token
-
-
-def _loads_list(raw: str | None) -> list[dict[str, Any]]:
-    return orjson.loads(raw) if raw is not None else []
+    return [orjson.Fragment(r["doc"]) for r in rows], token
 
 
 async def _search_rows(
-    request: web.Request, doc: dict[str, Any], experiment_ids: list[int], filter_name: str
+    request: web.Request,
+    doc: dict[str, Any],
+    experiment_ids: list[int],
+    filter_name: str,
+    *,
+    rendered: bool = False,
 ) -> tuple[list[Any], str | None, bool]:
-    """A page of trace rows, the next page's token, and whether span contents were scanned
-    (rows without the ``assessments`` column)."""
+    """A page of trace rows (``rendered``: rows of TraceInfo JSON text, ``store.search``), the
+    next page's token, and whether span contents were scanned (then plain rows without the
+    ``assessments`` column)."""
     max_results = get_int64(doc, "max_results")
     max_results = SEARCH_DEFAULT_RESULTS if max_results is None else max_results
     if max_results <= 0:
@@ -263,7 +269,14 @@ async def _search_rows(
         if sql.scans_spans:
             return await _scan(pool, experiment_ids, sql, order, max_results + 1, offset)
         return await store.search(
-            pool, experiment_ids, sql.where, sql.params, order, max_results + 1, offset
+            pool,
+            experiment_ids,
+            sql.where,
+            sql.params,
+            order,
+            max_results + 1,
+            offset,
+            rendered=rendered,
         )
 
     rows = await request.app[trace_fence_key].read_after_all(read)

@@ -69,6 +69,78 @@ async def span_protos(conn: asyncpg.Connection, trace_id: str) -> AsyncIterator[
         yield row["proto"]
 
 
+# A trace's assessments as a JSON array, NULL without any. The EXISTS probe first: most traces
+# have none, and the ordered aggregate costs a sort set-up per trace even then.
+_ASSESSMENTS = (
+    "CASE WHEN EXISTS (SELECT FROM trace_assessments a WHERE a.trace_id = t.trace_id)"
+    " THEN (SELECT json_agg(a.doc ORDER BY a.created_ms, a.assessment_id)"
+    " FROM trace_assessments a WHERE a.trace_id = t.trace_id) END"
+)
+
+
+def _ms_timestamp_json(ms: str) -> str:
+    """SQL for protobuf's JSON of a Timestamp of ``ms`` milliseconds (``ts.FromMilliseconds``;
+    ``ToJsonString``): UTC, seconds, and ``.mmm`` only when the milliseconds are not 0. Floor
+    division, as protobuf's, for times before 1970."""
+    frac = f"((({ms}) % 1000 + 1000) % 1000)"
+    return (
+        f"to_char(to_timestamp(((({ms}) - {frac}) / 1000)::double precision) AT TIME ZONE 'UTC',"
+        f" 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        f" || CASE WHEN {frac} = 0 THEN '' ELSE '.' || lpad({frac}::text, 3, '0') END || 'Z'"
+    )
+
+
+def _ms_duration_json(ms: str) -> str:
+    """SQL for protobuf's JSON of a Duration of ``ms`` milliseconds: ``[-]S[.mmm]s``."""
+    return (
+        f"CASE WHEN {ms} < 0 THEN '-' ELSE '' END || (abs({ms}) / 1000)::text"
+        f" || CASE WHEN abs({ms}) % 1000 = 0 THEN ''"
+        f" ELSE '.' || lpad((abs({ms}) % 1000)::text, 3, '0') END || 's'"
+    )
+
+
+def _optional(key: str, value: str, present: str) -> str:
+    return f"CASE WHEN {present} THEN ',\"{key}\":' || {value} ELSE '' END"
+
+
+# A trace_info row ``t`` as MLflow's TraceInfo JSON text, the same document as
+# schemas/trace_json.trace_info_json (tests/integration/test_trace_search_json.py compares
+# them): a search page is rendered by PostgreSQL and spliced into the answer unparsed.
+INFO_JSON = " || ".join(
+    [
+        "'{\"trace_id\":' || to_json(t.trace_id)::text",
+        '\',"trace_location":{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":'
+        '{"experiment_id":"\' || t.experiment_id::text || \'"}}\'',
+        f"',\"request_time\":\"' || {_ms_timestamp_json('t.request_time_ms')} || '\"'",
+        _optional(
+            "execution_duration",
+            f"'\"' || {_ms_duration_json('t.execution_ms')} || '\"'",
+            "t.execution_ms IS NOT NULL",
+        ),
+        "',\"state\":' || to_json(t.state)::text",
+        _optional(
+            "client_request_id",
+            "to_json(t.client_request_id)::text",
+            "t.client_request_id <> ''",
+        ),
+        _optional("trace_metadata", "t.metadata::text", "t.metadata <> '{}'::jsonb"),
+        _optional("tags", "t.tags::text", "t.tags <> '{}'::jsonb"),
+        _optional(
+            "request_preview",
+            "to_json(t.request_preview)::text",
+            "t.request_preview IS NOT NULL",
+        ),
+        _optional(
+            "response_preview",
+            "to_json(t.response_preview)::text",
+            "t.response_preview IS NOT NULL",
+        ),
+        f"coalesce(',\"assessments\":' || ({_ASSESSMENTS})::text, '')",
+        "'}'",
+    ]
+)
+
+
 async def search(
     conn: Conn,
     experiment_ids: list[int],
@@ -77,51 +149,55 @@ async def search(
     order: str,
     limit: int,
     offset: int,
+    *,
+    rendered: bool = False,
 ) -> list[Row]:
     """One page of trace rows, each with its assessments (column ``assessments``: a JSON array
     or NULL), in one statement; ``where`` and ``order`` come from api/traces/search_rules.py
-    (fixed SQL text with numbered parameters, never user text).
+    (fixed SQL text with numbered parameters, never user text). ``rendered``: rows of one
+    column ``doc`` instead, each trace's TraceInfo JSON text (``INFO_JSON``).
 
     Over several experiments the page is a UNION ALL of per-experiment pages, each read from the
     (experiment, time) index in order and cut at ``limit + offset`` rows: with
-    ``experiment_id = ANY(array)`` PostgreSQL sorted every trace of the experiments."""
-    n = len(params)
-    scans, experiment_args = _scan_args(experiment_ids)
-    page = _ordered(where, order, n + 3, scans, f"${n + 1}", f"${n + 2}")
-    text = (
-        f"SELECT t.*, (SELECT json_agg(a.doc ORDER BY a.created_ms, a.assessment_id)"
-        f" FROM trace_assessments a WHERE a.trace_id = t.trace_id) AS assessments"
-        f" FROM ({page}) t ORDER BY {order}"
-    )
-    return list(await conn.fetch(text, *params, limit, offset, *experiment_args))
+    ``experiment_id = ANY(array)`` PostgreSQL sorted every trace of the experiments.
+
+    Experiment ids, limit and offset are integers written into the text, not parameters: a
+    statement without parameters is planned once per connection and its plan reused (the
+    api's pool plans every statement with parameters anew, ``sluice/pg.py``; half of a
+    newest-first page's PostgreSQL time was that planning over the 16 partitions). Each
+    experiment and page is then a statement of its own in asyncpg's per-connection cache."""
+    columns = f"{INFO_JSON} AS doc" if rendered else f"t.*, {_ASSESSMENTS} AS assessments"
+    page = _ordered(where, order, _experiment_literals(experiment_ids), int(limit), int(offset))
+    text = f"SELECT {columns} FROM ({page}) t ORDER BY {order}"
+    return list(await conn.fetch(text, *params))
 
 
 def _ordered(
     where: list[str],
     order: str,
-    first: int,
-    experiments: int,
-    limit: str | None = None,
-    offset: str | None = None,
+    experiments: list[str] | str,
+    limit: int | None = None,
+    offset: int | None = None,
 ) -> str:
-    """The search's rows in ``order`` (optionally a page): one experiment (parameter
-    ``$first``) is one ordered index scan; several (``$first``, ``$first + 1``, ...) a UNION ALL
-    of per-experiment ordered scans, each cut at ``limit + offset`` rows, merged in order;
-    ``experiments`` 0: one scan of the array ``$first`` (see _scan_args)."""
-    page = f" LIMIT {limit}::bigint OFFSET {offset}::bigint" if limit and offset else ""
-    if experiments == 0:
-        condition = f"t.experiment_id = ANY(${first}::bigint[])"
+    """The search's rows in ``order`` (optionally a page). ``experiments``: one SQL value per
+    experiment -- one is one ordered index scan; several a UNION ALL of per-experiment ordered
+    scans, each cut at ``limit + offset`` rows, merged in order -- or one SQL array, scanned
+    at once (past MAX_MERGED_SCANS experiments)."""
+    paged = limit is not None and offset is not None
+    page = f" LIMIT {limit} OFFSET {offset}" if paged else ""
+    if isinstance(experiments, str):
+        condition = f"t.experiment_id = ANY({experiments})"
         return f"SELECT {_SELECT} FROM trace_info t WHERE {' AND '.join([condition, *where])}" + (
             f" ORDER BY {order}{page}"
         )
     scans = [
         f"SELECT {_SELECT} FROM trace_info t"
-        f" WHERE {' AND '.join([f't.experiment_id = ${e}::bigint', *where])} ORDER BY {order}"
-        for e in range(first, first + experiments)
+        f" WHERE {' AND '.join([f't.experiment_id = {e}', *where])} ORDER BY {order}"
+        for e in experiments
     ]
     if len(scans) == 1:
         return scans[0] + page
-    cut = f" LIMIT {limit}::bigint + {offset}::bigint" if limit and offset else ""
+    cut = f" LIMIT {limit + offset}" if limit is not None and offset is not None else ""
     union = " UNION ALL ".join(f"({scan}{cut})" for scan in scans)
     return f"SELECT * FROM ({union}) t ORDER BY {order}{page}"
 
@@ -132,12 +208,21 @@ _SELECT = _INFO_COLUMNS.replace("trace_id,", "t.trace_id,", 1)
 MAX_MERGED_SCANS = 32
 
 
-def _scan_args(experiment_ids: list[int]) -> tuple[int, list[Any]]:
-    """(the ``experiments`` argument of _ordered, the parameters it numbers)."""
+def _experiment_literals(experiment_ids: list[int]) -> list[str] | str:
+    """The ``experiments`` argument of _ordered as integer literals."""
+    distinct = [int(e) for e in dict.fromkeys(experiment_ids)]
+    if len(distinct) <= MAX_MERGED_SCANS:
+        return [f"{e}::bigint" for e in distinct]
+    return "'{" + ",".join(str(e) for e in distinct) + "}'::bigint[]"
+
+
+def _experiment_params(experiment_ids: list[int], first: int) -> tuple[list[str] | str, list[Any]]:
+    """The ``experiments`` argument of _ordered as parameters numbered from ``$first``, and
+    their values."""
     distinct = list(dict.fromkeys(experiment_ids))
     if len(distinct) <= MAX_MERGED_SCANS:
-        return len(distinct), distinct
-    return 0, [distinct]
+        return [f"${first + i}::bigint" for i in range(len(distinct))], distinct
+    return f"${first}::bigint[]", [distinct]
 
 
 def _in_experiments(number: int, experiment_ids: list[int]) -> str:
@@ -160,8 +245,8 @@ async def search_cursor(
 ) -> AsyncGenerator[Row, None]:
     """Every trace row of a search, in order, fetched a page at a time (inside the caller's
     transaction), for searches whose span conditions are tested in Python."""
-    scans, experiment_args = _scan_args(experiment_ids)
-    text = _ordered(where, order, len(params) + 1, scans)
+    experiments, experiment_args = _experiment_params(experiment_ids, len(params) + 1)
+    text = _ordered(where, order, experiments)
     async for row in conn.cursor(text, *params, *experiment_args, prefetch=200):
         yield row
 

@@ -613,8 +613,7 @@ class _Revoking(Deliverer):
         self.consumer.unsubscribe()
 
 
-async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[list[bytes], Any]:
-    topic, group = f"sluice.test-{stack.tag}.revoked-{when}", f"revoked-{when}-{stack.tag}"
+async def _one_partition_topic(stack: Stack, topic: str, records: list[bytes]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
     await admin.start()
     try:
@@ -624,10 +623,14 @@ async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
     await producer.start()
     try:
-        for n in range(3):
-            await producer.send_and_wait(topic, f"event-{n}".encode())
+        for value in records:
+            await producer.send_and_wait(topic, value, key=b"m")
     finally:
         await producer.stop()
+
+
+async def _group_consumer(stack: Stack, topic: str, group: str) -> AIOKafkaConsumer:
+    """A started member of ``group`` on ``topic``, committing only when told (as the deliverer)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=stack.bootstrap,
         group_id=group,
@@ -636,6 +639,13 @@ async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[
     )
     consumer.subscribe([topic])
     await consumer.start()
+    return consumer
+
+
+async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[list[bytes], Any]:
+    topic, group = f"sluice.test-{stack.tag}.revoked-{when}", f"revoked-{when}-{stack.tag}"
+    await _one_partition_topic(stack, topic, [f"event-{n}".encode() for n in range(3)])
+    consumer = await _group_consumer(stack, topic, group)
     try:
         tp, fetched = TopicPartition(topic, 0), list[Any]()
         deadline = time.monotonic() + DELIVERY_DEADLINE_S
@@ -671,33 +681,15 @@ def test_records_fetched_before_the_partition_was_lost_are_not_delivered(
 
 async def _deliver_while_postgresql_is_down(stack: Stack) -> tuple[list[int], Any, float]:
     topic, group = f"sluice.test-{stack.tag}.pg-down", f"pg-down-{stack.tag}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
     record = EventRecord(
         str(uuid.uuid4()), Event("registered_model", "created"), "2026-12-03T00:00:00Z", {}, "m"
     )
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, encode(record), key=b"m")
-    finally:
-        await producer.stop()
+    await _one_partition_topic(stack, topic, [encode(record)])
     # A pool whose server does not exist: every read of the subscribers is refused.
     dead = await asyncpg.create_pool(
         f"postgresql://nobody@127.0.0.1:{Ports.free().api}/none", min_size=0
     )
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    consumer.subscribe([topic])
-    await consumer.start()
+    consumer = await _group_consumer(stack, topic, group)
     try:
         tp = TopicPartition(topic, 0)
         deliverer = Deliverer(

@@ -9,7 +9,6 @@ whatever order they arrive.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from aiohttp import web
@@ -33,6 +32,7 @@ from schemas.trace_json import (
 )
 from sluice import metrics
 from sluice.auth import require_experiment
+from sluice.clock import now_ms
 from sluice.http import BodyNotDecodable, json_response, read_body
 
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"
@@ -59,9 +59,7 @@ async def export_otlp_traces(request: web.Request) -> web.Response:
         media = otlp.media_type(request.headers.get("Content-Type"))
         body = await _read(request, deps.max_body_bytes)
         export = otlp.parse(body, media)
-        envelope = otlp.Envelope(
-            _experiment_number(experiment), uuid.uuid4().hex, int(time.time() * 1000)
-        )
+        envelope = otlp.Envelope(_experiment_number(experiment), uuid.uuid4().hex, now_ms())
         traces = otlp.to_traces(export)
         if traces:
             found = await deps.experiments.require(envelope.experiment_id, active=False)
@@ -126,7 +124,7 @@ async def start_trace_v3(request: web.Request) -> web.Response:
         trace_id=call.trace_id,
         experiment_id=call.experiment_id,
         event_id=uuid.uuid4().hex,
-        received_at_ms=int(time.time() * 1000),
+        received_at_ms=now_ms(),
         request_time_ms=call.request_time_ms,
         execution_ms=call.execution_ms,
         state=call.state,  # type: ignore[arg-type]
@@ -235,7 +233,7 @@ async def _produce_info(deps: Deps, info: TraceInfo) -> None:
         trace_id=info.trace_id,
         experiment_id=info.experiment_id,
         event_id=uuid.uuid4().hex,
-        received_at_ms=int(time.time() * 1000),
+        received_at_ms=now_ms(),
         request_time_ms=info.request_time_ms,
         execution_ms=info.execution_ms,
         state=info.state,  # type: ignore[arg-type]

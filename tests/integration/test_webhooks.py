@@ -642,6 +642,15 @@ async def _group_consumer(stack: Stack, topic: str, group: str) -> AIOKafkaConsu
     return consumer
 
 
+async def _committed(stack: Stack, group: str, tp: TopicPartition) -> Any:
+    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group)
+    await reader.start()
+    try:
+        return await reader.committed(tp)
+    finally:
+        await reader.stop()
+
+
 async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[list[bytes], Any]:
     topic, group = f"sluice.test-{stack.tag}.revoked-{when}", f"revoked-{when}-{stack.tag}"
     await _one_partition_topic(stack, topic, [f"event-{n}".encode() for n in range(3)])
@@ -659,12 +668,7 @@ async def _deliver_after_losing_the_partition(stack: Stack, when: str) -> tuple[
         await deliverer.handle_owned(consumer, tp, fetched)
     finally:
         await consumer.stop()
-    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group)
-    await reader.start()
-    try:
-        committed = await reader.committed(tp)
-    finally:
-        await reader.stop()
+    committed = await _committed(stack, group, tp)
     return deliverer.handled, committed
 
 
@@ -709,12 +713,7 @@ async def _deliver_while_postgresql_is_down(stack: Stack) -> tuple[list[int], An
     finally:
         await consumer.stop()
         await dead.close()
-    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group)
-    await reader.start()
-    try:
-        committed = await reader.committed(tp)
-    finally:
-        await reader.stop()
+    committed = await _committed(stack, group, tp)
     return offsets, committed, elapsed
 
 

@@ -116,66 +116,26 @@ def getter(convert: Callable[[Any, str], V]) -> Getter[V]:
 # -- strings ------------------------------------------------------------------------------------
 
 
-@overload
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: Literal[True],
-    default: None = ...,
-    storable: bool = ...,
-) -> str: ...
-@overload
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: str,
-    storable: bool = ...,
-) -> str: ...
-@overload
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: None = ...,
-    storable: bool = ...,
-) -> str | None: ...
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: str | None = None,
-    storable: bool = True,
-) -> str | None:
-    """A string field; non-strings are ``wrong_type``; "" counts as missing when required.
-
-    ``storable`` also rejects NUL characters and surrogates, which PostgreSQL text and UTF-8 (the
-    Kafka record) cannot hold; MLflow on PostgreSQL answers those with a 500. Pass False only when
-    a later name rule (``validate_key``, the run-id regex) rejects them with MLflow's own message.
-    """
-    convert = _to_storable_string if storable else _to_string
-    return _get(doc, name, convert, path=path, required=required, default=default)
-
-
 def _to_string(value: Any, path: str) -> str:
+    """A string field; non-strings are ``wrong_type``; "" counts as missing when required."""
     if not isinstance(value, str):
         raise wrong_type(path, value)
     return value
 
 
 def _to_storable_string(value: Any, path: str) -> str:
+    """A string PostgreSQL text and UTF-8 (the Kafka record) can hold: no NUL characters or
+    surrogates (MLflow on PostgreSQL answers those with a 500)."""
     text = _to_string(value, path)
     if "\x00" in text or not _encodes(text):
         raise schema_error(path, text, "Strings must not contain NUL characters or surrogates.")
     return text
+
+
+get_string: Final = getter(_to_storable_string)
+# Only where a later name rule (``validate_key``, the run-id regex) rejects NUL characters and
+# surrogates with MLflow's own message.
+get_unchecked_string: Final = getter(_to_string)
 
 
 def _encodes(text: str) -> bool:

@@ -48,7 +48,6 @@ INFO_COLUMNS = (
     "span_end_ms",
     "tags",
     "metadata",
-    "root_state",
 )
 SpanRow = tuple[str, str, str | None, str, str | None, str, int, int | None, bytes]
 InfoRow = tuple[
@@ -65,7 +64,6 @@ InfoRow = tuple[
     int | None,
     str,
     str,
-    str | None,
 ]
 
 
@@ -179,7 +177,6 @@ class _Trace:
             self.span_end_ms,
             orjson.dumps(tags).decode(),
             orjson.dumps(metadata).decode(),
-            self.root_state,
         )
 
 

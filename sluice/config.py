@@ -185,6 +185,9 @@ class WebhooksConfig:
     backoff_base_s: float = 1.0  # wait before retry n: base * 2**(n-1), capped, plus jitter
     backoff_max_s: float = 60.0  # cap of one wait (a Retry-After above it is capped too)
     max_in_flight: int = 16  # deliveries of one event to its webhooks running at once
+    # Fernet keys that encrypt webhook secrets at rest (comma list: the first encrypts, all
+    # decrypt, for rotation). Empty: secrets are stored in plain text (a start-up warning).
+    secret_keys: str = field(default="", repr=False)
 
     @property
     def schemes(self) -> tuple[str, ...]:

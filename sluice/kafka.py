@@ -15,6 +15,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 
+from schemas.wire import dlq_topic
 from sluice.config import KafkaConfig
 from sluice.errors import StartupError, Unreachable
 
@@ -150,6 +151,19 @@ def _sasl_refusal(cfg: KafkaConfig, server: str, exc: KafkaError) -> str:
             "SLUICE_KAFKA_SASL_PASSWORD (or SLUICE_KAFKA_SASL_PASSWORD_FILE)"
         )
     return f"Kafka at {server} refused the connection: {exc}"
+
+
+def deployment_topics(cfg: KafkaConfig) -> tuple[str, ...]:
+    """Every topic a deployment uses: metrics and traces with their dead-letter topics, and the
+    webhooks topic (internal: no dead letters). `sluice migrate` creates them, `doctor` checks
+    them: one list, so a new topic cannot be created but left unchecked."""
+    return (
+        cfg.topic,
+        dlq_topic(cfg.topic),
+        cfg.traces_topic,
+        dlq_topic(cfg.traces_topic),
+        cfg.webhooks_topic,
+    )
 
 
 async def partition_count(cfg: KafkaConfig, topic: str) -> int:

@@ -13,19 +13,36 @@ from aiohttp import web
 from api.deps import deps_key
 from api.webhooks.deliverer import Deliverer, max_poll_interval_ms
 from api.webhooks.events import Publisher, publisher_key
+from api.webhooks.secrets import SecretBox, SecretKeysInvalid, secret_box
 from api.webhooks.sender import Sender
 from sluice import kafka
 from sluice.config import Settings, WebhooksConfig
+from sluice.errors import StartupError
 
 log = logging.getLogger(__name__)
 
 settings_key = web.AppKey("webhook_settings", WebhooksConfig)
 sender_key = web.AppKey("webhook_sender", Sender)
+box_key = web.AppKey("webhook_secret_box", SecretBox)
+
+
+def box_of(cfg: WebhooksConfig) -> SecretBox:
+    try:
+        box = secret_box(cfg.secret_keys)
+    except SecretKeysInvalid as exc:
+        raise StartupError(str(exc)) from None
+    if not box.encrypts:
+        log.warning(
+            "webhook secrets are stored unencrypted: set SLUICE_WEBHOOKS_SECRET_KEYS to encrypt"
+            " them at rest"
+        )
+    return box
 
 
 async def webhooks_context(app: web.Application, settings: Settings) -> AsyncIterator[None]:
     """Runs after the api's pool exists (registered after it in api/app.py)."""
     app[settings_key] = settings.webhooks
+    app[box_key] = box_of(settings.webhooks)
     producer = kafka.create_producer(settings.kafka)
     await kafka.start(producer, settings.kafka)
     app[publisher_key] = Publisher(
@@ -56,7 +73,7 @@ async def _start_deliverer(
     )
     consumer.subscribe([settings.kafka.webhooks_topic])
     await kafka.start(consumer, settings.kafka)
-    deliverer = Deliverer(settings.webhooks, app[deps_key].pool, sender)
+    deliverer = Deliverer(settings.webhooks, app[deps_key].pool, sender, box=app[box_key])
 
     async def run() -> None:
         try:

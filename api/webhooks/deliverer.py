@@ -18,6 +18,11 @@ while it is still being worked on. Should it be taken anyway (a lost heartbeat, 
 the loop notices before the next record (``consumer.assignment()``) or at the failed commit,
 and delivers nothing more of what it fetched for it: the new owner starts at the committed
 offset.
+
+POSTGRESQL DOWN. The subscribers of an event are read from PostgreSQL; while it does not answer
+the read is retried for at most ``SUBSCRIBERS_DEADLINE_S`` (the minute the poll interval leaves
+for it), then the record is handed back to the consumer (a seek to its offset) and fetched
+again by the next poll, so the loop keeps polling and keeps its partitions.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from api.webhooks import store
+from api.webhooks.secrets import PLAIN_BOX, SecretBox, SecretUnreadable
 from api.webhooks.sender import Attempt, Sender, backoff_s
 from api.webhooks.signing import body_of, delivery_id, headers
 from schemas.webhook_events import EventRecord, InvalidEventRecord, decode
@@ -44,6 +50,12 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
+SUBSCRIBERS_DEADLINE_S = 60.0  # the minute on top in max_poll_interval_ms
+
+
+class SubscribersUnreadable(Exception):
+    """PostgreSQL did not answer the subscribers' read within its deadline."""
+
 
 class Deliverer:
     def __init__(
@@ -53,12 +65,16 @@ class Deliverer:
         sender: Sender,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        subscribers_deadline_s: float = SUBSCRIBERS_DEADLINE_S,
+        box: SecretBox = PLAIN_BOX,
     ) -> None:
         self._cfg = cfg
         self._pool = pool
         self._sender = sender
         self._sleep = sleep
         self._clock = clock
+        self._subscribers_deadline_s = subscribers_deadline_s
+        self._box = box
         self._slots = asyncio.Semaphore(cfg.max_in_flight)
 
     # -- the consumer loop ----------------------------------------------------------------------
@@ -81,12 +97,17 @@ class Deliverer:
             if tp not in consumer.assignment():
                 log.warning("webhook partition revoked; its fetched records are left to its owner")
                 return
-            await self.handle(record.value, record.key)
+            try:
+                await self.handle(record.value, record.key)
+            except SubscribersUnreadable:
+                consumer.seek(tp, record.offset)  # the next poll fetches it again
+                return
             if not await _commit(consumer, tp, record.offset + 1):
                 return
 
     async def handle(self, value: bytes, key: bytes | None) -> None:
-        """Every delivery of one record's event, to its end (never raises for a bad record)."""
+        """Every delivery of one record's event, to its end (never raises for a bad record;
+        raises SubscribersUnreadable when PostgreSQL did not answer in time)."""
         try:
             record = decode(value, key)
         except InvalidEventRecord as exc:
@@ -97,7 +118,14 @@ class Deliverer:
         await asyncio.gather(*(self._bounded(record, hook) for hook in hooks))
 
     async def _subscribers(self, record: EventRecord) -> list[asyncpg.Record]:
-        # PostgreSQL down: wait and retry; the record stays uncommitted meanwhile.
+        # PostgreSQL down: wait and retry, up to the deadline; the record stays uncommitted.
+        try:
+            async with asyncio.timeout(self._subscribers_deadline_s):
+                return await self._read_subscribers(record)
+        except TimeoutError:
+            raise SubscribersUnreadable(record.event_id) from None
+
+    async def _read_subscribers(self, record: EventRecord) -> list[asyncpg.Record]:
         delay = self._cfg.backoff_base_s
         while True:
             try:
@@ -108,8 +136,22 @@ class Deliverer:
                 delay = min(delay * 2, self._cfg.backoff_max_s)
 
     async def _bounded(self, record: EventRecord, hook: Any) -> None:
+        try:
+            secret = None if hook["secret"] is None else self._box.open(hook["secret"])
+        except SecretUnreadable as exc:
+            # Signing with a wrong key would only be refused by the receiver: give it up.
+            metrics.webhook_deliveries_total.labels(outcome="secret_unreadable").inc()
+            log.error(
+                "webhook delivery given up",
+                extra={
+                    "webhook_id": hook["webhook_id"],
+                    "event_id": record.event_id,
+                    "error": str(exc),
+                },
+            )
+            return
         async with self._slots:
-            await self.deliver(record, hook["webhook_id"], hook["url"], hook["secret"])
+            await self.deliver(record, hook["webhook_id"], hook["url"], secret)
 
     # -- one delivery ---------------------------------------------------------------------------
 

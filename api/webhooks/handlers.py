@@ -15,8 +15,9 @@ from aiohttp import web
 from api.deps import deps_key, request_doc
 from api.page_tokens import decode_offset, encode_offset
 from api.webhooks import rules, store
-from api.webhooks.context import sender_key, settings_key
+from api.webhooks.context import box_key, sender_key, settings_key
 from api.webhooks.events import EXAMPLES, now_iso
+from api.webhooks.secrets import SecretUnreadable
 from api.webhooks.signing import body_of, headers
 from api.webhooks.targets import check_public
 from schemas.fields import get_list, get_string
@@ -58,7 +59,7 @@ async def create_webhook(request: web.Request) -> web.Response:
         "name": name,
         "description": description,
         "url": url,
-        "secret": secret,
+        "secret": None if secret is None else request.app[box_key].seal(secret),
         "status": status,
         "now": now_ms(),
     }
@@ -122,7 +123,7 @@ async def _changes(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
     if description is not None:
         changes["description"] = description
     if secret is not None:
-        changes["secret"] = secret
+        changes["secret"] = request.app[box_key].seal(secret)
     if status is not None:
         changes["status"] = status
     return changes
@@ -148,7 +149,12 @@ async def test_webhook(request: web.Request) -> web.Response:
     event = event or store.events_of(row)[0]
     record = EventRecord(str(uuid.uuid4()), event, now_iso(), EXAMPLES[event], "")
     body = body_of(record)
-    secret = await store.secret_of(pool, webhook_id)
+    stored = await store.secret_of(pool, webhook_id)
+    try:
+        secret = None if stored is None else request.app[box_key].open(stored)
+    except SecretUnreadable as exc:
+        failed = rules.test_result_json(False, None, None, f"Failed to test webhook: {exc}")
+        return json_response({"result": failed})
     sent = await request.app[sender_key].post(
         row["url"], body, headers(secret, record.event_id, int(time.time()), body)
     )

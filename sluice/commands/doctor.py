@@ -4,12 +4,12 @@ Checks (each one a function returning a :class:`Check`; a dependency that does n
 failed check, never a traceback):
 
 * ``schema``: applied migrations and their checksums vs the shipped files;
-* ``topics``: the metrics topic and its DLQ exist with the configured partitions, replication
-  factor and min.insync.replicas (retention is shown);
+* ``topics``: every topic of the deployment (metrics, traces, their DLQs, webhooks) exists with
+  the configured partitions, replication factor and min.insync.replicas (retention is shown);
 * ``instances``: every running instance's ``/health/config`` against this configuration
   (names each setting that differs) and their ``config_hash`` against each other;
-* ``offsets``: the writers' stored offsets vs Kafka's log start (a gap retention made) and end
-  (a stored offset past the end means the topic was recreated);
+* ``offsets``: the writers' stored offsets (metrics and traces topics) vs Kafka's log start
+  (a gap retention made) and end (a stored offset past the end means the topic was recreated);
 * ``replication``: the server is a primary, its replicas stream, replay lag is small, and at
   least ``--replicas`` of them exist.
 
@@ -29,7 +29,6 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from schemas.wire import dlq_topic
 from sluice import kafka, pg, schema
 from sluice.config import Settings
 from sluice.errors import StartupError
@@ -112,7 +111,7 @@ async def check_topics(settings: Settings, check: Check) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=15_000)
     await kafka.start(admin, cfg)
     try:
-        for topic in (cfg.topic, dlq_topic(cfg.topic)):
+        for topic in kafka.deployment_topics(cfg):
             await _check_topic(admin, settings, topic, check)
     finally:
         await admin.close()
@@ -212,7 +211,12 @@ def config_differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str
 
 # --- offsets --------------------------------------------------------------------------------
 async def check_offsets(settings: Settings, check: Check) -> None:
-    topic = settings.kafka.topic
+    # The topics the writers consume and store offsets for (webhooks use a consumer group).
+    for topic in (settings.kafka.topic, settings.kafka.traces_topic):
+        await _check_topic_offsets(settings, topic, check)
+
+
+async def _check_topic_offsets(settings: Settings, topic: str, check: Check) -> None:
     conn = await pg.connect(settings.pg)
     try:
         rows = await conn.fetch(
@@ -224,20 +228,23 @@ async def check_offsets(settings: Settings, check: Check) -> None:
     if not stored:
         check.detail.append(f"no stored offsets for {topic} yet")
         return
-    starts, ends = await _log_bounds(settings, list(stored))
+    starts, ends = await _log_bounds(settings, topic, list(stored))
     lag = sum(max(0, ends.get(p, 0) - o) for p, o in stored.items())
-    check.detail.append(f"{len(stored)} partitions stored, {lag} records behind")
-    for problem in offset_problems(stored, starts, ends):
-        check.fail(problem)
+    check.detail.append(f"{topic}: {len(stored)} partitions stored, {lag} records behind")
+    acknowledge = "sluice acknowledge-gap"
+    if topic == settings.kafka.traces_topic:
+        acknowledge += " --traces"
+    for problem in offset_problems(stored, starts, ends, acknowledge):
+        check.fail(f"{topic} {problem}")
 
 
 async def _log_bounds(
-    settings: Settings, partitions: list[int]
+    settings: Settings, topic: str, partitions: list[int]
 ) -> tuple[dict[int, int], dict[int, int]]:
     consumer = kafka.create_consumer(settings.kafka, group_id=None)
     await kafka.start(consumer, settings.kafka)
     try:
-        tps = [TopicPartition(settings.kafka.topic, p) for p in partitions]
+        tps = [TopicPartition(topic, p) for p in partitions]
         starts = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
     finally:
@@ -248,16 +255,20 @@ async def _log_bounds(
 
 
 def offset_problems(
-    stored: dict[int, int], starts: dict[int, int], ends: dict[int, int]
+    stored: dict[int, int],
+    starts: dict[int, int],
+    ends: dict[int, int],
+    acknowledge: str = "sluice acknowledge-gap",
 ) -> list[str]:
-    """Pure: stored offsets outside the partition's log, one sentence each."""
+    """Pure: stored offsets outside the partition's log, one sentence each; ``acknowledge`` is
+    the command that accepts a gap of this topic."""
     problems = []
     for partition, offset in sorted(stored.items()):
         if partition in starts and offset < starts[partition]:
             problems.append(
                 f"partition {partition}: stored offset {offset} is below the log start"
                 f" {starts[partition]} ({starts[partition] - offset} records lost to retention;"
-                " `sluice acknowledge-gap` after recovering them)"
+                f" `{acknowledge}` after recovering them)"
             )
         if partition in ends and offset > ends[partition]:
             problems.append(

@@ -20,7 +20,6 @@ import asyncpg
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.wire import dlq_topic
 from sluice import kafka, pg, schema
 from sluice.config import KafkaConfig, PgConfig, Settings
 from sluice.errors import SchemaMismatch, Unreachable
@@ -176,16 +175,8 @@ def _statements(sql: str) -> list[str]:
 
 
 async def ensure_topics(cfg: KafkaConfig) -> list[str]:
-    """Create the metrics and traces topics and their dead-letter topics, and the webhooks
-    topic (internal: no dead letters), if missing; returns those created."""
-    names = (
-        cfg.topic,
-        dlq_topic(cfg.topic),
-        cfg.traces_topic,
-        dlq_topic(cfg.traces_topic),
-        cfg.webhooks_topic,
-    )
-    return [name for name in names if await _ensure_topic(cfg, name)]
+    """Create the deployment's topics that are missing; returns those created."""
+    return [name for name in kafka.deployment_topics(cfg) if await _ensure_topic(cfg, name)]
 
 
 async def _ensure_topic(cfg: KafkaConfig, name: str) -> bool:

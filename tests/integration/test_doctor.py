@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 
-from sluice import config
+from sluice import config, kafka
 from sluice.commands import migrate
 from sluice.commands.doctor import Check, Options, run_checks
 from tests.stack import Stack
@@ -39,6 +39,11 @@ async def test_every_check_passes_on_the_running_stack(stack: Stack) -> None:
     checks = await _checks(stack)
     assert set(checks) == {"schema", "topics", "instances", "offsets", "replication"}
     assert {name: c.problems for name, c in checks.items() if not c.ok} == {}
+    seen = " ".join(checks["topics"].detail)
+    for topic in kafka.deployment_topics(_settings(stack).kafka):
+        assert f"{topic}:" in seen
+    offsets = " ".join(checks["offsets"].detail)
+    assert stack.topic in offsets and stack.traces_topic in offsets
 
 
 def _doctor(stack: Stack, *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
@@ -97,6 +102,11 @@ async def test_topics_check_fails_on_a_missing_topic(stack: Stack) -> None:
     topics = (await _checks(stack, SLUICE_KAFKA_TOPIC="sluice.no-such-topic"))["topics"]
     assert not topics.ok
     assert "topic sluice.no-such-topic does not exist" in topics.problems[0]
+    traces = (await _checks(stack, SLUICE_KAFKA_TRACES_TOPIC="sluice.no-traces"))["topics"]
+    assert [p for p in traces.problems if "does not exist" in p] == [
+        "topic sluice.no-traces does not exist (run `sluice migrate`)",
+        "topic sluice.no-traces.dlq does not exist (run `sluice migrate`)",
+    ]
 
 
 async def test_instances_check_names_drift_and_silence(stack: Stack) -> None:
@@ -140,7 +150,7 @@ async def test_offsets_check_fails_on_a_retention_gap(stack: Stack) -> None:
     offsets = (await _checks(stack, SLUICE_KAFKA_TOPIC=topic))["offsets"]
     assert not offsets.ok
     assert offsets.problems == [
-        "partition 0: stored offset 1 is below the log start 3 (2 records lost to retention;"
+        f"{topic} partition 0: stored offset 1 is below the log start 3 (2 records lost to retention;"
         " `sluice acknowledge-gap` after recovering them)"
     ]
 

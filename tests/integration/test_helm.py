@@ -167,8 +167,10 @@ def test_secrets_are_files_from_the_existing_secret_never_values() -> None:
     for doc in _of_kind(values, "Deployment").values():
         container = _container(doc)
         names = {item["name"] for item in container["env"]}
-        assert {"SLUICE_PG_DSN_FILE", "SLUICE_KAFKA_SASL_PASSWORD_FILE"} <= names
-        assert "SLUICE_PG_DSN" not in names and "SLUICE_KAFKA_SASL_PASSWORD" not in names
+        files = {"SLUICE_PG_DSN_FILE", "SLUICE_KAFKA_SASL_PASSWORD_FILE"}
+        assert files | {"SLUICE_WEBHOOKS_SECRET_KEYS_FILE"} <= names
+        plain = {"SLUICE_PG_DSN", "SLUICE_KAFKA_SASL_PASSWORD", "SLUICE_WEBHOOKS_SECRET_KEYS"}
+        assert not plain & names
         volumes = {v["name"]: v for v in doc["spec"]["template"]["spec"]["volumes"]}
         assert volumes["secrets"]["secret"]["secretName"] == "sluice-secrets"
 

@@ -30,16 +30,19 @@ import requests
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from cryptography.fernet import Fernet
 from mlflow import MlflowClient
 
 from api.webhooks.deliverer import Deliverer
 from api.webhooks.sender import Sender
+from schemas.webhook_events import Event, EventRecord, encode
 from sluice.config import WebhooksConfig
 from tests.stack import Ports, Stack
 
 TIMEOUT = 30
 DELIVERY_DEADLINE_S = 30.0
 SECRET = "whsec-test-secret"
+SECRET_KEY = Fernet.generate_key().decode()
 
 
 # ---------------------------------------------------------------- a receiver
@@ -127,6 +130,7 @@ class Apis:
     strict: str
     strict_name: str
     permissive_name: str
+    dsn: str  # their database
 
 
 def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
@@ -163,10 +167,12 @@ async def _create_database(stack: Stack, name: str) -> str:
 @pytest.fixture(scope="module")
 def apis(stack: Stack) -> Iterator[Apis]:
     dsn = asyncio.run(_create_database(stack, f"{stack.database}_webhooks"))
-    permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true")
-    strict = _api(stack, "api-webhooks-strict", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="false")
+    # Secrets encrypted at rest: every signed delivery below opened its secret with this key.
+    keys = {"SLUICE_WEBHOOKS_SECRET_KEYS": SECRET_KEY}
+    permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true", **keys)
+    strict = _api(stack, "api-webhooks-strict", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="false", **keys)
     try:
-        yield Apis(permissive, strict, "api-webhooks-strict", "api-webhooks")
+        yield Apis(permissive, strict, "api-webhooks-strict", "api-webhooks", dsn)
     finally:
         for name in ("api-webhooks", "api-webhooks-strict"):
             stack.kill(name)
@@ -500,6 +506,30 @@ def test_the_test_route_posts_the_example_payload(apis: Apis, receiver: Receiver
     assert result["error_message"].startswith("Failed to test webhook: ")
 
 
+async def _stored_secret(dsn: str, webhook_id: str) -> str:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        value = await conn.fetchval("SELECT secret FROM webhooks WHERE webhook_id = $1", webhook_id)
+    finally:
+        await conn.close()
+    return str(value)
+
+
+def test_secrets_are_encrypted_at_rest(apis: Apis, receiver: Receiver) -> None:
+    hook = _webhook(apis.permissive, receiver.url("/at-rest"), [("prompt", "created")])
+    stored = asyncio.run(_stored_secret(apis.dsn, hook))
+    assert stored.startswith("fernet:") and SECRET not in stored
+    assert Fernet(SECRET_KEY.encode()).decrypt(stored.removeprefix("fernet:")) == SECRET.encode()
+    _call(apis.permissive, "PATCH", f"webhooks/{hook}", {"secret": "rotated-secret-value"})
+    rotated = asyncio.run(_stored_secret(apis.dsn, hook))
+    assert rotated.startswith("fernet:") and "rotated-secret-value" not in rotated
+    # The test route signs with the opened secret (the receiver checks the signature).
+    result = _call(apis.permissive, "POST", f"webhooks/{hook}/test", {})["result"]
+    assert result["success"] is True, result
+    got = receiver.wait_for("/at-rest", 1)
+    _verify(got[0], "rotated-secret-value")
+
+
 def test_secrets_are_never_returned(apis: Apis, receiver: Receiver) -> None:
     base = apis.permissive
     hook = _webhook(base, receiver.url("/s"), [("prompt", "created")])
@@ -637,3 +667,71 @@ def test_records_fetched_before_the_partition_was_lost_are_not_delivered(
     # commit is refused and event-1, event-2 are left to the next owner.
     assert handled == delivered
     assert committed is None  # the next owner starts at event-0
+
+
+async def _deliver_while_postgresql_is_down(stack: Stack) -> tuple[list[int], Any, float]:
+    topic, group = f"sluice.test-{stack.tag}.pg-down", f"pg-down-{stack.tag}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    record = EventRecord(
+        str(uuid.uuid4()), Event("registered_model", "created"), "2026-12-03T00:00:00Z", {}, "m"
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, encode(record), key=b"m")
+    finally:
+        await producer.stop()
+    # A pool whose server does not exist: every read of the subscribers is refused.
+    dead = await asyncpg.create_pool(
+        f"postgresql://nobody@127.0.0.1:{Ports.free().api}/none", min_size=0
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    consumer.subscribe([topic])
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        deliverer = Deliverer(
+            WebhooksConfig(), dead, Sender(WebhooksConfig()), subscribers_deadline_s=1.0
+        )
+        offsets: list[int] = []
+        started = time.monotonic()
+        for _ in range(2):  # handed back, then fetched again by the next poll
+            fetched = list[Any]()
+            deadline = time.monotonic() + DELIVERY_DEADLINE_S
+            while not fetched:
+                assert time.monotonic() < deadline
+                fetched = (await consumer.getmany(tp, timeout_ms=1000, max_records=1)).get(tp, [])
+            offsets += [r.offset for r in fetched]
+            await deliverer.handle_owned(consumer, tp, fetched)
+        elapsed = time.monotonic() - started
+    finally:
+        await consumer.stop()
+        await dead.close()
+    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group)
+    await reader.start()
+    try:
+        committed = await reader.committed(tp)
+    finally:
+        await reader.stop()
+    return offsets, committed, elapsed
+
+
+def test_an_event_whose_subscribers_cannot_be_read_is_fetched_again_not_held(
+    stack: Stack,
+) -> None:
+    offsets, committed, elapsed = asyncio.run(_deliver_while_postgresql_is_down(stack))
+    # Each handling gave up after its 1 s deadline and handed the record back: the loop kept
+    # polling (so Kafka keeps the partition with it) and the event is neither lost nor committed.
+    assert offsets == [0, 0]
+    assert committed is None
+    assert 2 * 1.0 <= elapsed < 2 * 1.0 + 2 * DELIVERY_DEADLINE_S

@@ -15,6 +15,8 @@ def test_offsets_below_the_start_or_past_the_end_are_problems() -> None:
     assert problems[0].startswith("partition 0: stored offset 5 is below the log start 10")
     assert problems[1].startswith("partition 1: stored offset 50 is past the log end 40")
     assert len(problems) == 2
+    traces = offset_problems({0: 5}, {0: 10}, {0: 90}, "sluice acknowledge-gap --traces")
+    assert "`sluice acknowledge-gap --traces` after recovering them" in traces[0]
 
 
 def test_report_says_what_failed() -> None:

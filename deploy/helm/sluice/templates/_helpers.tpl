@@ -61,6 +61,9 @@ app.kubernetes.io/component: {{ .role }}
 {{- with .Values.artifacts.awsAccessKeyId }}
 - {name: AWS_ACCESS_KEY_ID, value: {{ . | quote }}}
 {{- end }}
+{{- if and .Values.existingSecret .Values.secretKeys.webhookSecretKeys }}
+- {name: SLUICE_WEBHOOKS_SECRET_KEYS_FILE, value: /var/run/secrets/sluice/{{ .Values.secretKeys.webhookSecretKeys }}}
+{{- end }}
 {{- if and .Values.existingSecret .Values.secretKeys.awsSecretAccessKey }}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom: {secretKeyRef: {name: {{ .Values.existingSecret }}, key: {{ .Values.secretKeys.awsSecretAccessKey }}}}

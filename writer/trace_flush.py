@@ -86,8 +86,9 @@ async def _store_spans(conn: asyncpg.Connection, rows: list[SpanRow]) -> None:
     """COPY the rows into ``trace_spans``; when one of them is stored already, upsert them all.
 
     The direct COPY (under a savepoint) saves PostgreSQL writing each span twice (staging, then
-    the table) and the conflict checks of the upsert; a span is stored twice only when a client
-    re-sent an export whose acknowledgement it missed."""
+    the table) and the upsert's conflict handling: about half its CPU a span
+    (``benchmarks/micro/span_copy.py``). A span is stored twice only when a client re-sent an
+    export whose acknowledgement it missed."""
     try:
         async with conn.transaction():  # a savepoint: a refused COPY leaves nothing behind
             await conn.copy_records_to_table("trace_spans", records=rows, columns=SPAN_COLUMNS)

@@ -53,7 +53,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     consumer = _consumer(settings)
     points = pipeline(metric_stage(policy, small_chunks), settings.kafka.topic, consumer)
     # Traces: their own consumer group (a trace-only writer rebalance never pauses metrics).
-    trace_consumer = _consumer(settings, ".traces")
+    # Spans come in large records (~70 kB an export of 100 spans): a fetch waits up to 100 ms
+    # for its 64 kB. An idle consumer's empty fetches (every fetch_max_wait_ms) were most of the
+    # broker's and the writer's CPU between exports; the flush age (0.2 s) still bounds when
+    # spans become visible.
+    trace_consumer = _consumer(settings, ".traces", fetch_max_wait_ms=100)
     traces = pipeline(trace_stage(policy), settings.kafka.traces_topic, trace_consumer)
     heartbeats = (health.Heartbeat("metrics", 30.0), health.Heartbeat("traces", 30.0))
     app = web.Application()
@@ -95,17 +99,17 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await server
 
 
-def _consumer(settings: Settings, group_suffix: str = "") -> AIOKafkaConsumer:
-    return kafka.create_consumer(
-        settings.kafka,
-        settings.writer.group_id + group_suffix,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
+def _consumer(settings: Settings, group_suffix: str = "", **overrides: Any) -> AIOKafkaConsumer:
+    options: dict[str, Any] = {
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
         # With Kafka's fetch_min_bytes=1 a trickle of single log-metric records costs one fetch
         # round trip (writer and broker CPU) per record or two; waiting for 64 kB or 20 ms
         # batches them, and 20 ms is small next to the flush age.
-        fetch_min_bytes=64 * 1024,
-        fetch_max_wait_ms=20,
-    )
+        "fetch_min_bytes": 64 * 1024,
+        "fetch_max_wait_ms": 20,
+        **overrides,
+    }
+    return kafka.create_consumer(settings.kafka, settings.writer.group_id + group_suffix, **options)
 
 
 async def _first_done(main: Coroutine[Any, Any, None], other: asyncio.Task[None]) -> None:

@@ -51,7 +51,6 @@ INFO_COLUMNS = (
     "span_end_ms",
     "tags",
     "metadata",
-    "root_state",
 )
 SpanRow = tuple[str, str, str | None, str, str | None, str, int, int | None, bytes]
 InfoRow = tuple[
@@ -68,7 +67,6 @@ InfoRow = tuple[
     int | None,
     str,
     str,
-    str | None,
 ]
 
 
@@ -182,7 +180,6 @@ class _Trace:
             self.span_end_ms,
             orjson.dumps(tags).decode(),
             orjson.dumps(metadata).decode(),
-            self.root_state,
         )
 
 

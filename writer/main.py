@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 
 from sluice import health, kafka, lifecycle, pg
 from sluice.config import Settings
-from writer import compact
+from writer import compact, pace
 from writer.batch import BatchPolicy
 from writer.dlq import DlqLimit, InvalidTracker, dead_letter
 from writer.pipeline import Pipeline, Stage
@@ -53,11 +53,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     consumer = _consumer(settings)
     points = pipeline(metric_stage(policy, small_chunks), settings.kafka.topic, consumer)
     # Traces: their own consumer group (a trace-only writer rebalance never pauses metrics).
-    # Spans come in large records (~70 kB an export of 100 spans): a fetch waits up to 100 ms
-    # for its 64 kB. An idle consumer's empty fetches (every fetch_max_wait_ms) were most of the
-    # broker's and the writer's CPU between exports; the flush age (0.2 s) still bounds when
-    # spans become visible.
-    trace_consumer = _consumer(settings, ".traces", fetch_max_wait_ms=100)
+    trace_consumer = _consumer(settings, ".traces")
     traces = pipeline(trace_stage(policy), settings.kafka.traces_topic, trace_consumer)
     heartbeats = (health.Heartbeat("metrics", 30.0), health.Heartbeat("traces", 30.0))
     app = web.Application()
@@ -99,17 +95,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await server
 
 
-def _consumer(settings: Settings, group_suffix: str = "", **overrides: Any) -> AIOKafkaConsumer:
-    options: dict[str, Any] = {
-        "max_partition_fetch_bytes": 4 * 1024 * 1024,
-        # With Kafka's fetch_min_bytes=1 a trickle of single log-metric records costs one fetch
-        # round trip (writer and broker CPU) per record or two; waiting for 64 kB or 20 ms
-        # batches them, and 20 ms is small next to the flush age.
-        "fetch_min_bytes": 64 * 1024,
-        "fetch_max_wait_ms": 20,
-        **overrides,
-    }
-    return kafka.create_consumer(settings.kafka, settings.writer.group_id + group_suffix, **options)
+def _consumer(settings: Settings, group_suffix: str = "") -> AIOKafkaConsumer:
+    # Fetches are answered at the first record or after 500 ms; the loop batches a trickle
+    # (writer/pace.py).
+    return kafka.create_consumer(
+        settings.kafka,
+        settings.writer.group_id + group_suffix,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_min_bytes=pace.FETCH_MIN_BYTES,
+        fetch_max_wait_ms=pace.FETCH_MAX_WAIT_MS,
+    )
 
 
 async def _first_done(main: Coroutine[Any, Any, None], other: asyncio.Task[None]) -> None:
@@ -141,5 +136,9 @@ async def _loop(
         if pipeline.guard.due():
             await pipeline.release_held()
         await pipeline.consume(records)
-        if pipeline.ready():
+        flushed = pipeline.ready()
+        if flushed:
             await pipeline.flush(stop)
+        polled = sum(len(batch) for batch in records.values())
+        if pause := pace.pause_s(polled, max_records, flushed):
+            await asyncio.sleep(pause)

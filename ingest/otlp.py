@@ -406,4 +406,8 @@ def preview(value: Any) -> str | None:
 
 def _dump(value: Any) -> str:
     """JSON text as MLflow dumps attribute values (json.dumps: ", " and ": ", not ASCII-only)."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _DUMPER.encode(value)
+
+
+# What json.dumps(value, ensure_ascii=False, default=str) builds on every call, built once.
+_DUMPER = json.JSONEncoder(ensure_ascii=False, default=str)

@@ -131,7 +131,8 @@ async def _loop(
     max_records: int,
 ) -> None:
     while not stop.is_set():
-        records = await consumer.getmany(timeout_ms=50, max_records=max_records)
+        timeout_ms = pace.poll_timeout_ms(pipeline.due_in())
+        records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         heartbeat.beat()
         if pipeline.guard.due():
             await pipeline.release_held()
@@ -140,5 +141,5 @@ async def _loop(
         if flushed:
             await pipeline.flush(stop)
         polled = sum(len(batch) for batch in records.values())
-        if pause := pace.pause_s(polled, max_records, flushed):
+        if pause := pace.pause_s(polled, max_records, flushed, pipeline.due_in()):
             await asyncio.sleep(pause)

@@ -15,16 +15,27 @@ wait at the broker gave, while the first record after a quiet spell is fetched a
 
 from __future__ import annotations
 
+import math
+
 FETCH_MIN_BYTES = 1
 FETCH_MAX_WAIT_MS = 500
 GATHER_S = 0.02  # small next to the flush age (0.2 s)
+POLL_MS = 50  # a poll's longest wait for records (the loop's heartbeat and flush checks)
 
 
-def pause_s(polled: int, max_records: int, flushed: bool) -> float:
+def poll_timeout_ms(due_in: float | None) -> int:
+    """How long the next poll may wait for records: ``POLL_MS``, less when the batch is due
+    sooner, so that a batch is flushed when it reaches its age, not up to a poll later."""
+    if due_in is None:
+        return POLL_MS
+    return min(POLL_MS, math.ceil(due_in * 1000))
+
+
+def pause_s(polled: int, max_records: int, flushed: bool, due_in: float | None) -> float:
     """Seconds the loop waits before its next poll: ``GATHER_S`` after a poll that brought
-    records, none after an empty one (the next fetch is already waiting at the broker), after a
-    flush (records gathered meanwhile) or when the poll was cut at ``max_records`` (more are
-    buffered)."""
+    records (at most until the batch is due), none after an empty one (the next fetch is
+    already waiting at the broker), after a flush (records gathered meanwhile) or when the poll
+    was cut at ``max_records`` (more are buffered)."""
     if flushed or polled == 0 or polled >= max_records:
         return 0.0
-    return GATHER_S
+    return GATHER_S if due_in is None else min(GATHER_S, due_in)

@@ -97,6 +97,9 @@ class TraceBatch:
             return False
         return self.size >= self.policy.max_rows or now - self.started_at >= self.policy.max_age_s
 
+    def due_in(self, now: float) -> float | None:
+        return self.policy.due_in(self.started_at, now)
+
     def empty(self) -> bool:
         return not self.next_offsets
 

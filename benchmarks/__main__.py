@@ -1,6 +1,6 @@
 """``python -m benchmarks [--profile default|long|smoke] [--no-mlflow]``: bring up the servers,
 run every workload against Sluice and MLflow, write results/<date>-<host>.json and .md, stop
-everything (also on failure or Ctrl-C)."""
+everything (also on failure, Ctrl-C or SIGTERM)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import json
 import platform
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,18 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} bench] {message}", flush=True)
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the ``finally`` clauses stop every server the run
+    started (the default action would kill this process and leave them running)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
     parser.add_argument("--no-mlflow", action="store_true", help="Sluice only")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from schemas.mlflow_errors import does_not_exist, invalid_parameter
+from schemas.mlflow_errors import invalid_parameter, no_such_experiment
 from sluice.pg import TRANSIENT_ERRORS
 
 _LOOKUP = (
@@ -48,7 +48,7 @@ class Experiments:
         """The experiment, or MLflow's 404 (missing) / 400 (not active, when ``active``)."""
         found = await self._lookup(experiment_id)
         if found is None:
-            raise does_not_exist(f"No Experiment with id={experiment_id} exists")
+            raise no_such_experiment(str(experiment_id))
         if active and not found.active:
             raise invalid_parameter(
                 f"The experiment {experiment_id} must be in the 'active' state. "

@@ -18,7 +18,7 @@ from ingest import otlp, trace_rules
 from ingest.deps import Deps, deps_key
 from schemas import trace_wire
 from schemas.access import Level
-from schemas.mlflow_errors import does_not_exist
+from schemas.mlflow_errors import does_not_exist, no_such_experiment
 from schemas.protojson import invalid_value, parse_json_body
 from schemas.trace_json import (
     ARTIFACT_LOCATION_TAG,
@@ -95,7 +95,7 @@ _DECODED_BY_AIOHTTP = frozenset({"gzip", "deflate", "br", "zstd"})
 
 def _experiment_number(header: str) -> int:
     if not (header.isascii() and header.isdigit()) or len(header) > 18:
-        raise does_not_exist(f"No Experiment with id={header} exists")
+        raise no_such_experiment(header)
     return int(header)
 
 

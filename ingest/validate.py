@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.fields import expect_object, get_double, get_list, get_string
-from schemas.int_fields import get_int64
+from schemas.fields import expect_object, get_double, get_list, get_string, get_unchecked_string
+from schemas.int_fields import get_int64, get_nested_int64
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
 from schemas.mlflow_names import (
     MAX_ENTITIES_PER_BATCH,
@@ -108,8 +108,8 @@ def _batch_run_id(doc: Doc) -> str:
     # unknown run_uuid, so any non-empty run_uuid (even 5) passes (checked on 3.17.2).
     if doc.get("run_id") is None and doc.get("run_uuid") not in (None, ""):
         return ""
-    # storable=False: the run-id regex rejects NUL and surrogates with MLflow's own message.
-    return get_string(doc, "run_id", required=True, storable=False)
+    # get_unchecked_string: the run-id regex rejects NUL and surrogates with MLflow's own message.
+    return get_unchecked_string(doc, "run_id", required=True)
 
 
 def _items(doc: Doc, name: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -217,15 +217,14 @@ def _path(prefix: str, field: str) -> str:
 
 def _metric_fields(doc: Doc, prefix: str) -> tuple[str, float, int, int]:
     """The typed fields of a metric: (key, value, timestamp, step); step defaults to 0."""
-    # storable=False: validate_key refuses NUL and surrogates with MLflow's own message.
-    key = get_string(doc, "key", path=_path(prefix, "key"), required=True, storable=False)
+    # get_unchecked_string: validate_key refuses NUL and surrogates with MLflow's own message.
+    key = get_unchecked_string(doc, "key", path=_path(prefix, "key"), required=True)
     value = get_double(doc, "value", path=_path(prefix, "value"), required=True)
     # log-metric's schema type-checks timestamp and step; nothing checks a batch's metrics, so
     # there any value protobuf refuses silently reads as 0 (schemas/int_fields.py).
-    checked = not prefix
-    where = _path(prefix, "timestamp")
-    timestamp = get_int64(doc, "timestamp", path=where, required=True, checked=checked)
-    step = get_int64(doc, "step", path=_path(prefix, "step"), default=0, checked=checked)
+    int64 = get_nested_int64 if prefix else get_int64
+    timestamp = int64(doc, "timestamp", path=_path(prefix, "timestamp"), required=True)
+    step = int64(doc, "step", path=_path(prefix, "step"), default=0)
     return key, value, timestamp, step
 
 
@@ -265,7 +264,7 @@ def _metric_point(key: str, value: float, timestamp: int, step: int, prefix: str
 
 
 def _param(doc: Doc, prefix: str) -> tuple[str, str]:
-    key = get_string(doc, "key", path=_path(prefix, "key"), required=True, storable=False)
+    key = get_unchecked_string(doc, "key", path=_path(prefix, "key"), required=True)
     value = get_string(doc, "value", path=_path(prefix, "value"), default="")
     validate_key(key, _path(prefix, "key"))
     validate_length("Param key", MAX_ENTITY_KEY_LENGTH, key)
@@ -273,7 +272,7 @@ def _param(doc: Doc, prefix: str) -> tuple[str, str]:
 
 
 def _tag(doc: Doc, prefix: str) -> tuple[str, str]:
-    key = get_string(doc, "key", path=_path(prefix, "key"), required=True, storable=False)
+    key = get_unchecked_string(doc, "key", path=_path(prefix, "key"), required=True)
     value = get_string(doc, "value", path=_path(prefix, "value"), default="")
     validate_key(key, _path(prefix, "key"))
     # Unlike params, MLflow names the tag key by its path here: 'key' or 'tags[2].key'.

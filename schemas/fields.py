@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Final, Literal, Protocol, TypeVar, cast, overload
 
 from schemas.mlflow_errors import invalid_parameter, missing_parameter
 from schemas.protojson import Doc, schema_error, wrong_type
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 # -- field lookup -------------------------------------------------------------------------------
@@ -66,69 +67,75 @@ def _get(
     return convert(value, where)
 
 
+class Getter(Protocol[V]):
+    """A typed field getter: a ``V`` when the field is required or has a default, else
+    ``V | None`` (absent or JSON null)."""
+
+    @overload
+    def __call__(
+        self,
+        doc: Doc,
+        name: str,
+        *,
+        path: str | None = ...,
+        required: Literal[True],
+        default: None = ...,
+    ) -> V: ...
+    @overload
+    def __call__(
+        self, doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: V
+    ) -> V: ...
+    @overload
+    def __call__(
+        self,
+        doc: Doc,
+        name: str,
+        *,
+        path: str | None = ...,
+        required: bool = ...,
+        default: None = ...,
+    ) -> V | None: ...
+
+
+def getter(convert: Callable[[Any, str], V]) -> Getter[V]:
+    """The getter of the fields ``convert`` reads (it raises MLflow's 400 for a wrong value)."""
+
+    def get(
+        doc: Doc,
+        name: str,
+        *,
+        path: str | None = None,
+        required: bool = False,
+        default: V | None = None,
+    ) -> V | None:
+        return _get(doc, name, convert, path=path, required=required, default=default)
+
+    return cast(Getter[V], get)
+
+
 # -- strings ------------------------------------------------------------------------------------
 
 
-@overload
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: Literal[True],
-    default: None = ...,
-    storable: bool = ...,
-) -> str: ...
-@overload
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: str,
-    storable: bool = ...,
-) -> str: ...
-@overload
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: None = ...,
-    storable: bool = ...,
-) -> str | None: ...
-def get_string(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: str | None = None,
-    storable: bool = True,
-) -> str | None:
-    """A string field; non-strings are ``wrong_type``; "" counts as missing when required.
-
-    ``storable`` also rejects NUL characters and surrogates, which PostgreSQL text and UTF-8 (the
-    Kafka record) cannot hold; MLflow on PostgreSQL answers those with a 500. Pass False only when
-    a later name rule (``validate_key``, the run-id regex) rejects them with MLflow's own message.
-    """
-    convert = _to_storable_string if storable else _to_string
-    return _get(doc, name, convert, path=path, required=required, default=default)
-
-
 def _to_string(value: Any, path: str) -> str:
+    """A string field; non-strings are ``wrong_type``; "" counts as missing when required."""
     if not isinstance(value, str):
         raise wrong_type(path, value)
     return value
 
 
 def _to_storable_string(value: Any, path: str) -> str:
+    """A string PostgreSQL text and UTF-8 (the Kafka record) can hold: no NUL characters or
+    surrogates (MLflow on PostgreSQL answers those with a 500)."""
     text = _to_string(value, path)
     if "\x00" in text or not _encodes(text):
         raise schema_error(path, text, "Strings must not contain NUL characters or surrogates.")
     return text
+
+
+get_string: Final = getter(_to_storable_string)
+# Only where a later name rule (``validate_key``, the run-id regex) rejects NUL characters and
+# surrogates with MLflow's own message.
+get_unchecked_string: Final = getter(_to_string)
 
 
 def _encodes(text: str) -> bool:
@@ -142,26 +149,7 @@ def _encodes(text: str) -> bool:
 # -- doubles ------------------------------------------------------------------------------------
 
 
-@overload
-def get_double(
-    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
-) -> float: ...
-@overload
-def get_double(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: float
-) -> float: ...
-@overload
-def get_double(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
-) -> float | None: ...
-def get_double(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: float | None = None,
-) -> float | None:
+def _to_double(value: Any, path: str) -> float:
     """A double field: JSON numbers and every string Python's ``float()`` reads, which is what
     protobuf accepts: "NaN", "Infinity", "-Infinity", "inf", "1e3", " 1", "1_0".
 
@@ -170,10 +158,6 @@ def get_double(
     and overflowing numbers (1e400), which mean NaN/±Infinity here. JSON ``true``/``false`` are
     1.0/0.0, as protobuf parses them (verified on MLflow 3.17.2: stored as 1.0).
     """
-    return _get(doc, name, _to_double, path=path, required=required, default=default)
-
-
-def _to_double(value: Any, path: str) -> float:
     if isinstance(value, float):
         return value
     if isinstance(value, int):  # bool included: float(True) == 1.0
@@ -184,6 +168,9 @@ def _to_double(value: Any, path: str) -> float:
             raise wrong_type(path, value)
         return number
     raise wrong_type(path, value)
+
+
+get_double: Final = getter(_to_double)
 
 
 def _int_to_double(value: int) -> float:
@@ -203,36 +190,13 @@ def float_or_none(text: str) -> float | None:
 # -- booleans -----------------------------------------------------------------------------------
 
 
-@overload
-def get_bool(
-    doc: Doc, name: str, *, path: str | None = ..., required: Literal[True], default: None = ...
-) -> bool: ...
-@overload
-def get_bool(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: bool
-) -> bool: ...
-@overload
-def get_bool(
-    doc: Doc, name: str, *, path: str | None = ..., required: bool = ..., default: None = ...
-) -> bool | None: ...
-def get_bool(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: bool | None = None,
-) -> bool | None:
+def _to_bool(value: Any, path: str) -> bool:
     """A bool field: JSON true/false, or a string "true"/"false" in any case.
 
     The string form is MLflow's GET rule (anything else: "Invalid boolean value: X, must be 'true'
     or 'false'."). It is accepted in bodies too, where protobuf would refuse it: the getter cannot
     tell a query string from a body, and being lenient there breaks no client.
     """
-    return _get(doc, name, _to_bool, path=path, required=required, default=default)
-
-
-def _to_bool(value: Any, path: str) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -240,6 +204,9 @@ def _to_bool(value: Any, path: str) -> bool:
             raise invalid_parameter(f"Invalid boolean value: {value}, must be 'true' or 'false'.")
         return value.lower() == "true"
     raise wrong_type(path, value)
+
+
+get_bool: Final = getter(_to_bool)
 
 
 # -- enums --------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ schema type-checks the field (the other getters are in ``schemas/fields.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal, overload
+from typing import Any, Final, cast
 
-from schemas.fields import float_or_none, raw_value
+from schemas.fields import Getter, float_or_none, raw_value
 from schemas.mlflow_errors import missing_parameter
 from schemas.protojson import Doc, wrong_type
 from schemas.wire import INT64_MAX, INT64_MIN
@@ -83,96 +83,29 @@ def check_int_at_most(field: IntField, limit: int, path: str) -> None:
         raise wrong_type(path, field.raw)
 
 
-@overload
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: Literal[True],
-    default: None = ...,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: int,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: None = ...,
-    checked: bool = ...,
-) -> int | None: ...
-def get_int64(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: int | None = None,
-    checked: bool = True,
-) -> int | None:
-    """An int64 field as the handler reads it: what ParseDict accepts (JSON integers, integral
-    floats ``5.0``, decimal strings ``"10"``, ``"1e2"``); a value it refuses reads as
-    ``default`` (0 when required: the field is present, protobuf holds 0). See ``read_int``."""
-    return _int_or_default(
-        read_int(doc, name, 64, path=path, required=required, checked=checked), required, default
-    )
+def _int_getter(bits: int, checked: bool) -> Getter[int]:
+    def get(
+        doc: Doc,
+        name: str,
+        *,
+        path: str | None = None,
+        required: bool = False,
+        default: int | None = None,
+    ) -> int | None:
+        field = read_int(doc, name, bits, path=path, required=required, checked=checked)
+        return _int_or_default(field, required, default)
+
+    return cast(Getter[int], get)
 
 
-@overload
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: Literal[True],
-    default: None = ...,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: int,
-    checked: bool = ...,
-) -> int: ...
-@overload
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = ...,
-    required: bool = ...,
-    default: None = ...,
-    checked: bool = ...,
-) -> int | None: ...
-def get_int32(
-    doc: Doc,
-    name: str,
-    *,
-    path: str | None = None,
-    required: bool = False,
-    default: int | None = None,
-    checked: bool = True,
-) -> int | None:
-    """An int32 field; the rules of ``get_int64`` with int32 bounds."""
-    return _int_or_default(
-        read_int(doc, name, 32, path=path, required=required, checked=checked), required, default
-    )
+# An int64 field as the handler reads it: what ParseDict accepts (JSON integers, integral floats
+# ``5.0``, decimal strings ``"10"``, ``"1e2"``); a value it refuses reads as ``default`` (0 when
+# required: the field is present, protobuf holds 0). See ``read_int``.
+get_int64: Final = _int_getter(64, checked=True)
+# An int32 field; the rules of ``get_int64`` with int32 bounds.
+get_int32: Final = _int_getter(32, checked=True)
+# An int64 field nothing type-checks (nested fields): a value ``int()`` cannot read is no 400.
+get_nested_int64: Final = _int_getter(64, checked=False)
 
 
 def _int_or_default(field: IntField, required: bool, default: int | None) -> int | None:

@@ -114,10 +114,15 @@ api_artifact_root_size_bytes = Gauge(
     "sluice_api_artifact_root_size_bytes", "Size of the artifact root's filesystem"
 )
 
-# Model registry webhooks (api/webhooks/): events published after a registry change
-# (outcome published | lost: Kafka did not take it within the deadline) ...
+# Model registry webhooks (api/webhooks/): events of registry changes (outcome published: by
+# the request after its commit | deferred: Kafka did not take it then, the outbox keeps it |
+# relayed: published later from the outbox) ...
 webhook_events_total = Counter(
     "sluice_webhook_events_total", "Webhook events published to Kafka", ["outcome"]
+)
+# ... the age of the oldest event still waiting in the outbox (0 when empty), per api process ...
+webhook_outbox_oldest_seconds = Gauge(
+    "sluice_webhook_outbox_oldest_seconds", "Age of the oldest webhook event not yet in Kafka"
 )
 # ... each delivery's end (delivered | given_up after max_attempts | refused: the target is
 # not allowed, e.g. resolves to a private address | unreadable: a record not decodable) ...

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from schemas.chunks import ModelMetricRow, Point
 from schemas.wire import MetricRecord
-from writer.chunks import ModelMetricRow, Point
 
 Series = tuple[str, str]  # (run_uuid, key)
 

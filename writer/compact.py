@@ -31,11 +31,11 @@ from typing import Final
 
 import asyncpg
 
+from schemas import chunks
+from schemas.chunks import Point
 from sluice import lifecycle, metrics
 from sluice.pg import RETRIABLE_TRANSACTION_ERRORS
-from writer import chunks
 from writer.batch import Series
-from writer.chunks import Point
 
 SMALL_CHUNK: Final = 64  # chunks with fewer points are merged
 COMPACT_AFTER: Final = 16  # ... once a series has this many of them

@@ -2,7 +2,7 @@
 
 Steps: lock the batch's runs FOR SHARE and set aside points of runs that are no longer active
 (quarantine); binary COPY of one chunk row per (run, key) into the partitioned
-``metric_chunks`` table (writer.chunks: sorted, de-duplicated, at most CHUNK_CAP points);
+``metric_chunks`` table (schemas.chunks: sorted, de-duplicated, at most CHUNK_CAP points);
 monotone upsert of ``latest_metrics``; conditional offset update (fencing).
 
 Re-delivery cannot store a point twice: offsets commit with the chunks, so a record is either
@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from schemas import chunks
+from schemas.chunks import Point
 from sluice import metrics, telemetry
-from writer import chunks, offsets
+from writer import offsets
 from writer.batch import Batch, Series
-from writer.chunks import Point
 
 _STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS staging_latest (LIKE latest_metrics) ON COMMIT DELETE ROWS;"

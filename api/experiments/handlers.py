@@ -26,7 +26,7 @@ from api.search.order import parse_experiment_order_by
 from api.search.request import experiment_max_results, page_of, parse_view_type
 from api.search.rules import parse_experiment_filter
 from api.traces import store as trace_store
-from schemas.fields import get_list, get_string
+from schemas.fields import get_list, get_string, get_unchecked_string
 from schemas.int_fields import get_int64
 from schemas.mlflow_errors import MlflowError, does_not_exist, invalid_parameter, no_such_experiment
 from schemas.mlflow_names import validate_experiment_id, validate_experiment_name
@@ -148,7 +148,7 @@ async def update_experiment(request: web.Request) -> web.Response:
 async def set_experiment_tag(request: web.Request) -> web.Response:
     doc = await request_doc(request)
     exp_id, raw = _experiment_id(doc)
-    key = get_string(doc, "key", required=True, storable=False)
+    key = get_unchecked_string(doc, "key", required=True)
     value = get_string(doc, "value") or ""
     validate_experiment_tag(key, value)
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from schemas.fields import expect_object, get_list, get_string
+from schemas.fields import expect_object, get_list, get_string, get_unchecked_string
 from schemas.mlflow_errors import invalid_parameter
 from schemas.mlflow_names import (
     MAX_EXPERIMENT_TAG_KEY_LENGTH,
@@ -53,7 +53,7 @@ def validate_create_experiment(doc: Doc) -> NewExperiment:
 def _tag(item: Any, index: int) -> tuple[str, str]:
     # Nested fields are not in MLflow's schema: absent key and value read as "" (proto default).
     tag = expect_object(item, f"tags[{index}]")
-    key = get_string(tag, "key", path=f"tags[{index}].key", default="", storable=False)
+    key = get_unchecked_string(tag, "key", path=f"tags[{index}].key", default="")
     return key, get_string(tag, "value", path=f"tags[{index}].value", default="")
 
 

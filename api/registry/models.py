@@ -33,11 +33,13 @@ async def create_registered_model(request: web.Request) -> web.Response:
     validate_model_name(name)
     tags = tags_of(doc)
     description = get_string(doc, "description")
+    change = events.model_created(name, tags, description or "")
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         await store.insert_model(conn, name, description, tags, now_ms())
         model_id = await store.model_id_of(conn, name)
+        staged = await events.stage(request, conn, change, name)
     created = render.in_request_order(await _model_json(request, model_id), tags)
-    await events.publish(request, events.model_created(name, tags, description or ""), name)
+    await events.publish(request, staged)
     return json_response({"registered_model": created})
 
 
@@ -86,7 +88,9 @@ async def set_registered_model_tag(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.upsert_model_tags(conn, model_id, [(key, value)])
         prompt = await store.is_prompt(conn, model_id)
-    await events.publish(request, events.model_tag_set(prompt, name, key, value), name)
+        change = events.model_tag_set(prompt, name, key, value)
+        staged = await events.stage(request, conn, change, name)
+    await events.publish(request, staged)
     return json_response({})
 
 
@@ -98,7 +102,9 @@ async def delete_registered_model_tag(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.delete_model_tag(conn, model_id, key)  # missing tag: 200, as in MLflow
         prompt = await store.is_prompt(conn, model_id)
-    await events.publish(request, events.model_tag_deleted(prompt, name, key), name)
+        change = events.model_tag_deleted(prompt, name, key)
+        staged = await events.stage(request, conn, change, name)
+    await events.publish(request, staged)
     return json_response({})
 
 

@@ -154,8 +154,10 @@ async def create_model_version(request: web.Request) -> web.Response:
                 await logged_models.append_model_version(
                     conn, fields["logged_model_id"], name, version
                 )
+            change = events.version_created(name, version, fields, tags)
+            staged = await events.stage(request, conn, change, name)
         body = render.in_request_order(await _version_json(conn, name, version), tags)
-    await events.publish(request, events.version_created(name, version, fields, tags), name)
+    await events.publish(request, staged)
     return json_response({"model_version": body})
 
 
@@ -225,9 +227,10 @@ async def set_model_version_tag(request: web.Request) -> web.Response:
         await store.require_version(conn, model_id, name, version)
         await store.upsert_version_tags(conn, model_id, version, [(key, value)])
         prompt = await store.is_prompt(conn, model_id)
-    # The request's own spelling of the version, as MLflow's payload carries it.
-    change = events.version_tag_set(prompt, name, _raw_version(doc), key, value)
-    await events.publish(request, change, name)
+        # The request's own spelling of the version, as MLflow's payload carries it.
+        change = events.version_tag_set(prompt, name, _raw_version(doc), key, value)
+        staged = await events.stage(request, conn, change, name)
+    await events.publish(request, staged)
     return json_response({})
 
 
@@ -240,8 +243,9 @@ async def delete_model_version_tag(request: web.Request) -> web.Response:
         await store.require_version(conn, model_id, name, version)
         await store.delete_version_tag(conn, model_id, version, key)
         prompt = await store.is_prompt(conn, model_id)
-    change = events.version_tag_deleted(prompt, name, _raw_version(doc), key)
-    await events.publish(request, change, name)
+        change = events.version_tag_deleted(prompt, name, _raw_version(doc), key)
+        staged = await events.stage(request, conn, change, name)
+    await events.publish(request, staged)
     return json_response({})
 
 
@@ -321,8 +325,9 @@ async def set_registered_model_alias(request: web.Request) -> web.Response:
         await store.require_version(conn, model_id, name, version)
         await store.set_alias(conn, model_id, alias, version)
         prompt = await store.is_prompt(conn, model_id)
-    change = events.alias_created(prompt, name, alias, _raw_version(doc))
-    await events.publish(request, change, name)
+        change = events.alias_created(prompt, name, alias, _raw_version(doc))
+        staged = await events.stage(request, conn, change, name)
+    await events.publish(request, staged)
     return json_response({})
 
 
@@ -334,7 +339,9 @@ async def delete_registered_model_alias(request: web.Request) -> web.Response:
         model_id = await store.lock_model(conn, name)
         await store.delete_alias(conn, model_id, alias)  # missing alias: 200, as in MLflow
         prompt = await store.is_prompt(conn, model_id)
-    await events.publish(request, events.alias_deleted(prompt, name, alias), name)
+        change = events.alias_deleted(prompt, name, alias)
+        staged = await events.stage(request, conn, change, name)
+    await events.publish(request, staged)
     return json_response({})
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from api.run_names import random_run_name
-from schemas.fields import expect_object, get_list, get_string
-from schemas.int_fields import get_int64
+from schemas.fields import expect_object, get_list, get_string, get_unchecked_string
+from schemas.int_fields import get_int64, get_nested_int64
 from schemas.mlflow_errors import MlflowError, invalid_parameter, missing_parameter
 from schemas.mlflow_names import (
     truncate_tag_value,
@@ -147,7 +147,7 @@ class LogOutputs:
 
 def validate_log_inputs(doc: Doc) -> LogInputs:
     """``POST runs/log-inputs``."""
-    run_id = get_string(doc, "run_id", required=True, storable=False)
+    run_id = get_unchecked_string(doc, "run_id", required=True)
     raw_datasets = get_list(doc, "datasets")
     raw_models = get_list(doc, "models")
     validate_run_id_format(run_id)
@@ -208,9 +208,7 @@ def _model_id(item: Any, path: str) -> str:
 
 def _step(item: Any, path: str) -> int:
     # Nothing type-checks a nested field: a value protobuf refuses reads as 0.
-    return get_int64(
-        expect_object(item, path), "step", path=f"{path}.step", default=0, checked=False
-    )
+    return get_nested_int64(expect_object(item, path), "step", path=f"{path}.step", default=0)
 
 
 def _first_per_name_digest(inputs: list[DatasetInput]) -> list[DatasetInput]:

@@ -14,7 +14,12 @@ from api.artifacts.store import artifact_store_key
 from api.deps import deps_key, request_doc
 from api.registry import store as registry
 from api.ui import artifact_rules
-from schemas.mlflow_errors import does_not_exist, invalid_parameter, missing_parameter
+from schemas.mlflow_errors import (
+    does_not_exist,
+    invalid_parameter,
+    missing_parameter,
+    no_such_run,
+)
 from sluice.http import json_response
 
 _RUN_ROOT = "SELECT artifact_uri FROM runs WHERE run_uuid = $1"
@@ -33,7 +38,7 @@ def _run_id(doc: dict[str, Any]) -> str:
 async def _run_root(request: web.Request, run_id: str) -> str:
     uri = await request.app[deps_key].pool.fetchval(_RUN_ROOT, run_id)
     if uri is None:
-        raise does_not_exist(f"Run with id={run_id} not found")
+        raise no_such_run(run_id)
     return str(uri)
 
 

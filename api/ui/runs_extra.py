@@ -11,9 +11,10 @@ import orjson
 from aiohttp import web
 
 from api.deps import deps_key, request_doc
+from api.runs import store as runs
 from schemas.access import Level
 from schemas.fields import get_list, get_string
-from schemas.mlflow_errors import does_not_exist, invalid_parameter, missing_parameter
+from schemas.mlflow_errors import invalid_parameter, missing_parameter
 from sluice.auth import require_experiment
 from sluice.http import json_response
 
@@ -95,15 +96,7 @@ async def log_model(request: web.Request) -> web.Response:
     entry = history_entry(model_json)
     async with request.app[deps_key].pool.acquire() as conn, conn.transaction():
         # The run row lock serialises concurrent appends to the one tag.
-        stage = await conn.fetchval(
-            "SELECT lifecycle_stage FROM runs WHERE run_uuid = $1 FOR UPDATE", run_id
-        )
-        if stage is None:
-            raise does_not_exist(f"Run with id={run_id} not found")
-        if stage != "active":
-            raise invalid_parameter(
-                f"The run {run_id} must be in the 'active' state. Current state is {stage}."
-            )
+        await runs.lock_active(conn, run_id, for_update=True)
         old = await conn.fetchval(
             "SELECT value FROM tags WHERE run_uuid = $1 AND key = $2", run_id, HISTORY_TAG
         )

@@ -1,5 +1,6 @@
 """The webhook resources of an api app and their lifetime: the event publisher (a Kafka
-producer), the HTTP sender, and the deliverer task with its group consumer."""
+producer) and its outbox relay, the HTTP sender, and the deliverer task with its group
+consumer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api.deps import deps_key
+from api.webhooks import outbox
 from api.webhooks.deliverer import Deliverer, max_poll_interval_ms
 from api.webhooks.events import Publisher, publisher_key
 from api.webhooks.secrets import SecretBox, SecretKeysInvalid, secret_box
@@ -45,8 +47,18 @@ async def webhooks_context(app: web.Application, settings: Settings) -> AsyncIte
     app[box_key] = box_of(settings.webhooks)
     producer = kafka.create_producer(settings.kafka)
     await kafka.start(producer, settings.kafka)
-    app[publisher_key] = Publisher(
+    publisher = Publisher(
         producer, settings.kafka.webhooks_topic, settings.kafka.produce_deadline_s
+    )
+    app[publisher_key] = publisher
+    relay = asyncio.create_task(
+        outbox.relay(
+            app[deps_key].pool,
+            publisher.send,
+            every_s=settings.webhooks.outbox_relay_every_s,
+            grace_s=settings.webhooks.outbox_grace_s,
+        ),
+        name="webhook-outbox-relay",
     )
     sender = Sender(settings.webhooks)
     await sender.start()
@@ -55,10 +67,11 @@ async def webhooks_context(app: web.Application, settings: Settings) -> AsyncIte
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for running in (task, relay):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
         await sender.close()
         await producer.stop()
 

@@ -1,5 +1,6 @@
 """The registry's side of webhooks: which event a change is, its MLflow payload, and
-publishing it to Kafka after the change committed (never a delivery on the request path).
+publishing it: staged in the change's transaction (``api/webhooks/outbox.py``), produced to
+Kafka after the commit (never a delivery on the request path).
 
 Payloads follow MLflow 3.17.2's handlers (``mlflow/server/handlers.py`` with
 ``mlflow/webhooks/types.py``): a registered model or version whose model carries the tag
@@ -16,9 +17,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
+from api.deps import deps_key
+from api.webhooks import outbox
 from schemas.webhook_events import Event, EventRecord, encode
 from sluice import metrics
 
@@ -214,40 +218,54 @@ def record_of(key: str, event: Event, data: dict[str, Any]) -> EventRecord:
 
 
 class Publisher:
-    """Produces event records to the webhooks topic (acks=all), after the registry change
-    committed. The change is the caller's answer: a record Kafka does not take within the
-    deadline is logged and counted as lost (MLflow, too, never fails a registry call over its
-    webhooks), never turned into an error for a write that already happened."""
+    """Produces event records to the webhooks topic (acks=all) within the deadline."""
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, deadline_s: float) -> None:
         self._producer = producer
         self._topic = topic
         self._deadline_s = deadline_s
 
-    async def publish(self, key: str, event: Event, data: dict[str, Any]) -> None:
-        record = record_of(key, event, data)
-        try:
-            await asyncio.wait_for(
-                self._producer.send_and_wait(self._topic, encode(record), key=key.encode()),
-                self._deadline_s,
-            )
-        except Exception as exc:  # a timeout or any Kafka error: the event is lost, say so
-            metrics.webhook_events_total.labels(outcome="lost").inc()
-            log.error(
-                "webhook event not published",
-                extra={"event": str(event), "event_id": record.event_id, "error": repr(exc)},
-            )
-            return
-        metrics.webhook_events_total.labels(outcome="published").inc()
+    async def send(self, key: str, value: bytes) -> None:
+        """Raises when Kafka does not take the record within the deadline."""
+        await asyncio.wait_for(
+            self._producer.send_and_wait(self._topic, value, key=key.encode()), self._deadline_s
+        )
 
 
 publisher_key = web.AppKey("webhook_publisher", Publisher)
 
 
-async def publish(
-    request: web.Request, change: tuple[Event, dict[str, Any]] | None, key: str
-) -> None:
-    """Publish a committed registry change's event (a no-op when the app has no publisher)."""
+async def stage(
+    request: web.Request,
+    conn: asyncpg.Connection,
+    change: tuple[Event, dict[str, Any]] | None,
+    key: str,
+) -> EventRecord | None:
+    """The change's event, written to the outbox in the change's transaction (``conn``'s);
+    None when the change has no event or the app publishes none."""
+    if change is None or request.app.get(publisher_key) is None:
+        return None
+    record = record_of(key, *change)
+    await outbox.stage(conn, record)
+    return record
+
+
+async def publish(request: web.Request, record: EventRecord | None) -> None:
+    """Publish a committed change's staged event and take it out of the outbox. The change is
+    the caller's answer: when Kafka does not take the event, it stays for the outbox relay
+    (logged and counted), never an error for a write that already happened (MLflow, too,
+    never fails a registry call over its webhooks)."""
     publisher = request.app.get(publisher_key)
-    if change is not None and publisher is not None:
-        await publisher.publish(key, *change)
+    if record is None or publisher is None:
+        return
+    try:
+        await publisher.send(record.key, encode(record))
+    except Exception as exc:  # a timeout or any Kafka error: the relay publishes it later
+        metrics.webhook_events_total.labels(outcome="deferred").inc()
+        log.warning(
+            "webhook event left to the outbox relay",
+            extra={"event": str(record.event), "event_id": record.event_id, "error": repr(exc)},
+        )
+        return
+    metrics.webhook_events_total.labels(outcome="published").inc()
+    await outbox.remove(request.app[deps_key].pool, record.event_id)

@@ -15,8 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from schemas import wire
-from writer import chunks
+from schemas import chunks, wire
 from writer.batch import Batch, BatchPolicy
 
 POINTS = 1000

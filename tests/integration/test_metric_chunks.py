@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 
 from api.metrics.series import ntile_picks
+from schemas.chunks import CHUNK_CAP
 from tests.fault.faults import scrape
 from tests.stack import Stack
-from writer.chunks import CHUNK_CAP
 
 pytestmark = pytest.mark.services
 

@@ -29,7 +29,6 @@ import pytest
 import requests
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.fernet import Fernet
 from mlflow import MlflowClient
 
@@ -37,6 +36,7 @@ from api.webhooks.deliverer import Deliverer
 from api.webhooks.sender import Sender
 from schemas.webhook_events import Event, EventRecord, encode
 from sluice.config import WebhooksConfig
+from tests.integration.webhook_apis import create_database, create_topic, start_api
 from tests.stack import Ports, Stack
 
 TIMEOUT = 30
@@ -134,16 +134,13 @@ class Apis:
 
 
 def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
-    port = Ports.free().api
     topic = f"sluice.test-{stack.tag}.{name}"
     stack.run_cli("migrate", SLUICE_PG_DSN=dsn, SLUICE_KAFKA_WEBHOOKS_TOPIC=topic)
-    stack.start(
-        "api",
+    return start_api(
+        stack,
         name,
-        port,
-        SLUICE_PG_DSN=dsn,
-        SLUICE_API_PORT=str(port),
-        SLUICE_KAFKA_WEBHOOKS_TOPIC=topic,
+        dsn,
+        topic,
         SLUICE_WEBHOOKS_GROUP_ID=f"{name}-{stack.tag}",
         SLUICE_WEBHOOKS_DELIVER="true",
         SLUICE_WEBHOOKS_ALLOWED_SCHEMES="http,https",
@@ -152,21 +149,11 @@ def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
         SLUICE_WEBHOOKS_REQUEST_TIMEOUT_S="5",
         **settings,
     )
-    return f"http://127.0.0.1:{port}"
-
-
-async def _create_database(stack: Stack, name: str) -> str:
-    conn = await asyncpg.connect(stack.admin_dsn, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return stack.dsn.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(scope="module")
 def apis(stack: Stack) -> Iterator[Apis]:
-    dsn = asyncio.run(_create_database(stack, f"{stack.database}_webhooks"))
+    dsn = asyncio.run(create_database(stack, f"{stack.database}_webhooks"))
     # Secrets encrypted at rest: every signed delivery below opened its secret with this key.
     keys = {"SLUICE_WEBHOOKS_SECRET_KEYS": SECRET_KEY}
     permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true", **keys)
@@ -614,12 +601,7 @@ class _Revoking(Deliverer):
 
 
 async def _one_partition_topic(stack: Stack, topic: str, records: list[bytes]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(stack, topic)
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
     await producer.start()
     try:

@@ -1,7 +1,7 @@
 from schemas import wire
+from schemas.chunks import ModelMetricRow, Point
 from schemas.wire import MetricPoint, MetricRecord
 from writer.batch import Batch, BatchPolicy
-from writer.chunks import ModelMetricRow, Point
 
 
 def _record(n: int, run: str = "r") -> MetricRecord:

@@ -1,4 +1,4 @@
-"""writer.chunks and writer.compact's pure parts: chunk rows, latest values, merging."""
+"""schemas.chunks and writer.compact's pure parts: chunk rows, latest values, merging."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from writer import chunks, compact
-from writer.chunks import Point
+from schemas import chunks
+from schemas.chunks import Point
+from writer import compact
 
 
 def _pts(items: list[tuple[int, int, float, bool]]) -> list[Point]:

@@ -48,7 +48,7 @@ PURE_FILES = [
     "sluice/commands/transfer/traces.py",
     "sluice/limits.py",
     "writer/batch.py",
-    "writer/chunks.py",
+    "schemas/chunks.py",
     "writer/trace_batch.py",
 ]
 # A module whose docstring opens by calling itself pure must be found by the rules above.

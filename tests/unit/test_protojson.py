@@ -18,9 +18,10 @@ from schemas.fields import (
     get_enum,
     get_list,
     get_string,
+    get_unchecked_string,
     json_name,
 )
-from schemas.int_fields import get_int32, get_int64, read_int
+from schemas.int_fields import get_int32, get_int64, get_nested_int64, read_int
 from schemas.mlflow_errors import MlflowError
 from schemas.protojson import invalid_value, parse_json_body, query_to_dict, wrong_type
 
@@ -241,7 +242,7 @@ def test_strings_postgres_cannot_store_are_refused(value: str, shown: str) -> No
     message = f"Invalid value {shown} for parameter 'value' supplied: Strings must not contain NUL characters or surrogates. {DOCS}"
     assert error_of(get_string, {"value": value}, "value").message == message
     # A name rule checks these later with MLflow's own message.
-    assert get_string({"value": value}, "value", storable=False) == value
+    assert get_unchecked_string({"value": value}, "value") == value
 
 
 def test_camel_case_json_names() -> None:
@@ -322,7 +323,7 @@ def test_int64_refused_by_protobuf_reads_as_the_default(value: Any) -> None:
 def test_unchecked_int_reads_anything_refused_as_the_default() -> None:
     # A nested field nothing type-checks (a batch's metrics): no 400 at all.
     for value in ("abc", "", [1], {"a": 1}, math.nan, 1.5):
-        assert get_int64({"step": value}, "step", default=0, checked=False) == 0
+        assert get_nested_int64({"step": value}, "step", default=0) == 0
 
 
 def test_int64_missing_and_empty() -> None:

@@ -15,7 +15,7 @@ from schemas.span_dict import span_dict, span_proto
 from schemas.wire import DOUBLE_MAX
 from sluice.commands.transfer import tables, traces
 from sluice.commands.transfer.mlflow_db import SourceError, parse_uri
-from sluice.commands.transfer.points import Chunker, Piece, chunk_format
+from sluice.commands.transfer.points import Chunker, Piece
 from sluice.commands.transfer.table_spec import Has
 
 
@@ -80,7 +80,7 @@ def _points(run: str, key: str, n: int, start: int = 0) -> list[tuple[object, ..
 
 
 def _feed(rows: Sequence[tuple[object, ...]], batch: int) -> list[Piece]:
-    chunker = Chunker(chunk_format())
+    chunker = Chunker()
     pieces: list[Piece] = []
     for i in range(0, len(rows), batch):
         pieces.extend(chunker.feed(rows[i : i + batch]))

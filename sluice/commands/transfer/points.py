@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Final
 
 import asyncpg
 
+from schemas import chunks
 from schemas.wire import DOUBLE_MAX
 from sluice.commands.transfer.mlflow_db import MlflowDb
 
@@ -40,18 +40,6 @@ WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp
 """
 
 
-def chunk_format() -> ModuleType:
-    """The chunk builder of the writer (writer/chunks.py), imported here lazily.
-
-    Why lazily: the runtime package must not import writer/ at module level (layering), and
-    the chunk format is a storage contract both must produce identically -- so the importer
-    reuses the writer's pure builder rather than a copy of it. It should move to schemas/ once
-    the writer's reshape (issue 11) has landed; this function is the one place to change."""
-    from writer import chunks  # noqa: PLC0415  (see above)
-
-    return chunks
-
-
 @dataclass
 class Piece:
     """What a batch of source rows became, up to a run boundary (``done``) or the batch end."""
@@ -65,11 +53,7 @@ class Piece:
 class Chunker:
     """Pure: consecutive sorted points -> chunk rows and latest rows, series by series."""
 
-    def __init__(self, chunks: ModuleType) -> None:
-        self._build: Callable[..., list[tuple[Any, ...]]] = chunks.chunk_rows
-        self._latest: Callable[..., tuple[Any, ...]] = chunks.latest_row
-        self._cap: int = chunks.CHUNK_CAP
-        self._point: Callable[[int, int, float, bool], Any] = chunks.Point
+    def __init__(self) -> None:
         self._run: str | None = None
         self._key: str | None = None
         self._points: list[Any] = []
@@ -79,8 +63,8 @@ class Chunker:
         """Rows (run_uuid, key, timestamp, step, value, is_nan), in source order."""
         pieces = [Piece()]
         points = self._points
-        cap = self._cap
-        point = self._point
+        cap = chunks.CHUNK_CAP
+        point = chunks.Point
         for run, key, ts, step, value, is_nan in rows:
             if key != self._key or run != self._run:
                 self._end_series(pieces[-1])
@@ -110,9 +94,9 @@ class Chunker:
 
     def _emit(self, piece: Piece) -> None:
         assert self._run is not None and self._key is not None
-        rows = self._build(self._run, self._key, self._points)
+        rows = chunks.chunk_rows(self._run, self._key, self._points)
         piece.chunks.extend(rows)
-        latest = self._latest(rows)
+        latest = chunks.latest_row(rows)
         if self._best is None or latest[2:5] > self._best[2:5]:
             self._best = latest
         self._points = []
@@ -190,7 +174,6 @@ async def import_points(
     run_batch: int = RUN_BATCH,
 ) -> PointsResult:
     """Copy every metric point of every source run not yet in Sluice."""
-    chunks = chunk_format()
     result = PointsResult(source=int(await src.scalar("SELECT count(*) FROM metrics")))
     writer = _Writer(conn, tuple(chunks.CHUNK_COLUMNS))
     try:
@@ -199,7 +182,7 @@ async def import_points(
         ):
             todo = await _skip_imported(src, conn, [r[0] for r in runs], result, advance)
             if todo:
-                await _copy_runs(src, writer, chunks, todo, result, advance)
+                await _copy_runs(src, writer, todo, result, advance)
         await writer.commit()
     finally:
         await writer.abort()
@@ -242,12 +225,11 @@ async def _skip_imported(
 async def _copy_runs(
     src: MlflowDb,
     writer: _Writer,
-    chunks: ModuleType,
     runs: list[str],
     result: PointsResult,
     advance: Callable[[int], None],
 ) -> None:
-    chunker = Chunker(chunks)
+    chunker = Chunker()
     marks = ", ".join("?" for _ in runs)
     sql = (
         'SELECT run_uuid, "key", timestamp, step, value, is_nan FROM metrics'

@@ -36,6 +36,9 @@ class Profile:
     trace_ingest_s: float = 20.0  # OTLP span ingest, closed loop
     trace_concurrency: int = 8
     trace_visibility_s: float = 20.0
+    # spans/s offered to both systems in the same-rate visibility phase: a quarter of
+    # MLflow's idle span ingest rate (~860/s), so it keeps up on a busier machine too
+    trace_visibility_rate: float = 200.0
     search_traces: int = 1_000_000  # traces stored before traces/search is measured
     ui_metrics: int = 100  # the UI phase's big run: metrics ...
     ui_points: int = 100_000  # ... of this many points each

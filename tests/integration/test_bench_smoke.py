@@ -79,10 +79,12 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     assert reads["search-runs/100"]["ok"] > 0
     assert workloads["storage"]["sluice"]["bytes_per_point"] > 0
     traces = workloads["traces"]["sluice"]
-    for result in (traces["span_ingest"], traces["visibility"]):
+    for result in (traces["span_ingest"], traces["visibility"], traces["visibility_same_rate"]):
         assert result["acked_spans"] > 0, result
         assert result["found_spans"] == result["acked_spans"], result
-    assert traces["visibility"]["visibility"]["n"] > 0, traces["visibility"]
+    for key in ("visibility", "visibility_same_rate"):
+        assert traces[key]["visibility"]["n"] > 0, traces[key]
+    assert traces["visibility_same_rate"]["offered_spans_per_s"] == _PROFILE.trace_visibility_rate
     assert traces["search"]["fill"]["statuses"] == {"200": 5}
     for label in ("newest 100", "tag filter (1 %)"):
         assert traces["search"][label]["ok"] > 0, traces["search"][label]
@@ -112,4 +114,7 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     table = report.markdown(doc)
     assert "| max sustained verified points/s |" in table
     assert "| OTLP span ingest: verified spans/s |" in table
+    assert "| trace visibility at 200 spans/s, both systems (ack -> in traces/search) p50 ms |" in (
+        table
+    )
     assert "ingest" in sampler.summary()

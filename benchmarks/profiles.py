@@ -46,6 +46,7 @@ class Profile:
     ui_repeats: int = 5  # page loads per measurement (the median is reported)
     ui_warmups: int = 1  # untimed loads of each page on each system before those
     ui_return_visits: int = 2  # the same user again, bundle cached (the last one is timed)
+    ui_settle_s: float = 10.0  # a recording load waits at most this long for the last requests
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -71,17 +71,17 @@ _RESOURCES = (
     "performance.getEntriesByType('resource').map(e => [new URL(e.name).pathname,"
     " e.startTime, e.responseEnd, e.transferSize, e.encodedBodySize])"
 )
-SETTLE_S = 10.0  # a recording load waits this long at most for the page's last requests
 READY_S = 30.0  # for a replay server to answer
 FLOOR = "floor"  # the replay of Sluice's answers; of another system's: floor_<name>
 _STATIC = ("/static-files/",)
 
 
 async def _visit(
-    context: BrowserContext, base: str, url: str, condition: str, timeout_s: float, settle: bool
+    context: BrowserContext, base: str, url: str, condition: str, timeout_s: float, settle_s: float
 ) -> dict[str, float]:
-    """One page load in a new tab of ``context``, taken apart. ``settle``: afterwards, wait
-    (bounded) until the page stops sending requests, so that a recording has them all."""
+    """One page load in a new tab of ``context``, taken apart. ``settle_s`` > 0: afterwards,
+    wait up to that long until the page stops sending requests, so that a recording has them
+    all (a page that polls never stops: the whole bound is spent)."""
     page = await context.new_page()
     try:
         cdp = await context.new_cdp_session(page)
@@ -92,9 +92,9 @@ async def _visit(
         seconds = time.perf_counter() - started
         metrics = await cdp.send("Performance.getMetrics")
         resources = await page.evaluate(_RESOURCES)
-        if settle:
+        if settle_s > 0:
             with contextlib.suppress(PlaywrightTimeoutError):
-                await page.wait_for_load_state("networkidle", timeout=SETTLE_S * 1000)
+                await page.wait_for_load_state("networkidle", timeout=settle_s * 1000)
         return breakdown(seconds, metrics["metrics"], resources)
     finally:
         await page.close()
@@ -107,7 +107,7 @@ async def _visits(
     condition: str,
     timeout_s: float,
     visits: int,
-    settle: bool = False,
+    settle_s: float = 0.0,
 ) -> list[dict[str, float]]:
     """A new user's first load of the page (a fresh browser context: nothing cached), then the
     same user's return visits, each in a new tab of the same context (the bundle in its HTTP
@@ -116,7 +116,7 @@ async def _visits(
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         return [
-            await _visit(context, base, url, condition, timeout_s, settle) for _ in range(visits)
+            await _visit(context, base, url, condition, timeout_s, settle_s) for _ in range(visits)
         ]
     finally:
         await context.close()
@@ -270,7 +270,7 @@ async def _record(
                     condition,
                     p.request_timeout_s,
                     1 + p.ui_return_visits,
-                    settle=True,
+                    settle_s=p.ui_settle_s,
                 )
         finally:
             await runner.cleanup()

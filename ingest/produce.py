@@ -73,6 +73,11 @@ class Producer:
         consumers store a re-sent record once (metrics: readers drop duplicates; traces:
         spans are upserted by id)."""
         started = time.perf_counter()
+        # One request's records share its headers (aiokafka encodes them; it never changes them).
+        headers = [
+            (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
+            *telemetry.headers(),  # traceparent, when tracing is on
+        ]
         metrics.ingest_produce_inflight.inc()
         try:
             async with asyncio.timeout(self._deadline_s):
@@ -82,10 +87,7 @@ class Producer:
                         value=value,
                         key=key.encode(),
                         partition=wire.partition_for(key, self._partitions),
-                        headers=[
-                            (wire.REQUEST_ID_HEADER, logs.request_id.get().encode()),
-                            *telemetry.headers(),  # traceparent, when tracing is on
-                        ],
+                        headers=headers,
                     )
                     for key, value in keyed
                 ]

@@ -132,10 +132,14 @@ class _Version(msgspec.Struct):
 
 _encoder = msgspec.json.Encoder()
 _version = msgspec.json.Decoder(_Version)
+# What ingest produces; decodes version 1 trace infos as well (the same struct).
+_current: msgspec.json.Decoder[SpanRecord | TraceStart] = msgspec.json.Decoder(
+    SpanRecord | TraceStart
+)
 # One decoder per version: both versions name their types "spans" and "trace_info".
 _decoders = {
     1: msgspec.json.Decoder(SpanBatch | TraceStart),
-    2: msgspec.json.Decoder(SpanRecord | TraceStart),
+    2: _current,
 }
 
 
@@ -147,6 +151,10 @@ def decode(raw: bytes | None) -> TraceRecord:
     """Parse and check one record value; raise InvalidTraceRecord with a reason otherwise."""
     if raw is None:
         raise InvalidTraceRecord("empty record value")
+    try:  # what ingest produces, without first reading the version (a pass over the record)
+        return _current.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        pass  # another version, or invalid: the reason comes from that version's decoder
     try:
         decoder = _decoders.get(_version.decode(raw).v)
         if decoder is None:

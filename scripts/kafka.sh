@@ -21,6 +21,11 @@
 # Environment (flags win over these):
 #   SLUICE_KAFKA_BROKERS=1  SLUICE_KAFKA_PORT=9092  SLUICE_KAFKA_CONTROLLER_PORT=PORT+BROKERS
 #   SLUICE_KAFKA_HEAP="-Xmx512m -Xms256m"  SLUICE_KAFKA_START_TIMEOUT=60  SLUICE_KAFKA_STOP_TIMEOUT=30
+#   SLUICE_KAFKA_BROKER_SESSION_MS: a broker silent this long is fenced and its partitions get new
+#     leaders (Kafka's default 9000; heartbeats every quarter of it). Fault tests that kill
+#     brokers shorten it: the wait for a dead leader is then seconds, not the default's ~10.
+#   SLUICE_KAFKA_GROUP_MIN_SESSION_MS: the shortest consumer-group session the brokers accept
+#     (Kafka's default 6000), for tests whose killed writers should lose their partitions sooner.
 #   SLUICE_STATE_DIR (see lib.sh)
 #   SLUICE_KAFKA_SASL_SSL_PORT=P  SLUICE_KAFKA_TLS_DIR=DIR: node i also listens on P+i-1 with
 #     SASL_SSL (SCRAM-SHA-512), as managed Kafka services do. DIR holds broker.pem (PKCS#8 key
@@ -43,6 +48,8 @@ START_TIMEOUT="${SLUICE_KAFKA_START_TIMEOUT:-60}"
 # Generous: a node in controlled shutdown waits for the controller to move its leaders away.
 STOP_TIMEOUT="${SLUICE_KAFKA_STOP_TIMEOUT:-30}"
 SASL_SSL_PORT="${SLUICE_KAFKA_SASL_SSL_PORT:-}"
+BROKER_SESSION_MS="${SLUICE_KAFKA_BROKER_SESSION_MS:-}"
+GROUP_MIN_SESSION_MS="${SLUICE_KAFKA_GROUP_MIN_SESSION_MS:-}"
 TLS_DIR="${SLUICE_KAFKA_TLS_DIR:-}"
 
 # ---------------------------------------------------------------- jars
@@ -113,6 +120,17 @@ unclean.leader.election.enable=false
 EOF
 }
 
+# Kafka's own failure detection unless the environment shortens it (see the header).
+failure_detection_props() {
+  if [[ -n "$BROKER_SESSION_MS" ]]; then
+    echo "broker.session.timeout.ms=$BROKER_SESSION_MS"
+    echo "broker.heartbeat.interval.ms=$((BROKER_SESSION_MS / 4))"
+  fi
+  if [[ -n "$GROUP_MIN_SESSION_MS" ]]; then
+    echo "group.min.session.timeout.ms=$GROUP_MIN_SESSION_MS"
+  fi
+}
+
 secured() { [[ -n "$SASL_SSL_PORT" ]]; }
 
 # The PLAINTEXT listener, plus the SASL_SSL one when asked for.
@@ -170,6 +188,7 @@ group.initial.rebalance.delay.ms=0
 offsets.topic.num.partitions=8
 transaction.state.log.num.partitions=8
 $(replication_props)
+$(failure_detection_props)
 EOF
 }
 
@@ -388,6 +407,10 @@ main() {
   done
   if ! is_uint "$BROKERS" || ((BROKERS < 1)); then usage_error "--brokers must be a positive integer"; fi
   is_uint "$PORT" || usage_error "--port must be a number"
+  local ms
+  for ms in "$BROKER_SESSION_MS" "$GROUP_MIN_SESSION_MS"; do
+    [[ -z "$ms" ]] || is_uint "$ms" || usage_error "SLUICE_KAFKA_*_SESSION_MS must be a number of milliseconds"
+  done
   CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-$((PORT + BROKERS))}"
   case "$command" in
     fetch) cmd_fetch ;;

@@ -46,6 +46,8 @@ SCRIPT_VARIABLES = frozenset(
         "SLUICE_KAFKA_LIBS",
         "SLUICE_KAFKA_START_TIMEOUT",
         "SLUICE_KAFKA_STOP_TIMEOUT",
+        "SLUICE_KAFKA_BROKER_SESSION_MS",
+        "SLUICE_KAFKA_GROUP_MIN_SESSION_MS",
         "SLUICE_KAFKA_SASL_SSL_PORT",
         "SLUICE_KAFKA_TLS_DIR",
         "SLUICE_HELM_VERSION",
@@ -187,10 +189,11 @@ class WebhooksConfig:
     backoff_base_s: float = 1.0  # wait before retry n: base * 2**(n-1), capped, plus jitter
     backoff_max_s: float = 60.0  # cap of one wait (a Retry-After above it is capped too)
     max_in_flight: int = 16  # deliveries of one event to its webhooks running at once
-    # The outbox relay (api/webhooks/outbox.py): how often each api process looks for events a
-    # request could not publish, and how old such an event must be (longer than a request's
-    # produce deadline, so a request still publishing its own event is left alone).
+    # How often each api process's outbox relay (api/webhooks/outbox.py) publishes the
+    # registry events a request could not hand to Kafka.
     outbox_relay_every_s: float = 5.0
+    # How old an outbox event must be before the relay takes it: longer than a request's
+    # produce deadline, so a request still publishing its own event is left alone.
     outbox_grace_s: float = 30.0
     # Fernet keys that encrypt webhook secrets at rest (comma list: the first encrypts, all
     # decrypt, for rotation). Empty: secrets are stored in plain text (a start-up warning).

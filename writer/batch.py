@@ -18,6 +18,13 @@ class BatchPolicy:
     max_rows: int  # flush when this many rows are buffered
     max_age_s: float  # ... or when the first record added is this old
 
+    def due_in(self, started_at: float | None, now: float) -> float | None:
+        """Seconds until a batch started at ``started_at`` is old enough to flush (0 when it
+        is); None for a batch holding nothing yet."""
+        if started_at is None:
+            return None
+        return max(0.0, started_at + self.max_age_s - now)
+
 
 @dataclass(slots=True)
 class Batch:
@@ -74,6 +81,9 @@ class Batch:
         return (
             self.row_count >= self.policy.max_rows or now - self.started_at >= self.policy.max_age_s
         )
+
+    def due_in(self, now: float) -> float | None:
+        return self.policy.due_in(self.started_at, now)
 
     def empty(self) -> bool:
         return not self.next_offsets

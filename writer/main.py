@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 
 from sluice import health, kafka, lifecycle, pg
 from sluice.config import Settings
-from writer import compact
+from writer import compact, pace
 from writer.batch import BatchPolicy
 from writer.dlq import DlqLimit, InvalidTracker, dead_letter
 from writer.pipeline import Pipeline, Stage
@@ -96,15 +96,14 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _consumer(settings: Settings, group_suffix: str = "") -> AIOKafkaConsumer:
+    # Fetches are answered at the first record or after 500 ms; the loop batches a trickle
+    # (writer/pace.py).
     return kafka.create_consumer(
         settings.kafka,
         settings.writer.group_id + group_suffix,
         max_partition_fetch_bytes=4 * 1024 * 1024,
-        # With Kafka's fetch_min_bytes=1 a trickle of single log-metric records costs one fetch
-        # round trip (writer and broker CPU) per record or two; waiting for 64 kB or 20 ms
-        # batches them, and 20 ms is small next to the flush age.
-        fetch_min_bytes=64 * 1024,
-        fetch_max_wait_ms=20,
+        fetch_min_bytes=pace.FETCH_MIN_BYTES,
+        fetch_max_wait_ms=pace.FETCH_MAX_WAIT_MS,
     )
 
 
@@ -132,10 +131,15 @@ async def _loop(
     max_records: int,
 ) -> None:
     while not stop.is_set():
-        records = await consumer.getmany(timeout_ms=50, max_records=max_records)
+        timeout_ms = pace.poll_timeout_ms(pipeline.due_in())
+        records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         heartbeat.beat()
         if pipeline.guard.due():
             await pipeline.release_held()
         await pipeline.consume(records)
-        if pipeline.ready():
+        flushed = pipeline.ready()
+        if flushed:
             await pipeline.flush(stop)
+        polled = sum(len(batch) for batch in records.values())
+        if pause := pace.pause_s(polled, max_records, flushed, pipeline.due_in()):
+            await asyncio.sleep(pause)

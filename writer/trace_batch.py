@@ -51,7 +51,6 @@ INFO_COLUMNS = (
     "span_end_ms",
     "tags",
     "metadata",
-    "root_state",
 )
 SpanRow = tuple[str, str, str | None, str, str | None, str, int, int | None, bytes]
 InfoRow = tuple[
@@ -68,7 +67,6 @@ InfoRow = tuple[
     int | None,
     str,
     str,
-    str | None,
 ]
 
 
@@ -98,6 +96,9 @@ class TraceBatch:
         if self.started_at is None:
             return False
         return self.size >= self.policy.max_rows or now - self.started_at >= self.policy.max_age_s
+
+    def due_in(self, now: float) -> float | None:
+        return self.policy.due_in(self.started_at, now)
 
     def empty(self) -> bool:
         return not self.next_offsets
@@ -182,7 +183,6 @@ class _Trace:
             self.span_end_ms,
             orjson.dumps(tags).decode(),
             orjson.dumps(metadata).decode(),
-            self.root_state,
         )
 
 

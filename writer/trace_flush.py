@@ -1,9 +1,11 @@
 """One trace flush = one PostgreSQL transaction: spans, trace infos and offsets commit together.
 
-Steps: binary COPY of span rows and trace-info rows into temporary staging tables; upsert of
-spans by (trace_id, span_id) (a span the client re-sent replaces its first version); merge of
-trace infos into ``trace_info`` (rules in ``writer/trace_batch.py``, written once here as the
-conflict clause); conditional offset update (fencing, ``writer/offsets.py``).
+Steps: binary COPY of trace-info rows into a temporary staging table and their merge into
+``trace_info`` (rules in ``writer/trace_batch.py``, written once here as the conflict clause);
+binary COPY of span rows straight into ``trace_spans`` (a span is almost always new), and only
+when one was stored before (the client re-sent it) COPY into a staging table and upsert by
+(trace_id, span_id), the re-sent version replacing the first; conditional offset update
+(fencing, ``writer/offsets.py``).
 
 Exactly once: a record is either stored with its offset or neither. Lock order: trace_info rows
 in trace-id order, then span rows in (trace_id, span_id) order; the api's tag and delete
@@ -18,13 +20,13 @@ import asyncpg
 
 from sluice import metrics
 from writer import offsets
-from writer.trace_batch import INFO_COLUMNS, SPAN_COLUMNS, TraceBatch, assemble
+from writer.trace_batch import INFO_COLUMNS, SPAN_COLUMNS, SpanRow, TraceBatch, assemble
 
 _STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS staging_trace_spans (LIKE trace_spans)"
     " ON COMMIT DELETE ROWS;"
     " CREATE TEMP TABLE IF NOT EXISTS staging_trace_info"
-    " (LIKE trace_info INCLUDING DEFAULTS, root_state text) ON COMMIT DELETE ROWS"
+    " (LIKE trace_info INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
 _UPSERT_SPANS = """
 INSERT INTO trace_spans AS s
@@ -54,10 +56,9 @@ ON CONFLICT (trace_id) DO UPDATE SET
                         ELSE greatest(t.span_end_ms, excluded.span_end_ms)
                              - least(t.request_time_ms, excluded.request_time_ms) END,
     state = CASE WHEN excluded.finalized THEN excluded.state
-                 WHEN t.state IN ('IN_PROGRESS', 'STATE_UNSPECIFIED') THEN coalesce(
-                     -- the root span's state, from the staging row (trace_info has no column)
-                     (SELECT r.root_state FROM staging_trace_info r
-                      WHERE r.trace_id = excluded.trace_id), t.state)
+                 -- an unfinalized row's state is its root span's, IN_PROGRESS before the root
+                 WHEN t.state IN ('IN_PROGRESS', 'STATE_UNSPECIFIED')
+                     THEN coalesce(nullif(excluded.state, 'IN_PROGRESS'), t.state)
                  ELSE t.state END,
     request_preview = CASE WHEN excluded.finalized
                            THEN coalesce(excluded.request_preview, t.request_preview)
@@ -81,6 +82,23 @@ class TraceFlushResult:
     traces: int
 
 
+async def _store_spans(conn: asyncpg.Connection, rows: list[SpanRow]) -> None:
+    """COPY the rows into ``trace_spans``; when one of them is stored already, upsert them all.
+
+    The direct COPY (under a savepoint) saves PostgreSQL writing each span twice (staging, then
+    the table) and the upsert's conflict handling: about half its CPU a span
+    (``benchmarks/micro/span_copy.py``). A span is stored twice only when a client re-sent an
+    export whose acknowledgement it missed."""
+    try:
+        async with conn.transaction():  # a savepoint: a refused COPY leaves nothing behind
+            await conn.copy_records_to_table("trace_spans", records=rows, columns=SPAN_COLUMNS)
+        return
+    except asyncpg.UniqueViolationError:
+        pass
+    await conn.copy_records_to_table("staging_trace_spans", records=rows, columns=SPAN_COLUMNS)
+    await conn.execute(_UPSERT_SPANS)
+
+
 async def prepare(conn: asyncpg.Connection) -> None:
     """Per-connection setup; idempotent."""
     await conn.execute(_STAGING_DDL)
@@ -102,10 +120,7 @@ async def flush(
                 await conn.execute(_MERGE_INFO)
         if span_rows:
             with metrics.writer_flush_seconds.labels("spans").time():
-                await conn.copy_records_to_table(
-                    "staging_trace_spans", records=span_rows, columns=SPAN_COLUMNS
-                )
-                await conn.execute(_UPSERT_SPANS)
+                await _store_spans(conn, span_rows)
         with metrics.writer_flush_seconds.labels("offsets").time():
             for partition, next_offset in sorted(batch.next_offsets.items()):
                 await offsets.advance(conn, topic, partition, committed[partition], next_offset)

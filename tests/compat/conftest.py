@@ -88,11 +88,12 @@ def compat_tally(pytestconfig: pytest.Config) -> Tally:
     return pytestconfig.stash[TALLY]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def reference_server(
     compat_tally: Tally, request: pytest.FixtureRequest, session_token: str
 ) -> Iterator[Server]:
-    """A real `mlflow server` on a fresh database; stopped at the end of the session.
+    """A real `mlflow server` on a fresh database; stopped after the last compat case (package
+    scope), not left idling through the rest of the suite.
 
     `SLUICE_COMPAT_REFERENCE=postgresql` backs it with a fresh PostgreSQL database instead of
     SQLite: in `SLUICE_COMPAT_REFERENCE_PG` (an admin DSN) or else in the test stack's server.

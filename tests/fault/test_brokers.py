@@ -5,6 +5,7 @@ time (ducktape's hard_bounce): no acknowledged point is lost, none is duplicated
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from functools import partial
 from typing import Any
@@ -55,6 +56,7 @@ async def test_partition_leader_sigkill_x5(cluster3: Stack) -> None:
         for _ in range(BOUNCES):
             leader = int(state["leader"])
             acked = oracle.requests_acked
+            killed_at = time.monotonic()
             await asyncio.to_thread(stack.script, "kafka.sh", "kill-node", str(leader))
 
             async def moved(old: int = leader) -> bool:
@@ -63,9 +65,14 @@ async def test_partition_leader_sigkill_x5(cluster3: Stack) -> None:
                 return state["leader"] not in (old, -1)
 
             await wait_until(moved, deadline_s=60)
+            moved_at = time.monotonic()
             await asyncio.to_thread(stack.script, "kafka.sh", "start-node", str(leader))
+            back_at = time.monotonic()
             await wait_until(partial(_acked, oracle, acked + 4), deadline_s=60)
-            bounces.append(f"{leader}->{state['leader']}")
+            bounces.append(
+                f"{leader}->{state['leader']} (moved {moved_at - killed_at:.1f} s, back in sync"
+                f" {back_at - moved_at:.1f} s, acks {time.monotonic() - back_at:.1f} s)"
+            )
             state = await _partition_state(stack, partition)
     finally:
         await loader.stop()

@@ -5,10 +5,10 @@ The client exports asynchronously (its default): each ended span is one OTLP req
 queued for 10 worker threads. Both go through MLflow's ``http_request``, whose urllib3 session
 retries 429 (and 408/500/502/503/504) up to 7 times for every method, POST included, sleeping
 for the answer's Retry-After. While Kafka is down, ingest answers both with 429 + Retry-After
-within its produce deadline (the same growing Retry-After as for metrics, so the retries span
-minutes); once Kafka is back, the retried requests are acknowledged and every span and trace
-the client made is stored exactly once (spans are keyed by (trace, span): a record that timed
-out but was delivered later and its retry land on the same row)."""
+within its produce deadline (the same growing Retry-After as for metrics); once Kafka is back,
+the retried requests are acknowledged and every span and trace the client made is stored
+exactly once (spans are keyed by (trace, span): a record that timed out but was delivered
+later and its retry land on the same row)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,14 @@ async def _stored(
     return spans, [dict(r) for r in infos]
 
 
-@pytest.mark.parametrize("down_s", [float(os.environ.get("FAULT_TRACE_KAFKA_DOWN_S", "30"))])
+# Issue 13 asks for "a Kafka outage" (no length): 10 s after the client's exports are queued
+# (plus its start and Kafka's stop and start, ~20 s in all) already has every export answered 429
+# and retried on both routes; the long outage against the client's retry budget is
+# tests/fault/test_outages.py's 60 s (issue 6).
+DOWN_S = float(os.environ.get("FAULT_TRACE_KAFKA_DOWN_S", "10"))
+
+
+@pytest.mark.parametrize("down_s", [DOWN_S])
 async def test_mlflow_client_exports_traces_through_kafka_outage(
     stack: Stack, down_s: float
 ) -> None:

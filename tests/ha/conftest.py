@@ -162,7 +162,9 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack (3 JVMs, 3 PostgreSQL servers, 6 Sluice processes, HAProxy, moto)
+# stops after the last test of tests/ha instead of idling beside the rest of the suite.
+@pytest.fixture(scope="package")
 def ha_stack() -> Iterator[HaStack]:
     base = contiguous_free_ports(40)
     stack = HaStack(base, REPO / ".state" / "test" / f"ha-{base}")
@@ -177,7 +179,7 @@ def ha_stack() -> Iterator[HaStack]:
             subprocess.run(["rm", "-rf", str(stack.state_dir)], check=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sluice_url(ha_stack: HaStack) -> str:
     """The tests in this folder that come from tests/integration run through HAProxy."""
     return ha_stack.url

@@ -1,7 +1,8 @@
 """Issue 13, large traces: 50,000 spans of one trace in 50 OTLP batches (protobuf, every other
-one gzip-compressed, sent out of order with the root last) are stored once each and read back
-whole -- by the client's get-trace path and the UI's artifact form -- while the api's memory
-stays bounded (spans are streamed from a cursor, never held as a list)."""
+one gzip-compressed, sent out of order with the root last, one batch re-sent) are stored once
+each (re-sent spans as last sent) and read back whole -- by the client's get-trace path and the
+UI's artifact form -- while the api's memory stays bounded (spans are streamed from a cursor,
+never held as a list)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,11 @@ def test_fifty_thousand_span_trace(stack: Stack, sluice_url: str) -> None:
     random.Random(13).shuffle(order)
     for n, index in enumerate([*order, 0]):  # the batch holding the root span arrives last
         _post(stack, experiment, batches[index], compress=n % 2 == 1)
-    _post(stack, experiment, batches[7], compress=False)  # a re-sent batch is stored once
+    # A re-sent batch is stored once, its spans as sent last (the writer's upsert path: their
+    # first versions were stored by an earlier flush).
+    for span in batches[7]:
+        span.name = f"resent-{span.name}"
+    _post(stack, experiment, batches[7], compress=False)
 
     api_pid = stack.processes["api"].pid
     rss_before = vm_rss_kb(api_pid)
@@ -82,6 +87,8 @@ def test_fifty_thousand_span_trace(stack: Stack, sluice_url: str) -> None:
     full = Trace.from_proto(response.trace)
     assert len(full.data.spans) == SPANS
     assert len({s.span_id for s in full.data.spans}) == SPANS
+    resent = {s.name for s in full.data.spans if s.name.startswith("resent-")}
+    assert resent == {f"resent-step-{i}" for i in range(7 * BATCH, 8 * BATCH)}
     assert full.info.state.value == "OK"  # the root span arrived: no longer IN_PROGRESS
     assert full.info.request_time == 1_700_000_000_000  # earliest span start (ms)
 

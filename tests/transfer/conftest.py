@@ -1,6 +1,9 @@
 """Fixtures of the import/export tests: a reference `mlflow server` 3.17.2 filled with diverse
 data, and fresh Sluice targets (own database, own topic, own api) on the session's servers.
 
+The fixtures are package-scoped: the reference server and the targets' api processes stop
+after the last test here instead of idling beside the rest of the suite.
+
 Each target is a separate database so imported experiment ids never meet the ids other test
 modules create in the shared one; its topic is new and empty, so the api's read fence passes
 at once.
@@ -100,7 +103,7 @@ def start_reference(**environ: str) -> refserver.Reference:
     return refserver.start({**os.environ, refserver.PORT_VARIABLE: str(_free_port()), **environ})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def source() -> Iterator[Source]:
     ref = start_reference()
     try:
@@ -114,14 +117,14 @@ def source() -> Iterator[Source]:
         ref.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def expected(source: Source) -> dict[str, Any]:
     """What `mlflow server` answers over the source (the big run's history by SQL, see
     tests/transfer/reads.py)."""
     return snapshot(source.url, (source.populated.big_run, sqlite_history(source.db_path)))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def imported(source: Source, new_target: Callable[[], Target]) -> Target:
     target = new_target()
     result = target.cli("import", source.uri)
@@ -133,7 +136,7 @@ def imported(source: Source, new_target: Callable[[], Target]) -> Target:
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def new_target(stack: Stack) -> Iterator[Callable[[], Target]]:
     """Make fresh Sluice targets: migrated database + topic + api process."""
     made: list[str] = []

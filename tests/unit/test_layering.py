@@ -48,6 +48,7 @@ PURE_FILES = [
     "sluice/commands/transfer/traces.py",
     "sluice/limits.py",
     "writer/batch.py",
+    "writer/pace.py",
     "schemas/chunks.py",
     "writer/trace_batch.py",
 ]

@@ -98,6 +98,20 @@ def test_otlp_protobuf_and_gzip_become_one_record_per_partition() -> None:
     )
 
 
+def test_stored_spans_carry_the_trace_id_as_request_id() -> None:
+    """Absent, the request-id attribute is appended (as bytes, after the span's other fields);
+    present, it is overwritten in place; either way the stored Span is the client's span with
+    that attribute saying the MLflow trace id."""
+    absent = _span("0000000000000001", **{"mlflow.spanType": '"LLM"'})
+    present = _span("0000000000000002", "01" * 8, **{otlp.REQUEST_ID_ATTRIBUTE: '"tr-other"'})
+    (record,) = _to_records(otlp.parse(_export(absent, present), "application/x-protobuf"))
+    stored = [Span.FromString(s.proto) for s in record.traces[0].spans]
+    request_id = KeyValue(key=otlp.REQUEST_ID_ATTRIBUTE, value=AnyValue(string_value=TRACE_ID))
+    absent.attributes.append(request_id)
+    present.attributes[0].CopyFrom(request_id)
+    assert stored == [absent, present]
+
+
 def test_traces_of_one_partition_share_a_record() -> None:
     spans = [
         Span(trace_id=bytes([t]) * 16, span_id=bytes([1]) * 8, name=f"t{t}") for t in range(40)

@@ -168,12 +168,15 @@ class Stack:
         """Delete the session's data (servers must be stopped); logs go with it."""
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
-    async def create_database(self) -> None:
+    async def create_database(self, name: str | None = None) -> str:
+        """A new empty database (the session's own when ``name`` is None); its DSN."""
+        name = name or self.database
         conn = await asyncpg.connect(self.admin_dsn, timeout=10)
         try:
-            await conn.execute(f'CREATE DATABASE "{self.database}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
+        return self.dsn.rsplit("/", 1)[0] + "/" + name
 
     # --- Sluice service processes -------------------------------------------------------------
     def run_cli(self, command: str, **overrides: str) -> None:

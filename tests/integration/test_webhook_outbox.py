@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from api.webhooks import outbox
 from api.webhooks.events import Publisher, record_of
 from schemas.webhook_events import Event, decode, encode
-from tests.integration.webhook_apis import create_database, create_topic, start_api
+from tests.integration.webhook_apis import create_topic, start_api
 from tests.stack import Stack
 
 pytestmark = pytest.mark.services
@@ -31,7 +31,7 @@ TIMEOUT = 30
 
 
 async def _migrated_database(stack: Stack) -> str:
-    dsn = await create_database(stack, f"{stack.database}_outbox_{uuid.uuid4().hex[:8]}")
+    dsn = await stack.create_database(f"{stack.database}_outbox_{uuid.uuid4().hex[:8]}")
     stack.run_cli("migrate", SLUICE_PG_DSN=dsn)
     return dsn
 

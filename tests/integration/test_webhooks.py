@@ -36,7 +36,7 @@ from api.webhooks.deliverer import Deliverer
 from api.webhooks.sender import Sender
 from schemas.webhook_events import Event, EventRecord, encode
 from sluice.config import WebhooksConfig
-from tests.integration.webhook_apis import create_database, create_topic, start_api
+from tests.integration.webhook_apis import create_topic, start_api
 from tests.stack import Ports, Stack
 
 TIMEOUT = 30
@@ -153,7 +153,7 @@ def _api(stack: Stack, name: str, dsn: str, **settings: str) -> str:
 
 @pytest.fixture(scope="module")
 def apis(stack: Stack) -> Iterator[Apis]:
-    dsn = asyncio.run(create_database(stack, f"{stack.database}_webhooks"))
+    dsn = asyncio.run(stack.create_database(f"{stack.database}_webhooks"))
     # Secrets encrypted at rest: every signed delivery below opened its secret with this key.
     keys = {"SLUICE_WEBHOOKS_SECRET_KEYS": SECRET_KEY}
     permissive = _api(stack, "api-webhooks", dsn, SLUICE_WEBHOOKS_ALLOW_PRIVATE="true", **keys)

@@ -1,22 +1,12 @@
-"""Extra api processes for the webhook tests, each on a database of its own (webhooks and the
-outbox are global to a database, and the session's apis deliver and relay over theirs)."""
+"""Extra api processes for the webhook tests, each on a database of its own
+(``Stack.create_database``): webhooks and the outbox are global to a database, and the
+session's apis deliver and relay over theirs."""
 
 from __future__ import annotations
 
-import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.stack import Ports, Stack
-
-
-async def create_database(stack: Stack, name: str) -> str:
-    """A new empty database of the session's PostgreSQL; its DSN."""
-    conn = await asyncpg.connect(stack.admin_dsn, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return stack.dsn.rsplit("/", 1)[0] + "/" + name
 
 
 def start_api(stack: Stack, name: str, dsn: str, topic: str, **settings: str) -> str:

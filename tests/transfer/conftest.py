@@ -144,7 +144,7 @@ def new_target(stack: Stack) -> Iterator[Callable[[], Target]]:
     def make() -> Target:
         tag = uuid.uuid4().hex[:8]
         database = f"sluice_transfer_{tag}"
-        asyncio.run(create_database(stack, database))
+        asyncio.run(stack.create_database(database))
         port = _free_port()
         target = Target(stack, database, f"sluice.transfer-{tag}", f"http://127.0.0.1:{port}")
         subprocess.run(
@@ -164,14 +164,6 @@ def new_target(stack: Stack) -> Iterator[Callable[[], Target]]:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-
-
-async def create_database(stack: Stack, name: str) -> None:
-    conn = await asyncpg.connect(stack.admin_dsn, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 def _free_port() -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.stack import Stack
-from tests.transfer.conftest import Source, Target, create_database, start_reference
+from tests.transfer.conftest import Source, Target, start_reference
 from tests.transfer.populate import populate
 from tests.transfer.reads import differences, sluice_history, snapshot
 
@@ -122,7 +122,7 @@ def test_postgresql_source(stack: Stack, new_target: Callable[[], Target]) -> No
     """The same data in a PostgreSQL database that MLflow filled (a smaller big run: the 1M
     points case is the SQLite one, and the reading code is shared)."""
     database = f"mlflow_source_{uuid.uuid4().hex[:8]}"
-    asyncio.run(create_database(stack, database))
+    asyncio.run(stack.create_database(database))
     # MLflow's own URI form (SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql://);
     # the import drops the driver part.
     uri = f"postgresql+psycopg2://postgres@127.0.0.1:{stack.ports.pg}/{database}"

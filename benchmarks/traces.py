@@ -2,7 +2,8 @@
 
 1. **span ingest**: OTLP/HTTP exports (``POST /v1/traces``, protobuf) of 100 spans (20 traces of
    5 spans) from ``trace_concurrency`` connections, closed loop; the spans of acknowledged
-   requests are counted in the store (waiting for Sluice's writers) -> verified spans/s.
+   requests are counted in the store (waiting for Sluice's writers) -> verified spans/s. The
+   same load runs ``trace_warmup_s`` first, unmeasured, and is stored before the phase.
 2. **visibility**: exports at half that rate, open loop, plus a probe exporting a one-span trace
    to its own experiment and searching it (traces/search, newest first) until it is listed ->
    ack -> listed p50/p99, and the exports' latency under that load. Then the same at one rate
@@ -83,6 +84,9 @@ async def span_ingest(ctx: Context, target: Target) -> Result:
         duration_s=p.trace_ingest_s,
         request_timeout_s=p.request_timeout_s,
     )
+    if p.trace_warmup_s > 0:  # stored before the phase starts, so it carries no backlog
+        warmup = {**spec, "prefix": os.urandom(8).hex(), "duration_s": p.trace_warmup_s}
+        await _verified(ctx, target, warmup)
     name = f"{target.name} OTLP spans c={p.trace_concurrency}"
     return await measured(ctx, name, _verified(ctx, target, spec))
 

@@ -34,6 +34,9 @@ class Profile:
     request_timeout_s: float = 300.0
     profile_s: float = 20.0  # py-spy on ingest and writer at max rate; 0 = no profile
     trace_ingest_s: float = 20.0  # OTLP span ingest, closed loop
+    # The same load first, unmeasured, on each system: the phase measures a running service,
+    # not the first seconds of a JVM (Kafka's JIT compiler took ~0.2 of a core in them)
+    trace_warmup_s: float = 5.0
     trace_concurrency: int = 8
     trace_visibility_s: float = 20.0
     # spans/s offered to both systems in the same-rate visibility phase: a quarter of
@@ -84,6 +87,7 @@ SMOKE = Profile(
     request_timeout_s=60.0,
     profile_s=3.0,
     trace_ingest_s=1.5,
+    trace_warmup_s=0.5,
     trace_visibility_s=2.0,
     search_traces=2_000,
     ui_metrics=5,

@@ -42,6 +42,7 @@ _PROFILE = dataclasses.replace(
     # most requests from the recording (asserted below), and misses are forwarded upstream.
     ui_settle_s=1.0,
     trace_ingest_s=1.0,
+    trace_warmup_s=0.3,
     trace_visibility_s=1.5,
     search_traces=500,
 )

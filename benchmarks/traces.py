@@ -169,6 +169,7 @@ async def search(ctx: Context, target: Target) -> Result:
         }
         spec = {
             "kind": "read",
+            "raw_client": True,
             "url": target.read_url,
             "requests": [req],
             "concurrency": 2,

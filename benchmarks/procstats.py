@@ -118,6 +118,26 @@ class Sampler:
                 peaks[group] = max(peaks.get(group, 0), largest)
 
 
+def connection_spread(root_pid: int, port: int) -> dict[str, Any]:
+    """Established connections to ``port`` per process of the group rooted at ``root_pid``
+    (most first, processes without any left out) and how many of its processes listen on the
+    port. Each of MLflow's uvicorn workers keeps the connections it accepts, so a closed-loop
+    phase's rate depends on how its connections landed (benchmarks/README.md, session 9)."""
+    counts: list[int] = []
+    listening = 0
+    for process in _members(psutil.Process(root_pid)):
+        try:
+            sockets = process.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        mine = [c for c in sockets if c.laddr and c.laddr.port == port]
+        listening += any(c.status == psutil.CONN_LISTEN for c in mine)
+        established = sum(c.status == psutil.CONN_ESTABLISHED for c in mine)
+        if established:
+            counts.append(established)
+    return {"per_process": sorted(counts, reverse=True), "processes_listening": listening}
+
+
 def cpu_delta(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, Any]:
     """Cores used per group over a phase (1.0 = one core busy all the time)."""
     if wall_s <= 0:

@@ -1,0 +1,30 @@
+"""benchmarks.procstats.connection_spread: which processes hold a server port's connections."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from benchmarks.procstats import connection_spread
+
+
+def test_counts_the_accepted_connections_of_a_listening_process() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        accepted = [server.accept()[0] for _ in clients]
+        try:
+            # The clients' own sockets have the port as their remote end: not counted.
+            assert connection_spread(os.getpid(), port) == {
+                "per_process": [2],
+                "processes_listening": 1,
+            }
+        finally:
+            for s in clients + accepted:
+                s.close()
+
+
+def test_a_port_nobody_uses_gives_no_connections() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+    assert connection_spread(os.getpid(), port) == {"per_process": [], "processes_listening": 0}

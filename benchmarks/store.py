@@ -293,15 +293,9 @@ async def vacuum(system: str, dsn: str) -> float:
     """VACUUM ANALYZE the tables a run load fills; the seconds taken. After a bulk load, so
     that reads are timed in the steady state (hint bits set, visibility map current) rather
     than beside the autovacuum that the load would start."""
-    started = time.perf_counter()
-    tables = ("runs", _POINTS_TABLE[system], "latest_metrics", "params", "tags")
-    conn = await asyncpg.connect(dsn, command_timeout=1800)
-    try:
-        for table in tables:
-            await conn.execute(f"VACUUM ANALYZE {table}")
-    finally:
-        await conn.close()
-    return round(time.perf_counter() - started, 1)
+    return await _vacuum_analyze(
+        dsn, ("runs", _POINTS_TABLE[system], "latest_metrics", "params", "tags")
+    )
 
 
 _TRACE_TABLES = {
@@ -314,10 +308,14 @@ async def vacuum_traces(system: str, dsn: str) -> float:
     """VACUUM ANALYZE the trace tables; the seconds taken. Between trace phases, so that a
     phase is not timed beside the autovacuum of the one before (after a million-span phase
     it took a third of a core for the next phase's whole window)."""
+    return await _vacuum_analyze(dsn, _TRACE_TABLES[system])
+
+
+async def _vacuum_analyze(dsn: str, tables: tuple[str, ...]) -> float:
     started = time.perf_counter()
     conn = await asyncpg.connect(dsn, command_timeout=1800)
     try:
-        for table in _TRACE_TABLES[system]:
+        for table in tables:
             await conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         await conn.close()

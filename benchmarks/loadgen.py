@@ -248,16 +248,21 @@ async def _read_once(session: aiohttp.ClientSession, base: str, req: Spec) -> tu
             raw = await response.read()
             if response.status != 200:
                 return response.status, items
-        items += raw.count(req.get("count", '"key"').encode())
+        items += _items(raw, req)
         token = _token(raw) if req.get("paged") else None
         if not token:
             return 200, items
 
 
+def _items(raw: bytes, req: Spec) -> int:
+    """Items in one answer: occurrences of the request's ``count`` marker."""
+    return raw.count(req.get("count", '"key"').encode())
+
+
 async def _post_once(client: rawhttp.Client, req: Spec) -> tuple[int, int]:
     """One read that is a single POST (a search), through the cheaper client of the writes."""
     status, raw = await client.post(req["path"], req["body"].encode())
-    return status, raw.count(req.get("count", '"key"').encode()) if status == 200 else 0
+    return status, _items(raw, req) if status == 200 else 0
 
 
 async def reads(spec: Spec) -> Result:

@@ -8,16 +8,15 @@ runs in the same partition may add a little wait; correctness needs nothing else
 path pays nothing.
 
 Cost per read (the fence was most of a trace search's time): concurrent reads share one
-ListOffsets request -- a read joins the next request that *starts after it arrived*, never one
-already in flight, which may predate its writes (``Rounds``); and stored offsets already seen to
-cover the end offsets need no query (they only grow; a smaller end offset than before, a
-recreated topic, drops what was seen).
+ListOffsets request -- a read joins a request that *starts after it arrived*, never one already
+in flight, which may predate its writes, and starts one at once when none is waiting to start
+(``Rounds``); and stored offsets already seen to cover the end offsets need no query (they only
+grow; a smaller end offset than before, a recreated topic, drops what was seen).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Generic, TypeVar, cast
@@ -40,39 +39,70 @@ T = TypeVar("T")
 
 
 class Rounds(Generic[T]):
-    """Single-flight calls of ``fetch`` in rounds: a caller gets the result of a call that
-    started after it arrived, shared with every caller that arrived before that call started.
-    At most one call runs at a time, each bounded by ``deadline_s``."""
+    """Shared calls of ``fetch``: a caller gets the result of a call that started after it
+    arrived, shared with every caller that arrived before that call started.
 
-    def __init__(self, fetch: Callable[[], Awaitable[T]], deadline_s: float) -> None:
+    A caller that finds no call waiting to start starts one at once, even while earlier calls
+    are in flight (they may predate its writes): it waits for one call, not for the rest of a
+    running one and then its own. Callers arriving before that call's task runs (the same
+    event-loop turn) join it. At most ``max_running`` calls are in flight; past that a caller
+    joins the call that starts when the first of them ends. Each call is bounded by
+    ``deadline_s``."""
+
+    def __init__(
+        self, fetch: Callable[[], Awaitable[T]], deadline_s: float, max_running: int = 4
+    ) -> None:
         self._fetch = fetch
         self._deadline_s = deadline_s
-        self._next: asyncio.Future[T] | None = None  # the round callers join; not started yet
-        self._runner: asyncio.Task[None] | None = None
+        self._max_running = max_running
+        self._next: asyncio.Future[T] | None = None  # the call callers join; not started yet
+        self._scheduled = False  # a task for ``_next`` exists but has not run yet
+        self._running: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def get(self) -> T:
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
-            # Nobody may be left to read a failed round's error once their deadlines passed.
+            # Nobody may be left to read a failed call's error once their deadlines passed.
             self._next.add_done_callback(_retrieve)
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run())
-        return await asyncio.shield(self._next)
+        joined = self._next
+        self._schedule()
+        return await asyncio.shield(joined)
 
-    async def _run(self) -> None:
-        while self._next is not None:
-            joined, self._next = self._next, None
-            try:
-                async with asyncio.timeout(self._deadline_s):
-                    joined.set_result(await self._fetch())
-            except Exception as exc:  # every caller of the round sees the failure
-                joined.set_exception(exc)
+    def _schedule(self) -> None:
+        if self._closed or self._next is None or self._scheduled:
+            return
+        if len(self._running) >= self._max_running:
+            return
+        self._scheduled = True
+        task = asyncio.create_task(self._call(self._next))
+        self._running.add(task)
+        task.add_done_callback(self._ended)
+
+    async def _call(self, joined: asyncio.Future[T]) -> None:
+        # Starts now: later callers wait for a later call (``joined`` is still ``_next`` here).
+        self._next, self._scheduled = None, False
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                joined.set_result(await self._fetch())
+        except asyncio.CancelledError:
+            joined.cancel()  # closed: its callers must not wait for their deadline
+            raise
+        except Exception as exc:  # every caller of the call sees the failure
+            joined.set_exception(exc)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._schedule()  # callers that found every slot taken
 
     async def close(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        self._closed = True
+        running, self._running = list(self._running), set()
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if self._next is not None:
+            self._next.cancel()
 
 
 _NO_RESULT: Final = object()

@@ -132,4 +132,6 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     assert "| trace visibility at 200 spans/s, both systems (ack -> in traces/search) p50 ms |" in (
         table
     )
+    assert "| traces span_ingest | sluice | 8 | 0 |" in table
+    assert "| log_batch 10x100/c8 | sluice | 8 | 0 |" in table
     assert "ingest" in sampler.summary()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks import loadgen, placement, rawhttp
+from benchmarks import loadgen, placement, rawhttp, report
 from benchmarks.placement import Plan, accepting, plan, share, spread
 
 
@@ -158,3 +158,28 @@ async def test_no_server_in_the_spec_opens_nothing() -> None:
     client = rawhttp.Client("http://127.0.0.1:9", 1.0)
     assert await loadgen._place(client, {}, 4) is None
     assert client.local_ports() == []
+
+
+def test_the_report_lists_every_placed_phase_with_its_spread() -> None:
+    placed = {
+        "placement": {
+            "balanced": True,
+            "redials": 6,
+            "seconds": 0.137,
+            "per_process": [2, 2, 2, 2],
+            "processes_accepting": 4,
+        },
+        "connections": {"per_process": [2, 2, 2, 2], "processes_listening": 5},
+    }
+    stuck = {"placement": {"balanced": False, "redials": 0, "error": "open: OSError: refused"}}
+    doc = {
+        "workloads": {
+            "traces": {"mlflow": {"span_ingest": placed, "search": {"newest 100": stuck}}},
+            "log_batch": {"sluice": {"10x100/c8": {"ok": 3}}},  # not placed: not listed
+            "growth": {"1000000": {"ok": 1}},
+        }
+    }
+    assert report._placement_md(doc).splitlines()[4:] == [
+        "| traces span_ingest | mlflow | 2 / 2 / 2 / 2 | 6 | 0.137 | yes | 2 / 2 / 2 / 2 |",
+        "| traces search newest 100 | mlflow | - | 0 |  | **no** | - |",
+    ]

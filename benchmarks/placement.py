@@ -19,7 +19,7 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ class LookupFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    redial: tuple[int, ...]  # connections beyond their process's share, in dial order
+    redial: tuple[int, ...]  # closed connections, then those beyond their process's share
     pending: tuple[int, ...]  # connections no server process has accepted yet
 
     @property
@@ -45,21 +45,25 @@ def share(connections: int, processes: int) -> int:
     return math.ceil(connections / max(1, processes))
 
 
-def plan(owners: Sequence[int | None], processes: int) -> Plan:
+def plan(owners: Sequence[int | None], processes: int, closed: Collection[int] = ()) -> Plan:
     """``owners[i]``: the pid holding connection ``i``'s server end (None: not accepted yet).
-    Each process keeps its first ``share`` connections; the rest are to be re-dialled."""
+    Each process keeps its first ``share`` connections; the rest are to be re-dialled, after
+    the ``closed`` ones (the server closed them while they waited: uvicorn drops a connection
+    idle for 5 s)."""
     limit = share(len(owners), processes)
     held: Counter[int] = Counter()
-    redial: list[int] = []
+    excess: list[int] = []
     pending: list[int] = []
     for index, owner in enumerate(owners):
+        if index in closed:
+            continue
         if owner is None:
             pending.append(index)
             continue
         held[owner] += 1
         if held[owner] > limit:
-            redial.append(index)
-    return Plan(tuple(redial), tuple(pending))
+            excess.append(index)
+    return Plan((*sorted(closed), *excess), tuple(pending))
 
 
 def accepting(listeners: Mapping[int, int]) -> int:
@@ -79,6 +83,8 @@ class Pool(Protocol):
     """The client side: ``count`` open connections addressed by index."""
 
     def local_ports(self) -> list[int]: ...
+
+    def closed(self) -> list[int]: ...
 
     async def redial(self, index: int) -> None: ...
 
@@ -107,10 +113,10 @@ async def balance(
             error = f"lookup: {type(exc).__name__}: {exc}"
             break
         processes = accepting(listeners)
-        current = plan(owners, processes)
+        current = plan(owners, processes, pool.closed())
         if current.balanced or time.perf_counter() - started > deadline_s:
             break
-        if current.pending or not current.redial:
+        if current.pending:  # wait for it to be accepted: a burst lands on one process
             await asyncio.sleep(_POLL_S)
             continue
         try:

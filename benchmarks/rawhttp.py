@@ -156,6 +156,10 @@ class Client:
         """The idle connections' local ports, by index (what ``redial`` takes)."""
         return [exchange.local_port for exchange in self._idle]
 
+    def closed(self) -> list[int]:
+        """Indexes of idle connections the server has closed."""
+        return [i for i, exchange in enumerate(self._idle) if not exchange.reusable]
+
     async def redial(self, index: int) -> None:
         """Close idle connection ``index`` and open a new one in its place."""
         old = self._idle[index]

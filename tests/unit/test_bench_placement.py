@@ -4,6 +4,7 @@ server (a parent that listens, children that accept: uvicorn's shape)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -47,6 +48,13 @@ def test_connections_not_yet_accepted_are_pending_not_balanced() -> None:
     assert not result.balanced
 
 
+def test_connections_the_server_closed_are_redialled_first_and_free_their_share() -> None:
+    # 2 was closed while waiting (no process holds it any more); 1 holds its share of 2.
+    assert plan([1, 2, None, 1], 2, closed=[2]) == Plan(redial=(2,), pending=())
+    assert plan([1, 2, None, 1], 2) == Plan(redial=(), pending=(2,))
+    assert plan([1, 1, None, 1], 2, closed=[2]) == Plan(redial=(2, 3), pending=())
+
+
 def test_the_supervisor_that_only_listens_is_not_an_accepting_process() -> None:
     # uvicorn --workers 4: supervisor 10 (child of the mlflow CLI, 1) and its workers 11-14.
     assert accepting({10: 1, 11: 10, 12: 10, 13: 10, 14: 10}) == 4
@@ -67,6 +75,9 @@ class _Stuck:
 
     def local_ports(self) -> list[int]:
         return [1000, 1001]
+
+    def closed(self) -> list[int]:
+        return []
 
     async def redial(self, index: int) -> None:
         self.redialled.append(index)
@@ -183,3 +194,27 @@ def test_the_report_lists_every_placed_phase_with_its_spread() -> None:
         "| traces span_ingest | mlflow | 2 / 2 / 2 / 2 | 6 | 0.137 | yes | 2 / 2 / 2 / 2 |",
         "| traces search newest 100 | mlflow | - | 0 |  | **no** | - |",
     ]
+
+
+async def test_the_client_reports_idle_connections_the_server_closed() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = rawhttp.Client(f"http://127.0.0.1:{port}", 5.0)
+    try:
+        await client.open(2)
+        for _ in range(500):  # connection_lost arrives on a later loop turn
+            if client.closed() == [0, 1]:
+                break
+            await asyncio.sleep(0.01)
+        assert client.closed() == [0, 1]
+        before = client.local_ports()
+        await client.redial(1)  # a fresh connection in its place (this server hangs up again)
+        assert client.local_ports()[0] == before[0]
+        assert client.local_ports()[1] != 0
+    finally:
+        client.close()
+        server.close()
+        await server.wait_closed()

@@ -11,6 +11,11 @@ log-batch background plus a probe: log-metric, then get-history until the point 
 ``create_runs``; for traces (benchmarks/otlp_bodies.py) ``spans`` (OTLP exports, closed loop
 for ``duration_s`` or until ``total_requests`` were sent) and ``trace_visibility`` (open-loop
 exports plus a probe: one trace exported, then traces/search until it is listed).
+
+Closed-loop workloads (``batch``, ``single``, ``spans``, ``read`` with ``raw_client``) whose spec
+names the ``server`` (root pid, port) open their connections before the timed window and spread
+them evenly over the server's processes (benchmarks/placement.py); their result then carries
+``placement`` and ``connections`` (the spread midway through the window).
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ log-batch background plus a probe: log-metric, then get-history until the point 
 ``create_runs``; for traces (benchmarks/otlp_bodies.py) ``spans`` (OTLP exports, closed loop
 for ``duration_s`` or until ``total_requests`` were sent) and ``trace_visibility`` (open-loop
 exports plus a probe: one trace exported, then traces/search until it is listed).
+
+Closed-loop workloads (``batch``, ``single``, ``spans``, ``read`` with ``raw_client``) whose spec
+names the ``server`` (root pid, port) open their connections before the timed window and spread
+them evenly over the server's processes (benchmarks/placement.py); their result then carries
+``placement`` and ``connections`` (the spread midway through the window).
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import psutil
 
-from benchmarks import mlflow_json, otlp_bodies, rawhttp
+from benchmarks import mlflow_json, otlp_bodies, placement, procstats, rawhttp
 
 Spec = dict[str, Any]
 Result = dict[str, Any]
@@ -100,6 +106,52 @@ async def _client(spec: Spec) -> AsyncIterator[rawhttp.Client]:
         client.close()
 
 
+async def _place(client: rawhttp.Client, spec: Spec, count: int) -> Result | None:
+    """With ``server`` in the spec ({"pid", "port", "balance_deadline_s"}: the server's root
+    process and port), open the workload's ``count`` connections before its timed window and
+    spread them over the server's processes (benchmarks/placement.py); what that took."""
+    server = spec.get("server")
+    if not server:
+        return None
+    try:
+        await client.open(count)
+    except (TimeoutError, OSError) as exc:
+        return {"balanced": False, "redials": 0, "error": f"open: {type(exc).__name__}: {exc}"}
+
+    def lookup(ports: list[int]) -> tuple[list[int | None], dict[int, int]]:
+        try:
+            return procstats.connection_owners(server["pid"], server["port"], ports)
+        except psutil.Error as exc:
+            raise placement.LookupFailed(repr(exc)) from exc
+
+    return await placement.balance(client, lookup, server["balance_deadline_s"])
+
+
+def _midway(spec: Spec, duration_s: float) -> asyncio.Task[Result] | None:
+    """With ``server`` in the spec: how the connections sit on the server's processes
+    ``duration_s`` / 2 into the timed window (``procstats.connection_spread``)."""
+    server = spec.get("server")
+    if not server or not math.isfinite(duration_s):
+        return None
+
+    async def sample() -> Result:
+        await asyncio.sleep(duration_s / 2)
+        return await asyncio.to_thread(procstats.connection_spread, server["pid"], server["port"])
+
+    return asyncio.create_task(sample())
+
+
+async def _placed(
+    result: Result, placed: Result | None, midway: asyncio.Task[Result] | None
+) -> Result:
+    """``result`` plus ``placement`` (``_place``) and ``connections`` (``_midway``), if taken."""
+    if placed is not None:
+        result["placement"] = placed
+    if midway is not None:
+        result["connections"] = await midway
+    return result
+
+
 def _session(limit: int, timeout_s: float) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=60)
     return aiohttp.ClientSession(
@@ -142,8 +194,10 @@ async def closed_loop(spec: Spec) -> Result:
     (up to ``request_timeout_s``) and count."""
     tally = Tally()
     counter = iter(range(10**12))
-    deadline = time.perf_counter() + spec["duration_s"]
     async with _client(spec) as client:
+        placed = await _place(client, spec, spec["concurrency"])
+        deadline = time.perf_counter() + spec["duration_s"]
+        midway = _midway(spec, spec["duration_s"])
 
         async def worker() -> None:
             while time.perf_counter() < deadline:
@@ -152,7 +206,7 @@ async def closed_loop(spec: Spec) -> Result:
                 await _post(client, path, body, tally, seq)
 
         await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
-    return tally.result()
+    return await _placed(tally.result(), placed, midway)
 
 
 async def open_loop(
@@ -273,9 +327,11 @@ async def reads(spec: Spec) -> Result:
     tally = Tally()
     items: list[int] = []
     issued = iter(range(10**12))
-    started = time.perf_counter()
     requests: list[Spec] = spec["requests"]
     raw_client = rawhttp.Client(spec["url"], spec["request_timeout_s"])
+    placed = await _place(raw_client, spec, spec["concurrency"]) if spec.get("raw_client") else None
+    started = time.perf_counter()
+    midway = _midway(spec, spec["duration_s"])
     async with _session(spec["concurrency"], spec["request_timeout_s"]) as session:
 
         async def read_once(req: Spec) -> tuple[int, int]:
@@ -309,7 +365,7 @@ async def reads(spec: Spec) -> Result:
     ok = result["ok"]
     result["rate_per_s"] = round(ok / result["window_s"], 3) if result["window_s"] else 0.0
     result["items_per_read"] = sorted(set(items))[:5]
-    return result
+    return await _placed(result, placed, midway)
 
 
 async def visibility(spec: Spec) -> Result:
@@ -419,8 +475,10 @@ async def spans(spec: Spec) -> Result:
     template = _template(spec)
     headers = otlp_bodies.headers(spec["experiment_id"])
     counter = iter(range(spec.get("total_requests") or 10**12))
-    deadline = time.perf_counter() + spec.get("duration_s", math.inf)
     async with _client(spec) as client:
+        placed = await _place(client, spec, spec["concurrency"])
+        deadline = time.perf_counter() + spec.get("duration_s", math.inf)
+        midway = _midway(spec, spec.get("duration_s", math.inf))
 
         async def worker() -> None:
             for seq in counter:
@@ -430,7 +488,7 @@ async def spans(spec: Spec) -> Result:
                 await _post(client, otlp_bodies.OTLP_PATH, body, tally, seq, headers)
 
         await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
-    return tally.result()
+    return await _placed(tally.result(), placed, midway)
 
 
 async def trace_visibility(spec: Spec) -> Result:

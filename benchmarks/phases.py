@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -27,6 +28,7 @@ Result = dict[str, Any]
 _PREFIX = "/api/2.0/mlflow"
 NOT_IMPLEMENTED = "not implemented (404)"
 MLFLOW_CLIENT_TIMEOUT_S = 120.0
+BALANCE_DEADLINE_S = 15.0  # placing a phase's connections; past it the phase runs as placed
 
 
 @dataclass
@@ -56,6 +58,21 @@ async def loadgen(spec: Result) -> Result:
         raise RuntimeError(f"loadgen failed ({proc.returncode}) on {spec['kind']}")
     result: Result = json.loads(out)
     return result
+
+
+def server_spec(ctx: Context, target: Target, *, read: bool) -> Result:
+    """The spec part naming the server a closed-loop phase's connections go to: its root
+    process (known to the sampler) and port; MLflow, or Sluice's api (reads) or ingest
+    (writes). With it the load generator spreads its connections evenly over the server's
+    processes before the timed window and records where they sit midway
+    (benchmarks/placement.py); without a sampler, nothing."""
+    group = target.name if target.name == "mlflow" else ("api" if read else "ingest")
+    port = urlsplit(target.read_url if read else target.write_url).port
+    sampler = ctx.sampler
+    if sampler is None or port is None or group not in sampler.roots:
+        return {}
+    server = {"pid": sampler.roots[group], "port": port, "balance_deadline_s": BALANCE_DEADLINE_S}
+    return {"server": server}
 
 
 async def measured(ctx: Context, name: str, body: Awaitable[Result]) -> Result:
@@ -217,6 +234,7 @@ async def log_batch(ctx: Context, target: Target) -> Result:
                 "concurrency": concurrency,
                 "duration_s": p.batch_duration_s,
                 "request_timeout_s": p.request_timeout_s,
+                **server_spec(ctx, target, read=False),
             }
             name = f"{target.name} log-batch {shape} c={concurrency}"
             body = verified(ctx, target, spec, mlflow_json.seq_divisor(shape), 1000)
@@ -237,6 +255,7 @@ async def single(ctx: Context, target: Target) -> Result:
         "concurrency": p.single_concurrency,
         "duration_s": p.single_duration_s,
         "request_timeout_s": p.request_timeout_s,
+        **server_spec(ctx, target, read=False),
     }
     body = verified(ctx, target, spec, 1, 1)
     return await measured(ctx, f"{target.name} log-metric c={p.single_concurrency}", body)

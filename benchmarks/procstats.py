@@ -118,24 +118,56 @@ class Sampler:
                 peaks[group] = max(peaks.get(group, 0), largest)
 
 
+@dataclass(frozen=True, slots=True)
+class PortSockets:
+    """One server process's TCP sockets on a port."""
+
+    pid: int
+    parent: int
+    listening: bool
+    peers: tuple[int, ...]  # remote ports of its established connections
+
+
+def port_sockets(root_pid: int, port: int) -> list[PortSockets]:
+    """The sockets on ``port`` of each process of the group rooted at ``root_pid`` (processes
+    with none left out). The one place the bench reads a server's connections."""
+    found: list[PortSockets] = []
+    for process in _members(psutil.Process(root_pid)):
+        try:
+            sockets = process.net_connections(kind="tcp")
+            parent = process.ppid()
+        except psutil.Error:
+            continue
+        mine = [c for c in sockets if c.laddr and c.laddr.port == port]
+        if not mine:
+            continue
+        peers = tuple(c.raddr.port for c in mine if c.status == psutil.CONN_ESTABLISHED and c.raddr)
+        listening = any(c.status == psutil.CONN_LISTEN for c in mine)
+        found.append(PortSockets(process.pid, parent, listening, peers))
+    return found
+
+
 def connection_spread(root_pid: int, port: int) -> dict[str, Any]:
     """Established connections to ``port`` per process of the group rooted at ``root_pid``
     (most first, processes without any left out) and how many of its processes listen on the
     port. Each of MLflow's uvicorn workers keeps the connections it accepts, so a closed-loop
-    phase's rate depends on how its connections landed (benchmarks/README.md, session 9)."""
-    counts: list[int] = []
-    listening = 0
-    for process in _members(psutil.Process(root_pid)):
-        try:
-            sockets = process.net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        mine = [c for c in sockets if c.laddr and c.laddr.port == port]
-        listening += any(c.status == psutil.CONN_LISTEN for c in mine)
-        established = sum(c.status == psutil.CONN_ESTABLISHED for c in mine)
-        if established:
-            counts.append(established)
-    return {"per_process": sorted(counts, reverse=True), "processes_listening": listening}
+    phase's rate depends on how its connections landed (benchmarks/placement.py)."""
+    group = port_sockets(root_pid, port)
+    return {
+        "per_process": sorted((len(s.peers) for s in group if s.peers), reverse=True),
+        "processes_listening": sum(s.listening for s in group),
+    }
+
+
+def connection_owners(
+    root_pid: int, port: int, local_ports: list[int]
+) -> tuple[list[int | None], dict[int, int]]:
+    """For each client connection (its local port), the pid of the server process holding its
+    other end (None: not accepted yet); and the group's listening processes (pid -> parent)."""
+    group = port_sockets(root_pid, port)
+    owner = {peer: s.pid for s in group for peer in s.peers}
+    listeners = {s.pid: s.parent for s in group if s.listening}
+    return [owner.get(p) for p in local_ports], listeners
 
 
 def cpu_delta(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, Any]:

@@ -29,10 +29,12 @@ class _Exchange(asyncio.Protocol):
         self._buffer = bytearray()
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
         self.reusable = True
+        self.local_port = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.local_port = transport.get_extra_info("sockname")[1]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
@@ -138,6 +140,32 @@ class Client:
             elif exchange.transport is not None:
                 exchange.transport.close()
         return answer
+
+    async def open(self, count: int) -> None:
+        """Open ``count`` idle connections now (before a timed window), so the callers that
+        follow use these and no others (benchmarks/placement.py places them)."""
+        opened = await asyncio.gather(
+            *(self._connect() for _ in range(count)), return_exceptions=True
+        )
+        self._idle.extend(e for e in opened if isinstance(e, _Exchange))
+        for outcome in opened:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def local_ports(self) -> list[int]:
+        """The idle connections' local ports, by index (what ``redial`` takes)."""
+        return [exchange.local_port for exchange in self._idle]
+
+    def closed(self) -> list[int]:
+        """Indexes of idle connections the server has closed."""
+        return [i for i, exchange in enumerate(self._idle) if not exchange.reusable]
+
+    async def redial(self, index: int) -> None:
+        """Close idle connection ``index`` and open a new one in its place."""
+        old = self._idle[index]
+        if old.transport is not None:
+            old.transport.close()
+        self._idle[index] = await self._connect()
 
     def _take_idle(self) -> _Exchange | None:
         while self._idle:

@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -392,7 +393,8 @@ def markdown(doc: Doc) -> str:
             ok = _verdict(s, target, higher)
         lines.append(f"| {label} | {_fmt(s)} | {_fmt(m)} | {ratio} | {target_text} | {ok} |")
     lines += ["", _ui_md(doc)] if _get(doc, "workloads", "ui") else []
-    lines += ["", _verification_md(doc), "", _processes_md(doc), "", _growth_md(doc)]
+    lines += ["", _verification_md(doc), "", _placement_md(doc)]
+    lines += ["", _processes_md(doc), "", _growth_md(doc)]
     return "\n".join(lines) + "\n"
 
 
@@ -447,6 +449,43 @@ def _verification_md(doc: Doc) -> str:
                 f" {_get(results, 'search', 'stored_traces'):,} traces | {fill.get('fill_s')} s |"
             )
     return "\n".join(lines)
+
+
+def _placement_md(doc: Doc) -> str:
+    """Where each closed-loop phase's connections sat on the server's processes
+    (benchmarks/placement.py): at the window's start after re-dialling, and midway."""
+    lines = [
+        "## Connection placement (connections per server process)",
+        "",
+        "| phase | system | at start | re-dials | s | balanced | midway |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
+    for workload, systems in (_get(doc, "workloads") or {}).items():
+        for system, results in systems.items() if isinstance(systems, dict) else ():
+            for phase, r in _placed(results, (workload,)):
+                placed = r["placement"]
+                midway = (r.get("connections") or {}).get("per_process")
+                lines.append(
+                    f"| {phase} | {system} | {_spread(placed.get('per_process'))} | "
+                    f"{placed.get('redials')} | {placed.get('seconds', '')} | "
+                    f"{'yes' if placed.get('balanced') else '**no**'} | {_spread(midway)} |"
+                )
+    return "\n".join(lines)
+
+
+def _placed(tree: Any, path: tuple[str, ...]) -> Iterator[tuple[str, Doc]]:
+    """(phase name, result) of every result under ``tree`` that records a ``placement``."""
+    if not isinstance(tree, dict):
+        return
+    if "placement" in tree:
+        yield " ".join(path), tree
+        return
+    for key, value in tree.items():
+        yield from _placed(value, (*path, str(key)))
+
+
+def _spread(counts: list[int] | None) -> str:
+    return " / ".join(map(str, counts)) if counts else "-"
 
 
 def _processes_md(doc: Doc) -> str:

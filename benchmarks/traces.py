@@ -28,12 +28,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable
 from typing import Any
-from urllib.parse import urlsplit
 
-from benchmarks import otlp_bodies, procstats, store
-from benchmarks.phases import Context, experiment_named, loadgen, measured
+from benchmarks import otlp_bodies, store
+from benchmarks.phases import Context, experiment_named, loadgen, measured, server_spec
 from benchmarks.services import Target
 
 Result = dict[str, Any]
@@ -55,30 +53,6 @@ def _spans_spec(target: Target, experiment_id: str, shape: tuple[int, int], **ex
         "spans_per_trace": shape[1],
         **extra,
     }
-
-
-async def _spread_midway(
-    ctx: Context, group: str, url: str, delay_s: float
-) -> dict[str, Any] | None:
-    """How the phase's connections sit on the server's processes, ``delay_s`` into it."""
-    await asyncio.sleep(delay_s)
-    sampler = ctx.sampler
-    port = urlsplit(url).port
-    if sampler is None or port is None or group not in sampler.roots:
-        return None
-    return await asyncio.to_thread(procstats.connection_spread, sampler.roots[group], port)
-
-
-async def _with_spread(
-    ctx: Context, target: Target, read: bool, duration_s: float, body: Awaitable[Result]
-) -> Result:
-    """``body``'s result plus ``connections``: its spread over the server's processes."""
-    group = target.name if target.name == "mlflow" else ("api" if read else "ingest")
-    url = target.read_url if read else target.write_url
-    spread = asyncio.create_task(_spread_midway(ctx, group, url, duration_s / 2))
-    result = await body
-    result["connections"] = await spread
-    return result
 
 
 async def _verified(ctx: Context, target: Target, spec: Result) -> Result:
@@ -115,13 +89,13 @@ async def span_ingest(ctx: Context, target: Target) -> Result:
         concurrency=p.trace_concurrency,
         duration_s=p.trace_ingest_s,
         request_timeout_s=p.request_timeout_s,
+        **server_spec(ctx, target, read=False),
     )
     if p.trace_warmup_s > 0:  # stored before the phase starts, so it carries no backlog
         warmup = {**spec, "prefix": os.urandom(8).hex(), "duration_s": p.trace_warmup_s}
         await _verified(ctx, target, warmup)
     name = f"{target.name} OTLP spans c={p.trace_concurrency}"
-    phase = _verified(ctx, target, spec)
-    return await measured(ctx, name, _with_spread(ctx, target, False, p.trace_ingest_s, phase))
+    return await measured(ctx, name, _verified(ctx, target, spec))
 
 
 async def visibility(ctx: Context, target: Target, spans_per_s: float) -> Result:
@@ -204,10 +178,10 @@ async def search(ctx: Context, target: Target) -> Result:
             "min_iters": 1,
             "max_iters": 10_000,
             "request_timeout_s": p.request_timeout_s,
+            **server_spec(ctx, target, read=True),
         }
         name = f"{target.name} traces/search {label} of {p.search_traces}"
-        phase = _with_spread(ctx, target, True, p.read_duration_s, loadgen(spec))
-        out[label] = await measured(ctx, name, phase)
+        out[label] = await measured(ctx, name, loadgen(spec))
     return out
 
 

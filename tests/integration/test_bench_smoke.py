@@ -91,6 +91,20 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
         assert traces["search"][label]["ok"] > 0, traces["search"][label]
     assert traces["search"]["newest 100"]["items_per_read"] == [100]
     assert traces["search"]["tag filter (1 %)"]["items_per_read"] == [5]
+    # The closed-loop phases placed their connections before the timed window (one accepting
+    # process each here: trivially even) and say where they sat midway.
+    closed = {
+        "spans": (traces["span_ingest"], _PROFILE.trace_concurrency),
+        "search": (traces["search"]["newest 100"], 2),
+        "log-batch": (workloads["log_batch"]["sluice"]["10x100/c8"], 8),
+        "log-metric": (workloads["log_metric"]["sluice"], _PROFILE.single_concurrency),
+    }
+    for label, (result, connections) in closed.items():
+        placed = result["placement"]
+        assert placed["balanced"] is True, (label, placed)
+        assert placed["processes_accepting"] == 1, (label, placed)
+        assert placed["per_process"] == [connections], (label, placed)
+        assert result["connections"]["processes_listening"] == 1, (label, result)
     # The browser drew the charts and the runs table, first and return visit, on Sluice and
     # on the floor (the replay of Sluice's answers).
     for system in ("sluice", "floor"):
@@ -118,4 +132,6 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     assert "| trace visibility at 200 spans/s, both systems (ack -> in traces/search) p50 ms |" in (
         table
     )
+    assert "| traces span_ingest | sluice | 8 | 0 |" in table
+    assert "| log_batch 10x100/c8 | sluice | 8 | 0 |" in table
     assert "ingest" in sampler.summary()

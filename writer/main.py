@@ -75,7 +75,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         raise
     compactor = asyncio.create_task(compact.Compactor(pool, small_chunks).run(stop))
     fetch = cfg.fetch_max_records
-    trace_loop = asyncio.create_task(_loop(trace_consumer, traces, heartbeats[1], stop, fetch))
+    # Traces flush when their input goes quiet (writer/pace.py): visible soon after the export.
+    trace_loop = asyncio.create_task(
+        _loop(trace_consumer, traces, heartbeats[1], stop, fetch, flush_when_idle=True)
+    )
     try:
         await _first_done(_loop(consumer, points, heartbeats[0], stop, fetch), trace_loop)
     finally:
@@ -129,17 +132,21 @@ async def _loop(
     heartbeat: health.Heartbeat,
     stop: asyncio.Event,
     max_records: int,
+    flush_when_idle: bool = False,
 ) -> None:
+    gathered = False
     while not stop.is_set():
-        timeout_ms = pace.poll_timeout_ms(pipeline.due_in())
+        timeout_ms = pace.poll_timeout_ms(pipeline.due_in(), gathered)
         records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         heartbeat.beat()
         if pipeline.guard.due():
             await pipeline.release_held()
         await pipeline.consume(records)
-        flushed = pipeline.ready()
+        polled = sum(len(batch) for batch in records.values())
+        flushed = pace.flush_now(pipeline.ready(), polled, not pipeline.empty(), flush_when_idle)
         if flushed:
             await pipeline.flush(stop)
-        polled = sum(len(batch) for batch in records.values())
-        if pause := pace.pause_s(polled, max_records, flushed, pipeline.due_in()):
+        pause = pace.pause_s(polled, max_records, flushed, pipeline.due_in())
+        gathered = flush_when_idle and pause > 0
+        if pause:
             await asyncio.sleep(pause)

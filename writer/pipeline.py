@@ -161,6 +161,11 @@ class Pipeline(Generic[R, B]):
         """Seconds until the batch is old enough to flush; None while it is empty."""
         return self._batch.due_in(time.monotonic())
 
+    def empty(self) -> bool:
+        """Nothing consumed since the last flush (dead-lettered records count: their offsets
+        must be stored)."""
+        return self._batch.empty()
+
     async def flush(self, stop: asyncio.Event) -> None:
         """Flush the batch, retrying transient PostgreSQL failures with backoff until it is
         stored, ownership is lost (re-seek), or ``stop`` is set (batch abandoned: offsets were

@@ -38,3 +38,22 @@ def test_an_idle_fetch_is_answered_by_the_first_record() -> None:
     # The loop's pause is what batches a trickle; the broker must not hold a record back.
     assert pace.FETCH_MIN_BYTES == 1
     assert pace.GATHER_S * 1000 < pace.POLL_MS < pace.FETCH_MAX_WAIT_MS
+
+
+def test_the_poll_after_a_gather_pause_does_not_wait() -> None:
+    # What arrived during the pause is already fetched; an empty answer means the input is quiet.
+    assert pace.poll_timeout_ms(None, gathered=True) == 0
+    assert pace.poll_timeout_ms(0.15, gathered=True) == 0
+
+
+def test_a_loop_that_flushes_when_idle_flushes_after_an_empty_poll_with_records_batched() -> None:
+    assert pace.flush_now(ready=False, polled=0, batched=True, when_idle=True)
+    # nothing batched, or the poll brought records (more may follow): keep batching
+    assert not pace.flush_now(ready=False, polled=0, batched=False, when_idle=True)
+    assert not pace.flush_now(ready=False, polled=4, batched=True, when_idle=True)
+
+
+def test_a_loop_that_batches_by_age_flushes_only_when_the_batch_is_ready() -> None:
+    assert not pace.flush_now(ready=False, polled=0, batched=True, when_idle=False)
+    assert pace.flush_now(ready=True, polled=4, batched=True, when_idle=False)
+    assert pace.flush_now(ready=True, polled=0, batched=True, when_idle=True)

@@ -78,67 +78,10 @@ _ASSESSMENTS = (
 )
 
 
-def _ms_timestamp_json(ms: str) -> str:
-    """SQL for protobuf's JSON of a Timestamp of ``ms`` milliseconds (``ts.FromMilliseconds``;
-    ``ToJsonString``): UTC, seconds, and ``.mmm`` only when the milliseconds are not 0. Floor
-    division, as protobuf's, for times before 1970."""
-    frac = f"((({ms}) % 1000 + 1000) % 1000)"
-    return (
-        f"to_char(to_timestamp(((({ms}) - {frac}) / 1000)::double precision) AT TIME ZONE 'UTC',"
-        f" 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-        f" || CASE WHEN {frac} = 0 THEN '' ELSE '.' || lpad({frac}::text, 3, '0') END || 'Z'"
-    )
-
-
-def _ms_duration_json(ms: str) -> str:
-    """SQL for protobuf's JSON of a Duration of ``ms`` milliseconds: ``[-]S[.mmm]s``."""
-    return (
-        f"CASE WHEN {ms} < 0 THEN '-' ELSE '' END || (abs({ms}) / 1000)::text"
-        f" || CASE WHEN abs({ms}) % 1000 = 0 THEN ''"
-        f" ELSE '.' || lpad((abs({ms}) % 1000)::text, 3, '0') END || 's'"
-    )
-
-
-def _optional(key: str, value: str, present: str) -> str:
-    return f"CASE WHEN {present} THEN ',\"{key}\":' || {value} ELSE '' END"
-
-
-# A trace_info row ``t`` as MLflow's TraceInfo JSON text, the same document as
-# schemas/trace_json.trace_info_json (tests/integration/test_trace_search_json.py compares
-# them): a search page is rendered by PostgreSQL and spliced into the answer unparsed.
-INFO_JSON = " || ".join(
-    [
-        "'{\"trace_id\":' || to_json(t.trace_id)::text",
-        '\',"trace_location":{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":'
-        '{"experiment_id":"\' || t.experiment_id::text || \'"}}\'',
-        f"',\"request_time\":\"' || {_ms_timestamp_json('t.request_time_ms')} || '\"'",
-        _optional(
-            "execution_duration",
-            f"'\"' || {_ms_duration_json('t.execution_ms')} || '\"'",
-            "t.execution_ms IS NOT NULL",
-        ),
-        "',\"state\":' || to_json(t.state)::text",
-        _optional(
-            "client_request_id",
-            "to_json(t.client_request_id)::text",
-            "t.client_request_id <> ''",
-        ),
-        _optional("trace_metadata", "t.metadata::text", "t.metadata <> '{}'::jsonb"),
-        _optional("tags", "t.tags::text", "t.tags <> '{}'::jsonb"),
-        _optional(
-            "request_preview",
-            "to_json(t.request_preview)::text",
-            "t.request_preview IS NOT NULL",
-        ),
-        _optional(
-            "response_preview",
-            "to_json(t.response_preview)::text",
-            "t.response_preview IS NOT NULL",
-        ),
-        f"coalesce(',\"assessments\":' || ({_ASSESSMENTS})::text, '')",
-        "'}'",
-    ]
-)
+# A trace_info row ``t`` as MLflow's TraceInfo JSON text: the stored document (migration
+# 0032, the same as schemas/trace_json.trace_info_json; tests/integration/test_trace_search_json.py
+# compares them) with the trace's assessments. A search page is spliced into the answer unparsed.
+INFO_JSON = f"t.info_doc || coalesce(',\"assessments\":' || ({_ASSESSMENTS})::text, '') || '}}'"
 
 
 async def search(
@@ -167,7 +110,9 @@ async def search(
     newest-first page's PostgreSQL time was that planning over the 16 partitions). Each
     experiment and page is then a statement of its own in asyncpg's per-connection cache."""
     columns = f"{INFO_JSON} AS doc" if rendered else f"t.*, {_ASSESSMENTS} AS assessments"
-    page = _ordered(where, order, _experiment_literals(experiment_ids), int(limit), int(offset))
+    select = f"{_SELECT}, t.info_doc" if rendered else _SELECT
+    experiments = _experiment_literals(experiment_ids)
+    page = _ordered(where, order, experiments, int(limit), int(offset), select=select)
     text = f"SELECT {columns} FROM ({page}) t ORDER BY {order}"
     return list(await conn.fetch(text, *params))
 
@@ -178,20 +123,24 @@ def _ordered(
     experiments: list[str] | str,
     limit: int | None = None,
     offset: int | None = None,
+    *,
+    select: str | None = None,
 ) -> str:
     """The search's rows in ``order`` (optionally a page). ``experiments``: one SQL value per
     experiment -- one is one ordered index scan; several a UNION ALL of per-experiment ordered
     scans, each cut at ``limit + offset`` rows, merged in order -- or one SQL array, scanned
-    at once (past MAX_MERGED_SCANS experiments)."""
+    at once (past MAX_MERGED_SCANS experiments). ``select``: the columns (default: a row's
+    fields without its stored document)."""
+    select = select or _SELECT
     paged = limit is not None and offset is not None
     page = f" LIMIT {limit} OFFSET {offset}" if paged else ""
     if isinstance(experiments, str):
         condition = f"t.experiment_id = ANY({experiments})"
-        return f"SELECT {_SELECT} FROM trace_info t WHERE {' AND '.join([condition, *where])}" + (
+        return f"SELECT {select} FROM trace_info t WHERE {' AND '.join([condition, *where])}" + (
             f" ORDER BY {order}{page}"
         )
     scans = [
-        f"SELECT {_SELECT} FROM trace_info t"
+        f"SELECT {select} FROM trace_info t"
         f" WHERE {' AND '.join([f't.experiment_id = {e}', *where])} ORDER BY {order}"
         for e in experiments
     ]

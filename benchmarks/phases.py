@@ -473,7 +473,7 @@ async def run_all(
 ) -> Result:
     """Every workload (or those in ``only``) against every target, interleaved per workload so
     both systems see the machine in about the same state."""
-    from benchmarks.traces import traces  # noqa: PLC0415 - both build on this module
+    from benchmarks.traces import search_rounds, traces  # noqa: PLC0415 - both build on this module
     from benchmarks.ui import measure, ui  # noqa: PLC0415
 
     def wanted(name: str) -> bool:
@@ -517,6 +517,8 @@ async def run_all(
                 ctx.log(f"  {target.name} answered again {result['settle_s']} s after {name}")
         if name == "ui":  # the pages are timed once every system has its data
             await measure(ctx, targets, workloads["ui"])
+        if name == "traces":  # searched once every system is filled, in alternating rounds
+            await search_rounds(ctx, targets, workloads["traces"])
     if only:
         return workloads
     for target in targets:

@@ -43,6 +43,9 @@ class Profile:
     # MLflow's idle span ingest rate (~860/s), so it keeps up on a busier machine too
     trace_visibility_rate: float = 200.0
     search_traces: int = 1_000_000  # traces stored before traces/search is measured
+    # traces/search phases per filter and system, alternating between the systems (the median
+    # is reported): the machine's speed drifts by minutes, and so did one-phase ratios
+    search_rounds: int = 3
     ui_metrics: int = 100  # the UI phase's big run: metrics ...
     ui_points: int = 100_000  # ... of this many points each
     ui_table_runs: int = 10_000  # runs of the experiment whose table is drawn

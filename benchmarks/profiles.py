@@ -46,6 +46,7 @@ class Profile:
     # traces/search phases per filter and system, alternating between the systems (the median
     # is reported): the machine's speed drifts by minutes, and so did one-phase ratios
     search_rounds: int = 3
+    search_warmup_s: float = 5.0  # each system, unmeasured, before the rounds of each filter
     ui_metrics: int = 100  # the UI phase's big run: metrics ...
     ui_points: int = 100_000  # ... of this many points each
     ui_table_runs: int = 10_000  # runs of the experiment whose table is drawn
@@ -93,6 +94,7 @@ SMOKE = Profile(
     trace_warmup_s=0.5,
     trace_visibility_s=2.0,
     search_traces=2_000,
+    search_warmup_s=0.5,
     ui_metrics=5,
     ui_points=2_000,
     ui_table_runs=200,

@@ -110,7 +110,7 @@ async def search(
     newest-first page's PostgreSQL time was that planning over the 16 partitions). Each
     experiment and page is then a statement of its own in asyncpg's per-connection cache."""
     columns = f"{INFO_JSON} AS doc" if rendered else f"t.*, {_ASSESSMENTS} AS assessments"
-    select = f"{_SELECT}, t.info_doc" if rendered else _SELECT
+    select = f"{_SELECT}, t.info_doc" if rendered else None
     experiments = _experiment_literals(experiment_ids)
     page = _ordered(where, order, experiments, int(limit), int(offset), select=select)
     text = f"SELECT {columns} FROM ({page}) t ORDER BY {order}"

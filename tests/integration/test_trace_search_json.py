@@ -73,7 +73,10 @@ _INSERT = (
 )
 
 
-async def _assert_pages_agree(conn: asyncpg.Connection, experiment_id: int, count: int) -> None:
+async def _assert_pages_agree(
+    conn: asyncpg.Connection, experiment_id: int, count: int
+) -> list[asyncpg.Record]:
+    """The rendered page, after checking it against the Python rendering of the plain rows."""
     order = compile_order([])
     plain = await store.search(conn, [experiment_id], [], [], order, 500, 0)
     rendered = await store.search(conn, [experiment_id], [], [], order, 500, 0, rendered=True)
@@ -81,6 +84,7 @@ async def _assert_pages_agree(conn: asyncpg.Connection, experiment_id: int, coun
     for row, text in zip(plain, rendered, strict=True):
         assessments = orjson.loads(row["assessments"]) if row["assessments"] else []
         assert orjson.loads(text["doc"]) == render.trace_info(row, assessments), row
+    return rendered
 
 
 async def test_rendered_page_equals_the_python_rendering(conn: asyncpg.Connection) -> None:
@@ -94,9 +98,7 @@ async def test_rendered_page_equals_the_python_rendering(conn: asyncpg.Connectio
             doc = {"assessment_id": f"a-{k}", "assessment_name": TEXTS[k], "feedback": {"value": k}}
             await store.insert_assessment(conn, str(trace_id), f"a-{k}", 1000 - k, doc)
     try:
-        await _assert_pages_agree(conn, experiment_id, len(rows))
-        order = compile_order([])
-        rendered = await store.search(conn, [experiment_id], [], [], order, 500, 0, rendered=True)
+        rendered = await _assert_pages_agree(conn, experiment_id, len(rows))
         assert any(orjson.loads(r["doc"]).get("assessments") for r in rendered)
     finally:
         await conn.execute("DELETE FROM trace_assessments WHERE trace_id = ANY($1)", assessed)

@@ -473,7 +473,11 @@ async def run_all(
 ) -> Result:
     """Every workload (or those in ``only``) against every target, interleaved per workload so
     both systems see the machine in about the same state."""
-    from benchmarks.traces import search_rounds, traces  # noqa: PLC0415 - both build on this module
+    from benchmarks.traces import (  # noqa: PLC0415 - they build on this module
+        search_rounds,
+        span_rounds,
+        traces,
+    )
     from benchmarks.ui import measure, ui  # noqa: PLC0415
 
     def wanted(name: str) -> bool:
@@ -496,6 +500,7 @@ async def run_all(
         )
         if wanted(name)
     }
+    span_ingest: dict[str, Result] = {}  # each target's median span round (span_rounds)
     steps: list[tuple[str, Callable[[Context, Target], Awaitable[Result]]]] = [
         ("log_batch", log_batch),
         ("log_metric", single),
@@ -503,13 +508,15 @@ async def run_all(
         ("reads", lambda c, t: reads(c, t, sluice_has=has)),
         ("registry", registry),
         ("visibility", visibility),
-        ("traces", traces),
+        ("traces", lambda c, t: traces(c, t, span_ingest[t.name])),
         ("ui", ui),
     ]
     for name, step in steps:
         if not wanted(name):
             continue
         ctx.log(f"workload {name}")
+        if name == "traces":  # span ingest first, in rounds alternating between the systems
+            span_ingest.update(await span_rounds(ctx, targets))
         for target in targets:
             workloads[name][target.name] = result = await step(ctx, target)
             result["settle_s"] = await settle(target)

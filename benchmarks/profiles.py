@@ -35,8 +35,13 @@ class Profile:
     profile_s: float = 20.0  # py-spy on ingest and writer at max rate; 0 = no profile
     trace_ingest_s: float = 20.0  # OTLP span ingest, closed loop
     # The same load first, unmeasured, on each system: the phase measures a running service,
-    # not the first seconds of a JVM (Kafka's JIT compiler took ~0.2 of a core in them)
-    trace_warmup_s: float = 5.0
+    # not the first minute of a JVM. Kafka's JIT compilers (per-thread CPU, a fresh broker
+    # under span load) used 0.47, 0.28, 0.14, 0.24, 0.27 of a core in successive 6 s, about
+    # 0.1 after 40 s: after a 5 s warm-up they took ~0.24 core from the timed phase.
+    trace_warmup_s: float = 30.0
+    # span ingest phases per system, alternating between the systems (the median is
+    # reported): one phase each, minutes apart, gave ratios 23-33x for one commit
+    trace_rounds: int = 3
     trace_concurrency: int = 8
     trace_visibility_s: float = 20.0
     # spans/s offered to both systems in the same-rate visibility phase: a quarter of
@@ -92,6 +97,7 @@ SMOKE = Profile(
     profile_s=3.0,
     trace_ingest_s=1.5,
     trace_warmup_s=0.5,
+    trace_rounds=2,
     trace_visibility_s=2.0,
     search_traces=2_000,
     search_warmup_s=0.5,

@@ -3,7 +3,10 @@
 1. **span ingest**: OTLP/HTTP exports (``POST /v1/traces``, protobuf) of 100 spans (20 traces of
    5 spans) from ``trace_concurrency`` connections, closed loop; the spans of acknowledged
    requests are counted in the store (waiting for Sluice's writers) -> verified spans/s. The
-   same load runs ``trace_warmup_s`` first, unmeasured, and is stored before the phase.
+   same load runs ``trace_warmup_s`` first, unmeasured, and is stored before the phase. Then
+   ``trace_rounds`` rounds alternate between the systems (``span_rounds``) and each figure is
+   the system's median round, as for search below: with one phase each, a system's rate moved
+   1.4x between runs of one commit, and the ratio with it.
 2. **visibility**: exports at half that rate, open loop, plus a probe exporting a one-span trace
    to its own experiment and searching it (traces/search, newest first) until it is listed ->
    ack -> listed p50/p99, and the exports' latency under that load. Then the same at one rate
@@ -86,23 +89,44 @@ async def _verified(ctx: Context, target: Target, spec: Result) -> Result:
     return result
 
 
-async def span_ingest(ctx: Context, target: Target) -> Result:
+def _span_ingest_spec(ctx: Context, target: Target, exp: str, duration_s: float) -> Result:
     p = ctx.profile
-    exp = await experiment_named(target, f"bench-spans-{target.name}")
-    spec = _spans_spec(
+    return _spans_spec(
         target,
         exp,
         INGEST_SHAPE,
         concurrency=p.trace_concurrency,
-        duration_s=p.trace_ingest_s,
+        duration_s=duration_s,
         request_timeout_s=p.request_timeout_s,
         **server_spec(ctx, target, read=False),
     )
-    if p.trace_warmup_s > 0:  # stored before the phase starts, so it carries no backlog
-        warmup = {**spec, "prefix": os.urandom(8).hex(), "duration_s": p.trace_warmup_s}
-        await _verified(ctx, target, warmup)
-    name = f"{target.name} OTLP spans c={p.trace_concurrency}"
-    return await measured(ctx, name, _verified(ctx, target, spec))
+
+
+async def span_rounds(ctx: Context, targets: list[Target]) -> dict[str, Result]:
+    """Span ingest in ``trace_rounds`` rounds, each a phase on every target in turn (after an
+    unmeasured ``trace_warmup_s`` of the same load on each, stored before the rounds start);
+    each target's result is its median round by verified spans/s, with every round under
+    ``rounds``. A round's spans are settled (vacuum, sync) before the next phase starts."""
+    p = ctx.profile
+    experiments: dict[str, str] = {}
+    for target in targets:
+        exp = await experiment_named(target, f"bench-spans-{target.name}")
+        experiments[target.name] = exp
+        if p.trace_warmup_s > 0:
+            await _verified(ctx, target, _span_ingest_spec(ctx, target, exp, p.trace_warmup_s))
+    rounds = max(1, p.trace_rounds)
+    measured_rounds: dict[str, list[Result]] = {t.name: [] for t in targets}
+    for n in range(rounds):
+        for target in targets:
+            spec = _span_ingest_spec(ctx, target, experiments[target.name], p.trace_ingest_s)
+            name = f"{target.name} OTLP spans c={p.trace_concurrency} (round {n + 1}/{rounds})"
+            result = await measured(ctx, name, _verified(ctx, target, spec))
+            result["settle_after_s"] = await _settle(target)
+            measured_rounds[target.name].append(result)
+    return {
+        name: median_round(results, "verified_spans_per_s")
+        for name, results in measured_rounds.items()
+    }
 
 
 async def visibility(ctx: Context, target: Target, spans_per_s: float) -> Result:
@@ -197,13 +221,11 @@ async def search_rounds(ctx: Context, targets: list[Target], results: dict[str, 
             results[target.name]["search"][label] = median_round(measured_rounds[target.name])
 
 
-def median_round(rounds: list[Result]) -> Result:
-    """The round of median rate (the lower middle of an even count), with a summary of all."""
-    ordered = sorted(rounds, key=lambda r: r["rate_per_s"])
+def median_round(rounds: list[Result], key: str = "rate_per_s") -> Result:
+    """The round of median ``key`` (the lower middle of an even count), with a summary of all."""
+    ordered = sorted(rounds, key=lambda r: r[key])
     median = dict(ordered[(len(ordered) - 1) // 2])
-    median["rounds"] = [
-        {"rate_per_s": r["rate_per_s"], "p50_ms": r["latency"]["p50_ms"]} for r in rounds
-    ]
+    median["rounds"] = [{key: r[key], "p50_ms": r["latency"]["p50_ms"]} for r in rounds]
     return median
 
 
@@ -246,9 +268,9 @@ async def _settle(target: Target) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-async def traces(ctx: Context, target: Target) -> Result:
-    ingest = await span_ingest(ctx, target)
-    ingest["settle_after_s"] = await _settle(target)
+async def traces(ctx: Context, target: Target, ingest: Result) -> Result:
+    """The phases after span ingest (``span_rounds``: ``ingest`` is the target's result):
+    visibility at half its span rate, at the rate offered to both systems, the search fill."""
     half = max(ingest["verified_spans_per_s"] / 2, MIN_VISIBILITY_RATE)
     return {
         "span_ingest": ingest,

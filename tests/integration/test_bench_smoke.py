@@ -83,6 +83,7 @@ async def test_smoke_workloads_verify_every_acknowledged_point(stack: Stack) -> 
     for result in (traces["span_ingest"], traces["visibility"], traces["visibility_same_rate"]):
         assert result["acked_spans"] > 0, result
         assert result["found_spans"] == result["acked_spans"], result
+    assert len(traces["span_ingest"]["rounds"]) == _PROFILE.trace_rounds == 2
     for key in ("visibility", "visibility_same_rate"):
         assert traces[key]["visibility"]["n"] > 0, traces[key]
     assert traces["visibility_same_rate"]["offered_spans_per_s"] == _PROFILE.trace_visibility_rate

@@ -1,4 +1,5 @@
-"""The trace search figure is each system's median round (``benchmarks/traces.median_round``)."""
+"""The trace search and span ingest figures are each system's median round
+(``benchmarks/traces.median_round``)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,18 @@ def test_an_even_count_reports_the_lower_middle_and_one_round_itself() -> None:
         == 2.0
     )
     assert median_round([_round(5.0, 1)])["rate_per_s"] == 5.0
+
+
+def test_span_rounds_are_ranked_by_verified_spans() -> None:
+    rounds = [
+        {"verified_spans_per_s": 30_000.0, "rate_per_s": 1.0, "latency": {"p50_ms": 20.0}},
+        {"verified_spans_per_s": 24_000.0, "rate_per_s": 3.0, "latency": {"p50_ms": 26.0}},
+        {"verified_spans_per_s": 27_000.0, "rate_per_s": 2.0, "latency": {"p50_ms": 23.0}},
+    ]
+    median = median_round(rounds, "verified_spans_per_s")
+    assert median["verified_spans_per_s"] == 27_000.0
+    assert median["rounds"] == [
+        {"verified_spans_per_s": 30_000.0, "p50_ms": 20.0},
+        {"verified_spans_per_s": 24_000.0, "p50_ms": 26.0},
+        {"verified_spans_per_s": 27_000.0, "p50_ms": 23.0},
+    ]

@@ -27,9 +27,10 @@
    host both sides moved by up to 1.4x between runs, the ratio with them (7.7x-15.2x).
 
 Between phases that write much (after span ingest, after the search fill) both systems are
-settled, untimed with the seconds recorded: their trace tables vacuumed (VACUUM ANALYZE) and
-every dirty page written out, so no phase runs beside the autovacuum or the kernel's writeback
-of the one before.
+settled, untimed with the seconds recorded: their trace tables vacuumed (VACUUM ANALYZE),
+PostgreSQL checkpointed and every dirty page written out, so no phase runs beside the
+autovacuum, the checkpoint or the kernel's writeback of the one before. Span rounds are
+settled one by one.
 """
 
 from __future__ import annotations
@@ -259,9 +260,10 @@ def _search_phase(
 
 
 async def _settle(target: Target) -> float:
-    """VACUUM ANALYZE the trace tables, then write every dirty page out (sync); the seconds
-    taken. The kernel writes a phase's dirty pages back ~30 s later, which is during the next
-    phase: after the million-span phase that gave the half-rate phase 1.4-2 s export p99s."""
+    """VACUUM ANALYZE the trace tables, checkpoint, then write every dirty page out (sync);
+    the seconds taken. The kernel writes a phase's dirty pages back ~30 s later, which is
+    during the next phase: after the million-span phase that gave the half-rate phase 1.4-2 s
+    export p99s."""
     started = time.perf_counter()
     await store.vacuum_traces(target.name, target.dsn)
     await asyncio.to_thread(os.sync)

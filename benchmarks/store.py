@@ -310,22 +310,17 @@ async def vacuum_traces(system: str, dsn: str) -> float:
     million-span phase it took a third of a core for the next phase's whole window) or beside
     the checkpoint writing its dirty buffers: both systems share the server, and with the span
     rounds alternating, each MLflow round follows a Sluice round of ~400k spans."""
-    seconds = await _vacuum_analyze(dsn, _TRACE_TABLES[system])
-    started = time.perf_counter()
-    conn = await asyncpg.connect(dsn, command_timeout=600)
-    try:
-        await conn.execute("CHECKPOINT")
-    finally:
-        await conn.close()
-    return round(seconds + time.perf_counter() - started, 1)
+    return await _vacuum_analyze(dsn, _TRACE_TABLES[system], checkpoint=True)
 
 
-async def _vacuum_analyze(dsn: str, tables: tuple[str, ...]) -> float:
+async def _vacuum_analyze(dsn: str, tables: tuple[str, ...], *, checkpoint: bool = False) -> float:
     started = time.perf_counter()
     conn = await asyncpg.connect(dsn, command_timeout=1800)
     try:
         for table in tables:
             await conn.execute(f"VACUUM ANALYZE {table}")
+        if checkpoint:
+            await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
     return round(time.perf_counter() - started, 1)

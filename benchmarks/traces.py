@@ -107,7 +107,7 @@ async def span_rounds(ctx: Context, targets: list[Target]) -> dict[str, Result]:
     """Span ingest in ``trace_rounds`` rounds, each a phase on every target in turn (after an
     unmeasured ``trace_warmup_s`` of the same load on each, stored before the rounds start);
     each target's result is its median round by verified spans/s, with every round under
-    ``rounds``. A round's spans are settled (vacuum, sync) before the next phase starts."""
+    ``rounds``. A round's spans are settled (``_settle``) before the next phase starts."""
     p = ctx.profile
     experiments: dict[str, str] = {}
     for target in targets:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from benchmarks import mlflow_json, store
-from benchmarks.procstats import Sampler, cpu_delta
+from benchmarks.procstats import Sampler, cpu_delta, machine_busy_s
 from benchmarks.profiles import Profile
 from benchmarks.services import Target
 
@@ -76,14 +76,18 @@ def server_spec(ctx: Context, target: Target, *, read: bool) -> Result:
 
 
 async def measured(ctx: Context, name: str, body: Awaitable[Result]) -> Result:
-    """Await ``body`` and add the CPU each server group used meanwhile (cores)."""
+    """Await ``body`` and add the CPU each server group used meanwhile (cores), and what the
+    whole machine used (``machine_busy_cores``: servers, load generator and anything else;
+    below the core count, the phase was not bound by CPU)."""
     sampler = ctx.sampler
     before = sampler.cpu_seconds() if sampler else {}
     if sampler:
         sampler.begin_phase(name)
+    busy_before = machine_busy_s()
     started = time.perf_counter()
     result = await body
     wall = time.perf_counter() - started
+    result["machine_busy_cores"] = round((machine_busy_s() - busy_before) / wall, 3)
     if sampler:
         sampler.end_phase()
         result["cpu_cores"] = cpu_delta(before, sampler.cpu_seconds(), wall)

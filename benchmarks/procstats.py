@@ -180,5 +180,17 @@ def cpu_delta(before: dict[str, float], after: dict[str, float], wall_s: float) 
     }
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine spent on anything but idling (steal included:
+    time the hypervisor gave to another guest was not this machine's to use)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0) - _guest(times)
+
+
+def _guest(times: Any) -> float:
+    # guest time is already counted in user time on Linux
+    return getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+
+
 def now() -> float:
     return time.perf_counter()

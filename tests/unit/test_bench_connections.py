@@ -1,11 +1,12 @@
-"""benchmarks.procstats.connection_spread: which processes hold a server port's connections."""
+"""benchmarks.procstats: which processes hold a server port's connections; the machine's busy time."""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 
-from benchmarks.procstats import connection_owners, connection_spread
+from benchmarks.procstats import connection_owners, connection_spread, machine_busy_s
 
 
 def test_counts_the_accepted_connections_of_a_listening_process() -> None:
@@ -49,3 +50,13 @@ def test_owners_name_the_process_holding_each_clients_server_end() -> None:
         finally:
             for s in clients + accepted:
                 s.close()
+
+
+def test_machine_busy_time_counts_this_process_spinning() -> None:
+    before_busy, before_own = machine_busy_s(), time.process_time()
+    deadline = time.perf_counter() + 0.3
+    while time.perf_counter() < deadline:
+        pass
+    spun = time.process_time() - before_own
+    # the machine was busy at least while this process spun (clock ticks: 10 ms resolution)
+    assert machine_busy_s() - before_busy >= spun - 0.05

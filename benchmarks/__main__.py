@@ -49,6 +49,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=_DEFAULTS.partitions)
     parser.add_argument("--batch-rows", type=int, default=_DEFAULTS.batch_max_rows)
     parser.add_argument(
+        "--serving",
+        type=int,
+        default=_DEFAULTS.serving_processes,
+        help="ingest and api processes each; above 1 behind HAProxy, as up-ha runs them",
+    )
+    parser.add_argument(
         "--workloads", default="", help="comma-separated subset to run, e.g. 'ui' (default: all)"
     )
     parser.add_argument(
@@ -65,7 +71,10 @@ def main() -> None:
     except ValueError as exc:
         parser.error(str(exc))
     tuning = SluiceSettings(
-        writers=args.writers, partitions=args.partitions, batch_max_rows=args.batch_rows
+        writers=args.writers,
+        partitions=args.partitions,
+        batch_max_rows=args.batch_rows,
+        serving_processes=args.serving,
     )
     stack = BenchStack(sluice=tuning, with_mlflow=not args.no_mlflow)
     started = time.perf_counter()
@@ -126,9 +135,17 @@ def with_overrides(profile: Profile, assignments: list[str]) -> Profile:
 
 
 def settings(stack: BenchStack) -> dict[str, Any]:
+    n = stack.sluice.serving_processes
+    services = (
+        f"{n} ingest and {n} api processes behind HAProxy (`sluice balancer`'s configuration, "
+        "as up-ha), writer(s); the load generator talks to HAProxy"
+        if stack.fronted
+        else "ingest, api and writer(s) as separate processes; the load generator "
+        "talks to ingest and api directly (no front proxy)"
+    )
     sluice = {
-        "services": "ingest, api and writer(s) as separate processes; the load generator "
-        "talks to ingest and api directly (no front proxy)",
+        "services": services,
+        "serving_processes": n,
         "writers": stack.sluice.writers,
         **stack.sluice.env(),
     }

@@ -66,9 +66,11 @@ def server_spec(ctx: Context, target: Target, *, read: bool) -> Result:
     (writes). With it the load generator spreads its connections evenly over the server's
     processes before the timed window and records where they sit midway
     (benchmarks/placement.py); without a sampler, nothing."""
-    group = target.name if target.name == "mlflow" else ("api" if read else "ingest")
     port = urlsplit(target.read_url if read else target.write_url).port
     sampler = ctx.sampler
+    group = target.name if target.name == "mlflow" else ("api" if read else "ingest")
+    if sampler is not None and group != "mlflow" and "haproxy" in sampler.roots:
+        group = "haproxy"  # Sluice's processes behind HAProxy: the connections end there
     if sampler is None or port is None or group not in sampler.roots:
         return {}
     server = {"pid": sampler.roots[group], "port": port, "balance_deadline_s": BALANCE_DEADLINE_S}

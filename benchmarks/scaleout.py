@@ -18,13 +18,10 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,15 +31,12 @@ from benchmarks.procstats import Sampler
 from benchmarks.profiles import PROFILES, Profile
 from benchmarks.services import (
     BenchStack,
-    ServiceError,
     SluiceSettings,
     Target,
     _run_async_sql,
     _terminate,
     free_ports,
 )
-from schemas.route_record import Service
-from sluice.commands import balancer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = ((1, 1), (1, 2), (1, 4), (2, 4))  # (ingest processes, writers)
@@ -71,7 +65,6 @@ class ScaleStack(BenchStack):
         super().__init__(sluice=SluiceSettings(writers=4), with_mlflow=False)
         extra = free_ports(3)
         self.ports.update(ingest2=extra[0], haproxy=extra[1], haproxy_stats=extra[2])
-        self.haproxy_bin = _haproxy_binary(self._script_env())
         self.layout_index = 0
 
     def start_servers(self) -> None:
@@ -107,48 +100,13 @@ class ScaleStack(BenchStack):
             overrides = {"SLUICE_INGEST_PORT": str(self.ports[name])}
             overrides["SLUICE_INSTANCES"] = str(layout.ingest)
             self._start_service(name, overrides, "ingest")
-        self._start_haproxy(ingests)
+        self.start_haproxy(ingests, ["api"])
         url = self.url("haproxy")
         return Target("sluice", url, url, self.dsn("sluice_bench"))
 
     def stop_layout(self) -> None:
         for name in list(self.processes):
             _terminate(self.processes.pop(name))
-
-    def _start_haproxy(self, ingests: list[str]) -> None:
-        servers: dict[Service, Sequence[str]] = {
-            "ingest": [f"127.0.0.1:{self.ports[name]}" for name in ingests],
-            "api": [f"127.0.0.1:{self.ports['api']}"],
-        }
-        config = balancer.render(servers, bind=f"127.0.0.1:{self.ports['haproxy']}")
-        path = self.state_dir / "haproxy.cfg"
-        path.write_text(config)
-        log = open(self.state_dir / "haproxy.log", "ab")  # noqa: SIM115 (child owns it)
-        stats = {"BALANCER_STATS_BIND": f"127.0.0.1:{self.ports['haproxy_stats']}"}
-        self.processes["haproxy"] = subprocess.Popen(
-            [self.haproxy_bin, "-db", "-f", str(path)],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, **stats},
-        )
-        self._wait_ready("haproxy", f"{self.url('haproxy')}/health/ready")
-
-
-def _haproxy_binary(env: dict[str, str]) -> str:
-    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
-    if found:
-        return found
-    scripts = Path(__file__).resolve().parent.parent / "scripts"
-    done = subprocess.run(
-        [str(scripts / "haproxy.sh"), "ensure"],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ServiceError("scripts/haproxy.sh could not provide haproxy")
-    return done.stdout.strip()
 
 
 async def measure(stack: ScaleStack, layout: Layout, profile: Profile) -> dict[str, Any]:

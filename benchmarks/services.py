@@ -17,10 +17,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+
+from schemas.route_record import Service
+from sluice.commands import balancer
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
@@ -54,6 +58,9 @@ class SluiceSettings:
     fetch_max_records: int = 5_000
     linger_ms: int = 2
     log_level: str = "WARNING"
+    # Processes of ingest and of the api each; above 1 they sit behind HAProxy (`sluice
+    # balancer`'s configuration), as `sluice up-ha` runs them, and the targets are HAProxy.
+    serving_processes: int = 1
 
     def env(self) -> dict[str, str]:
         return {
@@ -99,6 +106,9 @@ class BenchStack:
     def __post_init__(self) -> None:
         names = ["pg", "kafka", "kafka_controller", "ingest", "api", "mlflow"]
         names += [f"writer{i}" for i in range(self.sluice.writers)]
+        if self.fronted:
+            names += [f"{role}{i}" for role in ("ingest", "api") for i in self._extra_serving]
+            names += ["haproxy", "haproxy_stats"]
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.state_dir = REPO / ".state" / f"bench-{self.ports['pg']}"
         self.topic = f"sluice.bench-{self.ports['pg']}.metrics"
@@ -110,9 +120,22 @@ class BenchStack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    @property
+    def fronted(self) -> bool:
+        return self.sluice.serving_processes > 1
+
+    @property
+    def _extra_serving(self) -> range:
+        return range(1, self.sluice.serving_processes)
+
+    def serving(self, role: str) -> list[str]:
+        """Names of the processes of ``role`` (ingest or api): ``ingest``, ``ingest1``, ..."""
+        return [role, *(f"{role}{i}" for i in self._extra_serving)]
+
     def targets(self) -> list[Target]:
+        write, read = ("haproxy", "haproxy") if self.fronted else ("ingest", "api")
         found = [
-            Target("sluice", self.url("ingest"), self.url("api"), self.dsn("sluice_bench")),
+            Target("sluice", self.url(write), self.url(read), self.dsn("sluice_bench")),
         ]
         if self.with_mlflow:
             url = self.url("mlflow")
@@ -133,11 +156,13 @@ class BenchStack:
             check=True,
             timeout=180,
         )
-        self._start_service("api", {})
+        self._start_serving("api")
         for i in range(self.sluice.writers):
             port = str(self.ports[f"writer{i}"])
             self._start_service(f"writer{i}", {"SLUICE_WRITER_METRICS_PORT": port}, "writer")
-        self._start_service("ingest", {})
+        self._start_serving("ingest")
+        if self.fronted:
+            self.start_haproxy(self.serving("ingest"), self.serving("api"))
         if self.with_mlflow:
             _run_async_sql(self.dsn("postgres"), ["CREATE DATABASE mlflow_bench"])
             self._start_mlflow()
@@ -214,6 +239,35 @@ class BenchStack:
             stderr=log,
         )
         self._wait_ready(name, f"{self.url(name)}/health/ready")
+
+    def _start_serving(self, role: str) -> None:
+        """Every process of ``role`` on its own port; each enforces its share of per-user
+        limits (``SLUICE_INSTANCES``), as under up-ha."""
+        shared = {"SLUICE_INSTANCES": str(self.sluice.serving_processes)}
+        if role == "api":  # one host: every api process sees the same artifact folder
+            shared["SLUICE_API_ARTIFACT_ROOT_SHARED"] = "true"
+        for name in self.serving(role):
+            port = {f"SLUICE_{role.upper()}_PORT": str(self.ports[name])}
+            self._start_service(name, {**port, **shared}, role)
+
+    def start_haproxy(self, ingests: list[str], apis: list[str]) -> None:
+        """HAProxy with `sluice balancer`'s configuration in front of these processes."""
+        servers: dict[Service, Sequence[str]] = {
+            "ingest": [f"127.0.0.1:{self.ports[name]}" for name in ingests],
+            "api": [f"127.0.0.1:{self.ports[name]}" for name in apis],
+        }
+        config = balancer.render(servers, bind=f"127.0.0.1:{self.ports['haproxy']}")
+        path = self.state_dir / "haproxy.cfg"
+        path.write_text(config)
+        log = open(self.state_dir / "haproxy.log", "ab")  # noqa: SIM115 (child owns it)
+        stats = {"BALANCER_STATS_BIND": f"127.0.0.1:{self.ports['haproxy_stats']}"}
+        self.processes["haproxy"] = subprocess.Popen(
+            [haproxy_binary(self._script_env()), "-db", "-f", str(path)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, **stats},
+        )
+        self._wait_ready("haproxy", f"{self.url('haproxy')}/health/ready")
 
     def _wait_ready(self, name: str, url: str) -> None:
         deadline = time.monotonic() + READY_DEADLINE_S
@@ -292,6 +346,23 @@ class BenchStack:
             except (OSError, ValueError):
                 continue
         return None
+
+
+def haproxy_binary(env: dict[str, str]) -> str:
+    """HAProxy from PATH, or as scripts/haproxy.sh provides it."""
+    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+    if found:
+        return found
+    done = subprocess.run(
+        [str(SCRIPTS / "haproxy.sh"), "ensure"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ServiceError("scripts/haproxy.sh could not provide haproxy")
+    return done.stdout.strip()
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -183,29 +184,54 @@ async def _copy_latest(
     await conn.copy_records_to_table("latest_metrics", records=rows, columns=_COLUMNS[system])
 
 
+@dataclass(frozen=True, slots=True)
+class BulkRun:
+    """One finished run for ``load_runs``: its name, start time, one metric point at step 0
+    (also its latest value) and one param."""
+
+    name: str
+    start_time: int
+    metric: tuple[str, float]
+    param: tuple[str, str]
+
+
 async def load_search_runs(system: str, dsn: str, experiment_id: str, n: int) -> list[str]:
     """``n`` runs in the experiment, each with one ``loss`` point (metrics and latest_metrics)
     and one param; returns their ids."""
     now = int(time.time() * 1000)
-    ids = [uuid.uuid4().hex for _ in range(n)]
+    runs = [
+        BulkRun(f"search-{i}", now + i, ("loss", (i * 7919 % n) / n), ("lr", "0.01"))
+        for i in range(n)
+    ]
+    return await load_runs(system, dsn, experiment_id, runs)
+
+
+async def load_runs(
+    system: str, dsn: str, experiment_id: str, runs: Sequence[BulkRun]
+) -> list[str]:
+    """``runs`` in the experiment, written with COPY into the tables a run's creation and one
+    log-batch fill (runs, metrics, latest_metrics, params, the run name tag); their ids."""
+    now = int(time.time() * 1000)
+    ids = [uuid.uuid4().hex for _ in runs]
     conn = await asyncpg.connect(dsn, command_timeout=600)
     try:
         async with conn.transaction():
-            await _copy_runs(conn, system, experiment_id, ids, now)
+            await _copy_runs(conn, system, experiment_id, list(zip(ids, runs, strict=True)))
             points = [
-                _row(system, r, "loss", 0, now, (i * 7919 % n) / n) for i, r in enumerate(ids)
+                _row(system, r, run.metric[0], 0, now, run.metric[1])
+                for r, run in zip(ids, runs, strict=True)
             ]
             await _copy_metrics(conn, system, points)
             await _copy_latest(conn, system, points)
             await conn.copy_records_to_table(
                 "params",
-                records=[(r, "lr", "0.01") for r in ids],
+                records=[(r, *run.param) for r, run in zip(ids, runs, strict=True)],
                 columns=["run_uuid", "key", "value"],
             )
             # Every real run has its name tag (the UI's runs table expects tags).
             await conn.copy_records_to_table(
                 "tags",
-                records=[(r, "mlflow.runName", f"search-{i}") for i, r in enumerate(ids)],
+                records=[(r, "mlflow.runName", run.name) for r, run in zip(ids, runs, strict=True)],
                 columns=["run_uuid", "key", "value"],
             )
         await conn.execute("ANALYZE")
@@ -215,7 +241,7 @@ async def load_search_runs(system: str, dsn: str, experiment_id: str, n: int) ->
 
 
 async def _copy_runs(
-    conn: asyncpg.Connection, system: str, experiment_id: str, ids: list[str], now: int
+    conn: asyncpg.Connection, system: str, experiment_id: str, runs: list[tuple[str, BulkRun]]
 ) -> None:
     if system == "mlflow":
         columns = [
@@ -236,20 +262,20 @@ async def _copy_runs(
         rows: list[tuple[object, ...]] = [
             (
                 r,
-                f"search-{i}",
+                run.name,
                 "UNKNOWN",
                 "",
                 "",
                 "bench",
                 "FINISHED",
-                now + i,
-                now + i + 1,
+                run.start_time,
+                run.start_time + 1,
                 "",
                 "active",
                 f"mlflow-artifacts:/{experiment_id}/{r}/artifacts",
                 int(experiment_id),
             )
-            for i, r in enumerate(ids)
+            for r, run in runs
         ]
     else:
         columns = [
@@ -267,15 +293,15 @@ async def _copy_runs(
             (
                 r,
                 int(experiment_id),
-                f"search-{i}",
+                run.name,
                 "bench",
                 "FINISHED",
-                now + i,
-                now + i + 1,
+                run.start_time,
+                run.start_time + 1,
                 "active",
                 f"mlflow-artifacts:/{experiment_id}/{r}/artifacts",
             )
-            for i, r in enumerate(ids)
+            for r, run in runs
         ]
     await conn.copy_records_to_table("runs", records=rows, columns=columns)
 

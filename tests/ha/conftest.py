@@ -85,6 +85,9 @@ class HaStack:
             # A writer killed mid-session loses its partitions after 6 s, not 10.
             SLUICE_KAFKA_SESSION_TIMEOUT_MS="6000",
         )
+        # The console script's sys.path starts at the venv's bin, not the cwd: this checkout's
+        # packages come first, whichever checkout the venv's editable install points at.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return env
 
     # --- lifecycle ----------------------------------------------------------------------------

@@ -23,8 +23,6 @@ from writer import offsets
 from writer.trace_batch import (
     INFO_COLUMNS,
     SPAN_COLUMNS,
-    InfoRow,
-    SpanRow,
     TraceBatch,
     assemble,
 )
@@ -89,28 +87,26 @@ class TraceFlushResult:
     traces: int
 
 
-async def _store_spans(conn: asyncpg.Connection, rows: list[SpanRow]) -> None:
-    """COPY the rows into ``trace_spans``; when one of them is stored already, upsert them all.
+async def _store(
+    conn: asyncpg.Connection,
+    rows: list[Any],
+    *,
+    table: str,
+    columns: tuple[str, ...],
+    merge: str,
+) -> None:
+    """COPY ``rows`` straight into ``table``; when one of their keys is stored already, COPY them
+    into its staging table (``staging_<table>``) and run ``merge`` instead.
 
-    The direct COPY saves PostgreSQL writing each span twice (staging, then the table) and the
-    upsert's conflict handling: about half its CPU a span (``benchmarks/micro/span_copy.py``).
-    A span is stored twice only when a client re-sent an export whose acknowledgement it
-    missed."""
-    if await _copied_when_new(conn, "trace_spans", rows, SPAN_COLUMNS):
+    A batch's rows are usually new: a span is stored twice only when a client re-sent an export
+    whose acknowledgement it missed, a trace's info only when its spans or its StartTraceV3
+    reached an earlier flush. The direct COPY saves PostgreSQL writing each row twice and the
+    conflict handling: about half its CPU a span (``benchmarks/micro/span_copy.py``), ~26
+    instead of ~43 µs a trace info (the bench's traces, session 13)."""
+    if await _copied_when_new(conn, table, rows, columns):
         return
-    await conn.copy_records_to_table("staging_trace_spans", records=rows, columns=SPAN_COLUMNS)
-    await conn.execute(_UPSERT_SPANS)
-
-
-async def _store_infos(conn: asyncpg.Connection, rows: list[InfoRow]) -> None:
-    """COPY the rows into ``trace_info``; when one of those traces is stored already, merge them
-    all. A batch's trace-info rows are new unless a trace's spans or its StartTraceV3 reached an
-    earlier flush; the direct COPY took ~26 µs of PostgreSQL CPU a trace where staging and
-    merging took ~43 (the bench's traces, this machine)."""
-    if await _copied_when_new(conn, "trace_info", rows, INFO_COLUMNS):
-        return
-    await conn.copy_records_to_table("staging_trace_info", records=rows, columns=INFO_COLUMNS)
-    await conn.execute(_MERGE_INFO)
+    await conn.copy_records_to_table(f"staging_{table}", records=rows, columns=columns)
+    await conn.execute(merge)
 
 
 async def _copied_when_new(
@@ -142,10 +138,14 @@ async def flush(
     async with conn.transaction():
         if info_rows:
             with metrics.writer_flush_seconds.labels("trace_info").time():
-                await _store_infos(conn, info_rows)
+                await _store(
+                    conn, info_rows, table="trace_info", columns=INFO_COLUMNS, merge=_MERGE_INFO
+                )
         if span_rows:
             with metrics.writer_flush_seconds.labels("spans").time():
-                await _store_spans(conn, span_rows)
+                await _store(
+                    conn, span_rows, table="trace_spans", columns=SPAN_COLUMNS, merge=_UPSERT_SPANS
+                )
         with metrics.writer_flush_seconds.labels("offsets").time():
             for partition, next_offset in sorted(batch.next_offsets.items()):
                 await offsets.advance(conn, topic, partition, committed[partition], next_offset)

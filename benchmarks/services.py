@@ -9,6 +9,7 @@ cache and the reference MLflow virtualenv are shared with the rest of the repo (
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import socket
@@ -250,6 +251,11 @@ class BenchStack:
             port = {f"SLUICE_{role.upper()}_PORT": str(self.ports[name])}
             self._start_service(name, {**port, **shared}, role)
 
+    @functools.cached_property
+    def haproxy_bin(self) -> str:
+        """Looked up once a stack (scripts/haproxy.sh may install it)."""
+        return haproxy_binary(self._script_env())
+
     def start_haproxy(self, ingests: list[str], apis: list[str]) -> None:
         """HAProxy with `sluice balancer`'s configuration in front of these processes."""
         servers: dict[Service, Sequence[str]] = {
@@ -262,7 +268,7 @@ class BenchStack:
         log = open(self.state_dir / "haproxy.log", "ab")  # noqa: SIM115 (child owns it)
         stats = {"BALANCER_STATS_BIND": f"127.0.0.1:{self.ports['haproxy_stats']}"}
         self.processes["haproxy"] = subprocess.Popen(
-            [haproxy_binary(self._script_env()), "-db", "-f", str(path)],
+            [self.haproxy_bin, "-db", "-f", str(path)],
             stdout=log,
             stderr=log,
             env={**os.environ, **stats},

@@ -8,6 +8,7 @@ each other's data even when the servers are reused.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
 import shutil
@@ -29,10 +30,41 @@ SCRIPTS = REPO / "scripts"
 # The MLflow UI bundle (scripts/ui-bundle.sh install): shared by every session, never deleted.
 UI_BUNDLE = REPO / ".state" / "ui" / "mlflow-3.17.2"
 READY_DEADLINE_S = 90.0
+# Short-lived test brokers: C1-only JIT (no C2 compiler threads taking a core from the tests
+# during each node's first minute) and the brokers' classes mapped from an archive.
+KAFKA_TEST_JIT = "-XX:TieredStopAtLevel=1"
 
 
 class StackError(Exception):
     """A service could not be started: tests fail loudly, they are never skipped."""
+
+
+def kafka_libs() -> str:
+    return os.environ.get("SLUICE_KAFKA_LIBS", str(REPO / ".state" / "kafka" / "libs"))
+
+
+@functools.cache
+def kafka_test_env() -> dict[str, str]:
+    """What every test cluster's scripts/kafka.sh gets: the shared jars and the test JVM flags.
+    The class archive is written on first use (one throwaway broker, ~15 s) and kept in
+    .state/kafka; scripts/kafka.sh says why the flags save time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env["SLUICE_KAFKA_LIBS"] = kafka_libs()
+    made = subprocess.run(
+        [str(SCRIPTS / "kafka.sh"), "class-archive"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if made.returncode != 0:
+        raise StackError(f"scripts/kafka.sh class-archive failed:\n{made.stderr[-2000:]}")
+    archive = made.stdout.strip()
+    return {
+        "SLUICE_KAFKA_LIBS": env["SLUICE_KAFKA_LIBS"],
+        "SLUICE_KAFKA_JVM_OPTS": f"{KAFKA_TEST_JIT} -XX:SharedArchiveFile={archive}",
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +146,7 @@ class Stack:
             SLUICE_KAFKA_GROUP_MIN_SESSION_MS="3000",
             **({"SLUICE_KAFKA_BROKER_SESSION_MS": "3000"} if self.brokers > 1 else {}),
             SLUICE_S3_PORT=str(self.ports.s3),
-            SLUICE_KAFKA_LIBS=os.environ.get(
-                "SLUICE_KAFKA_LIBS", str(REPO / ".state" / "kafka" / "libs")
-            ),
+            **kafka_test_env(),
         )
         return env
 

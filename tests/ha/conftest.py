@@ -20,7 +20,7 @@ import mlflow
 import psutil
 import pytest
 
-from tests.stack import REPO, SCRIPTS, StackError, contiguous_free_ports
+from tests.stack import REPO, SCRIPTS, StackError, contiguous_free_ports, kafka_test_env
 
 START_DEADLINE_S = 420.0  # three JVMs, three PostgreSQL and six Sluice processes on 2 cores
 ROLES = ("ingest", "api", "writer")
@@ -64,11 +64,10 @@ class HaStack:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-        libs = os.environ.get("SLUICE_KAFKA_LIBS", str(REPO / ".state" / "kafka" / "libs"))
         env.update(
             SLUICE_STATE_DIR=str(self.state_dir),
             SLUICE_VENV=str(Path(sys.executable).parent.parent),
-            SLUICE_KAFKA_LIBS=libs,
+            **kafka_test_env(),
             SLUICE_PORT=str(self.base),
             SLUICE_INGEST_PORT=str(self.base + 1),
             SLUICE_API_PORT=str(self.base + 2),

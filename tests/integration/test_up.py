@@ -25,7 +25,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from tests.stack import REPO, Ports, StackError, _http_ok
+from tests.stack import REPO, Ports, StackError, _http_ok, kafka_test_env
 
 UP_DEADLINE_S = 180.0
 
@@ -62,9 +62,7 @@ def up_env() -> Iterator[tuple[Ports, dict[str, str]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     env.update(
         SLUICE_STATE_DIR=str(state),
-        SLUICE_KAFKA_LIBS=os.environ.get(
-            "SLUICE_KAFKA_LIBS", str(REPO / ".state" / "kafka" / "libs")
-        ),
+        **kafka_test_env(),
         SLUICE_PG_PORT=str(ports.pg),
         SLUICE_KAFKA_PORT=str(ports.kafka),
         SLUICE_KAFKA_CONTROLLER_PORT=str(ports.kafka_controller),

@@ -45,7 +45,12 @@ def test_unreadable_forms_are_refused_not_guessed() -> None:
         PLAIN_BOX.open("raw-secret")
 
 
-@pytest.mark.parametrize("keys", ["not-a-key", "x" * 44, Fernet.generate_key().decode() + ",é"])
+# Fixed ids: a random key in an id would differ between pytest-xdist's workers.
+@pytest.mark.parametrize(
+    "keys",
+    ["not-a-key", "x" * 44, Fernet.generate_key().decode() + ",é"],
+    ids=["not-a-key", "44-chars", "a-key-then-not-base64"],
+)
 def test_keys_that_are_not_fernet_keys_are_a_clear_error(keys: str) -> None:
     with pytest.raises(SecretKeysInvalid, match="SLUICE_WEBHOOKS_SECRET_KEYS must be"):
         secret_box(keys)

@@ -7,6 +7,7 @@ listener is opt-in there), beside the session's plaintext one; PostgreSQL is the
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -122,8 +123,10 @@ def _secure_env(kafka: SecureKafka, stack: Stack, **overrides: str) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def secure_url(stack: Stack, secure_kafka: SecureKafka) -> str:
-    """migrate, writer, api, ingest and a front, all on the SASL_SSL listener."""
+def secure_url(stack: Stack, secure_kafka: SecureKafka) -> Iterator[str]:
+    """migrate, writer, api, ingest and a front, all on the SASL_SSL listener; stopped after
+    the module (left running, they retried the stopped cluster for the rest of the session,
+    and a later test that waits for every service of the stack waited for them)."""
     ingest, api, writer, front = _free_ports(4)
     env = _secure_env(
         secure_kafka,
@@ -134,11 +137,15 @@ def secure_url(stack: Stack, secure_kafka: SecureKafka) -> str:
         SLUICE_PORT=str(front),
     )
     stack.run_cli("migrate", **env)
-    stack.start("writer", "writer-sasl", writer, **env)
-    stack.start("api", "api-sasl", api, **env)
-    stack.start("ingest", "ingest-sasl", ingest, **env)
-    stack.start("front", "front-sasl", front, **env)
-    return f"http://127.0.0.1:{front}"
+    services = {"writer": writer, "api": api, "ingest": ingest, "front": front}
+    try:
+        for service, port in services.items():
+            stack.start(service, f"{service}-sasl", port, **env)
+        yield f"http://127.0.0.1:{front}"
+    finally:
+        for service in services:
+            if f"{service}-sasl" in stack.processes:
+                stack.kill(f"{service}-sasl", signal.SIGTERM)
 
 
 def test_points_round_trip_through_a_sasl_ssl_listener(secure_url: str) -> None:

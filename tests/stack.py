@@ -30,26 +30,22 @@ SCRIPTS = REPO / "scripts"
 # The MLflow UI bundle (scripts/ui-bundle.sh install): shared by every session, never deleted.
 UI_BUNDLE = REPO / ".state" / "ui" / "mlflow-3.17.2"
 READY_DEADLINE_S = 90.0
-# Short-lived test brokers: C1-only JIT (no C2 compiler threads taking a core from the tests
-# during each node's first minute) and the brokers' classes mapped from an archive.
-KAFKA_TEST_JIT = "-XX:TieredStopAtLevel=1"
 
 
 class StackError(Exception):
     """A service could not be started: tests fail loudly, they are never skipped."""
 
 
-def kafka_libs() -> str:
-    return os.environ.get("SLUICE_KAFKA_LIBS", str(REPO / ".state" / "kafka" / "libs"))
-
-
 @functools.cache
 def kafka_test_env() -> dict[str, str]:
-    """What every test cluster's scripts/kafka.sh gets: the shared jars and the test JVM flags.
-    The class archive is written on first use (one throwaway broker, ~15 s) and kept in
-    .state/kafka; scripts/kafka.sh says why the flags save time."""
+    """What every test cluster's scripts/kafka.sh gets: the shared jars and the test JVM flags
+    for short-lived brokers -- C1-only JIT (no C2 compiler threads taking a core from the tests
+    in each node's first minute) and the brokers' classes mapped from an archive, written on
+    first use (one throwaway broker, ~15 s) and kept in .state/kafka."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env["SLUICE_KAFKA_LIBS"] = kafka_libs()
+    env["SLUICE_KAFKA_LIBS"] = os.environ.get(
+        "SLUICE_KAFKA_LIBS", str(REPO / ".state" / "kafka" / "libs")
+    )
     made = subprocess.run(
         [str(SCRIPTS / "kafka.sh"), "class-archive"],
         env=env,
@@ -63,7 +59,7 @@ def kafka_test_env() -> dict[str, str]:
     archive = made.stdout.strip()
     return {
         "SLUICE_KAFKA_LIBS": env["SLUICE_KAFKA_LIBS"],
-        "SLUICE_KAFKA_JVM_OPTS": f"{KAFKA_TEST_JIT} -XX:SharedArchiveFile={archive}",
+        "SLUICE_KAFKA_JVM_OPTS": f"-XX:TieredStopAtLevel=1 -XX:SharedArchiveFile={archive}",
     }
 
 

@@ -171,20 +171,40 @@ def to_traces(request: ExportTraceServiceRequest) -> dict[str, Trace]:
     for a span MLflow cannot convert (missing or malformed ids), 400/413 for one Sluice cannot
     store."""
     traces: dict[str, Trace] = {}
+    # Per OTLP trace id: what every span of that trace shares (its MLflow id, its Trace, the
+    # request-id attribute as bytes), derived once a request instead of once a span.
+    known: dict[bytes, tuple[str, Trace, bytes]] = {}
     for resource_spans in request.resource_spans:
         resource_tags = _resource_tags(resource_spans.resource.attributes)
-        for span in _spans(resource_spans):
-            trace_id, wire_span, root, bound = _convert(span)
-            trace = traces.get(trace_id)
-            if trace is None:
-                trace = traces[trace_id] = Trace()
-            trace.spans.append(wire_span)
-            trace.bounds.append(bound)
-            if resource_tags:
-                trace.tags.update(resource_tags)
-            if root is not None:
-                trace.root = root
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                raw_trace_id = span.trace_id
+                shared = known.get(raw_trace_id)
+                if shared is None:
+                    shared = known[raw_trace_id] = _trace_of(raw_trace_id, traces)
+                trace_id, trace, request_id_suffix = shared
+                wire_span, root, bound = _convert(span, trace_id, request_id_suffix)
+                trace.spans.append(wire_span)
+                trace.bounds.append(bound)
+                if resource_tags:
+                    trace.tags.update(resource_tags)
+                if root is not None:
+                    trace.root = root
     return traces
+
+
+def _trace_of(raw_trace_id: bytes, traces: dict[str, Trace]) -> tuple[str, Trace, bytes]:
+    """(MLflow trace id, its Trace in ``traces``, its request-id attribute as a serialised Span
+    field) of an OTLP trace id. The MLflow id is derived as MLflow's server does ("tr-" + 32
+    hex), never taken from the client's ``mlflow.traceRequestId`` attribute, which is
+    overwritten."""
+    if len(raw_trace_id) != 16:
+        raise OtlpError(422, _UNCONVERTIBLE)
+    trace_id = "tr-" + raw_trace_id.hex()
+    trace = traces.get(trace_id)
+    if trace is None:
+        trace = traces[trace_id] = Trace()
+    return trace_id, trace, _REQUEST_ID_FIELD_PREFIX + trace_id.encode()
 
 
 def to_records(
@@ -276,78 +296,75 @@ def _json_bound(*texts: str | None) -> int:
     return sum(6 * len(t) + 64 for t in texts if t is not None)
 
 
-def _spans(resource_spans: Any) -> Iterator[Span]:
-    for scope_spans in resource_spans.scope_spans:
-        yield from scope_spans.spans
-
-
-def convert_span(span: Span) -> tuple[str, WireSpan, TraceRoot | None]:
-    """(MLflow trace id, wire span, root summary or None) of one OTLP span.
-
-    The trace id is derived from the OTLP trace id as MLflow's server does ("tr-" + 32 hex),
-    never taken from the client's ``mlflow.traceRequestId`` attribute, which is overwritten.
-    Only the attributes Sluice reads are decoded: the span type, and for a root span its
-    inputs, outputs and trace tags (decoding every attribute of every span was most of
-    ingest's CPU)."""
-    trace_id, wire_span, root, _ = _convert(span)
-    return trace_id, wire_span, root
-
-
-def _convert(span: Span) -> tuple[str, WireSpan, TraceRoot | None, int]:
-    """``convert_span`` and the span's record size bound (``_span_bound``). Written for speed:
-    it runs for every span ingest takes (plain attribute reads, no generic helpers)."""
-    raw_trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
-    if len(raw_trace_id) != 16 or len(span_id) != 8 or len(parent_id) not in (0, 8):
-        raise OtlpError(422, "Cannot convert OpenTelemetry span to MLflow span")
-    trace_id = "tr-" + raw_trace_id.hex()
+def _convert(
+    span: Span, trace_id: str, request_id_suffix: bytes
+) -> tuple[WireSpan, TraceRoot | None, int]:
+    """(wire span, root summary or None, record size bound ``_span_bound``) of one OTLP span
+    of trace ``trace_id``. Only the attributes Sluice reads are decoded: the span type, and for
+    a root span its inputs, outputs and trace tags (decoding every attribute of every span was
+    most of ingest's CPU). Written for speed: it runs for every span ingest takes (plain
+    attribute reads, a child span's attributes read inline)."""
+    span_id, parent_id = span.span_id, span.parent_span_id
+    if len(span_id) != 8 or len(parent_id) not in (0, 8):
+        raise OtlpError(422, _UNCONVERTIBLE)
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
     if start_ns > INT64_MAX or end_ns > INT64_MAX:
         raise OtlpError(400, "Span times must fit a signed 64-bit integer")
-    is_root = not parent_id
-    read, has_request_id = _read_attributes(span, trace_id, root=is_root)
-    span_type = read.get(_SPAN_TYPE)
+    read: dict[str, Any] | None = None
+    span_type: Any = None
+    has_request_id = False
+    if parent_id:
+        for kv in span.attributes:
+            key = kv.key
+            if key == _SPAN_TYPE:
+                span_type = any_value(kv.value)
+            elif key == REQUEST_ID_ATTRIBUTE:  # kept in place, as MLflow's dict update does
+                kv.value.string_value = trace_id  # the value's only field: the rest is cleared
+                has_request_id = True
+    else:
+        read, has_request_id = _read_attributes(span, trace_id)
+        span_type = read.get(_SPAN_TYPE)
     if not isinstance(span_type, str):
         span_type = None
     name = span.name
     proto = span.SerializeToString()
     if not has_request_id:  # appended as bytes: cheaper than adding to the message first
-        proto += _REQUEST_ID_FIELD_PREFIX + trace_id.encode()
+        proto += request_id_suffix
     if (bound := _span_bound(len(proto), name, span_type)) > SPAN_MAX_BYTES:
         raise OtlpError(413, f"A span of about {bound} bytes exceeds {SPAN_MAX_BYTES} bytes")
     if "\x00" in name or (span_type is not None and "\x00" in span_type):
         raise OtlpError(400, _NUL_REFUSED)
     root = None
-    if is_root:
+    if read is not None:
         root = _root(read)
-        _storable(*root.tags.items())
-        _storable(root.request_preview, root.response_preview)
+        _storable(root.request_preview, root.response_preview, *root.tags, *root.tags.values())
     wire_span = WireSpan(
-        span_id=span_id.hex(),
-        parent_span_id=parent_id.hex() if parent_id else None,
-        name=name,
-        span_type=span_type,
-        status=_STATUS.get(span.status.code, "UNSET"),  # type: ignore[arg-type]
-        start_ns=start_ns,
-        end_ns=end_ns or None,
-        proto=proto,
+        span_id.hex(),
+        parent_id.hex() if parent_id else None,
+        name,
+        span_type,
+        _STATUS.get(span.status.code, "UNSET"),  # type: ignore[arg-type]
+        start_ns,
+        end_ns or None,
+        proto,
     )
-    return trace_id, wire_span, root, bound
+    return wire_span, root, bound
 
 
+_UNCONVERTIBLE = "Cannot convert OpenTelemetry span to MLflow span"
 _NUL_REFUSED = "Span names, types, tags and previews must not contain NUL"
 
 
-def _storable(*values: object) -> None:
+def _storable(*texts: str | None) -> None:
     """Texts that become PostgreSQL text or jsonb must not hold NUL (neither can)."""
-    for value in values:
-        texts = value if isinstance(value, tuple) else (value,)
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
+    for text in texts:
+        if text is not None and "\x00" in text:
             raise OtlpError(400, _NUL_REFUSED)
 
 
-def _read_attributes(span: Span, trace_id: str, *, root: bool) -> tuple[dict[str, Any], bool]:
-    """Decoded attributes Sluice reads (all of a root span's, a child's span type), and
-    whether the span has a request-id attribute; that attribute now says ``trace_id``."""
+def _read_attributes(span: Span, trace_id: str) -> tuple[dict[str, Any], bool]:
+    """A root span's decoded attributes, and whether it has a request-id attribute; that
+    attribute now says ``trace_id``."""
     read: dict[str, Any] = {}
     has_request_id = False
     for kv in span.attributes:
@@ -355,7 +372,7 @@ def _read_attributes(span: Span, trace_id: str, *, root: bool) -> tuple[dict[str
         if key == REQUEST_ID_ATTRIBUTE:  # kept in place, as MLflow's dict update does
             kv.value.string_value = trace_id  # the value's only field: the rest is cleared
             has_request_id = True
-        elif root or key == _SPAN_TYPE:
+        else:
             read[key] = any_value(kv.value)
     return read, has_request_id
 
@@ -392,7 +409,7 @@ def _resource_tags(attributes: Any) -> dict[str, str]:
         for kv in attributes
         if not kv.key.startswith(("telemetry.sdk.", "mlflow."))
     }
-    _storable(*tags.items())
+    _storable(*tags, *tags.values())
     return tags
 
 

@@ -61,9 +61,10 @@ def headers() -> list[tuple[str, bytes]]:
 
 def span_context(record_headers: Iterable[tuple[str, bytes]] | None) -> SpanContext | None:
     """The producer's span context carried in a record's headers, if any."""
-    carrier = {k: bytes(v).decode(errors="replace") for k, v in record_headers or ()}
-    if "traceparent" not in carrier:
+    headers = list(record_headers or ())
+    if not any(k == "traceparent" for k, _ in headers):  # tracing off: the common case, cheap
         return None
+    carrier = {k: bytes(v).decode(errors="replace") for k, v in headers}
     found = trace.get_current_span(propagate.extract(carrier)).get_span_context()
     return found if found.is_valid else None
 

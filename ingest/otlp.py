@@ -195,15 +195,13 @@ def to_traces(request: ExportTraceServiceRequest) -> dict[str, Trace]:
 
 def _trace_of(raw_trace_id: bytes, traces: dict[str, Trace]) -> tuple[str, Trace, bytes]:
     """(MLflow trace id, its Trace in ``traces``, its request-id attribute as a serialised Span
-    field) of an OTLP trace id. The MLflow id is derived as MLflow's server does ("tr-" + 32
-    hex), never taken from the client's ``mlflow.traceRequestId`` attribute, which is
-    overwritten."""
+    field) of an OTLP trace id not seen before in the request, added to ``traces``. The MLflow
+    id is derived as MLflow's server does ("tr-" + 32 hex), never taken from the client's
+    ``mlflow.traceRequestId`` attribute, which is overwritten."""
     if len(raw_trace_id) != 16:
         raise OtlpError(422, _UNCONVERTIBLE)
     trace_id = "tr-" + raw_trace_id.hex()
-    trace = traces.get(trace_id)
-    if trace is None:
-        trace = traces[trace_id] = Trace()
+    trace = traces[trace_id] = Trace()  # one MLflow id per OTLP id: it cannot be there yet
     return trace_id, trace, _REQUEST_ID_FIELD_PREFIX + trace_id.encode()
 
 

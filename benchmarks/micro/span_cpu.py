@@ -31,6 +31,7 @@ import asyncpg
 
 from benchmarks.phases import experiment_named, loadgen
 from benchmarks.procstats import Sampler
+from benchmarks.pyspy import pyspy_binary
 from benchmarks.services import BenchStack, SluiceSettings, Target, _run_async_sql, _terminate
 
 SPANS_PER_REQUEST = 100
@@ -144,10 +145,9 @@ def _thread_delta(
 
 
 def _pyspy(stack: BenchStack, name: str, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    binary = str(Path(sys.executable).parent / "py-spy")
     return subprocess.Popen(
         [
-            binary,
+            pyspy_binary(),
             "record",
             "--nonblocking",
             "-r",
